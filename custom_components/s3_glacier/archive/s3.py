@@ -1,0 +1,813 @@
+"""S3Target: put, get, restore, delete and list the objects of one S3 bucket.
+
+Plain boto3, synchronous. One ``S3Target`` may be used from several threads at once:
+boto3 clients are thread-safe and the target keeps no per-call state on ``self``.
+
+Integrity is end to end with our own SHA-256, stored as the ``sha256`` user metadata
+of every object: botocore does not verify the composite checksums of multipart
+objects, and S3-compatible services may not compute any.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+import contextlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+import errno
+import hashlib
+import logging
+import os
+from pathlib import Path
+import re
+import tempfile
+import threading
+from typing import IO, Any, Protocol
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .errors import (
+    ArchiveError,
+    BucketNotFoundError,
+    ChecksumMismatchError,
+    NotFoundError,
+    ObjectExistsError,
+    aws_errors,
+    error_code,
+    map_botocore_error,
+)
+from .models import (
+    GIB,
+    MIB,
+    ArchivedObject,
+    RestoreState,
+    RestoreTier,
+    ServerSideEncryption,
+    StorageClass,
+    TransferOptions,
+)
+
+_LOGGER = logging.getLogger(__name__)
+
+CHUNK_SIZE = MIB
+MIN_PART_SIZE = 5 * MIB
+MAX_PART_SIZE = 5 * GIB
+MAX_PARTS = 10_000
+MAX_OBJECT_SIZE = 5 * 1024 * GIB
+SHA256_METADATA = "sha256"
+
+# Downloads report progress at most this often, so a slow consumer (the event loop)
+# is not flooded with one call per MiB.
+_GET_PROGRESS_STEP = 8 * MIB
+
+# Codes meaning "this key (or its bucket, on a bodiless HEAD) is not there".
+_MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+_MISSING_BUCKET_CODES = frozenset({"404", "NoSuchBucket", "NotFound"})
+# Codes an S3-compatible service may answer when it does not know
+# ``OptionalObjectAttributes``; the listing is then retried without it.
+_UNSUPPORTED_CODES = frozenset({"InvalidArgument", "InvalidRequest", "NotImplemented"})
+
+_ONGOING_RE = re.compile(r'ongoing-request\s*=\s*"(true|false)"', re.IGNORECASE)
+_EXPIRY_RE = re.compile(r'expiry-date\s*=\s*"([^"]+)"', re.IGNORECASE)
+
+
+class ProgressCallback(Protocol):
+    """Told how many bytes are done so far; ``put`` may call it from worker threads."""
+
+    def __call__(self, done: int, /) -> None:
+        """Report progress."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PutResult:
+    """What ``S3Target.put`` did.
+
+    ``reason`` is ``"identical"`` when the upload was skipped because the same bytes
+    are already stored under the key. ``parts`` is 0 for a single PUT (and a skip).
+    """
+
+    object: ArchivedObject
+    skipped: bool
+    reason: str | None = None
+    parts: int = 0
+
+
+def normalise_prefix(prefix: str) -> str:
+    """Return ``prefix`` without leading slashes and with one trailing slash if non-empty."""
+    prefix = prefix.lstrip("/")
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    return prefix
+
+
+def plan_part_size(size: int, part_size: int) -> int:
+    """Return the part size for uploading ``size`` bytes when ``part_size`` is asked for.
+
+    The result is kept within S3's 5 MiB to 5 GiB per part and, when ``size`` would
+    need more than 10,000 parts, grown to the next whole MiB that fits.
+    """
+    if size > MAX_OBJECT_SIZE:
+        raise ArchiveError("file is larger than the 5 TiB S3 object limit", size=size)
+    part = min(max(part_size, MIN_PART_SIZE), MAX_PART_SIZE)
+    if _ceil_div(size, part) > MAX_PARTS:
+        part = _ceil_div(_ceil_div(size, MAX_PARTS), MIB) * MIB
+    return part
+
+
+def parse_restore_header(value: str | None) -> tuple[RestoreState, datetime | None]:
+    """Parse S3's ``x-amz-restore`` header into a state and the restored copy's expiry.
+
+    Absent → ``NONE``; ``ongoing-request="true"`` → ``IN_PROGRESS``;
+    ``ongoing-request="false"`` (with ``expiry-date``) → ``RESTORED`` and the expiry as
+    an aware UTC datetime (``None`` if the date cannot be read). A header naming
+    neither is treated as absent.
+    """
+    if not value or not value.strip():
+        return RestoreState.NONE, None
+    ongoing = _ONGOING_RE.search(value)
+    if ongoing and ongoing.group(1).lower() == "true":
+        return RestoreState.IN_PROGRESS, None
+    expiry_match = _EXPIRY_RE.search(value)
+    if ongoing is None and expiry_match is None:
+        return RestoreState.NONE, None
+    expiry = _parse_http_date(expiry_match.group(1)) if expiry_match else None
+    return RestoreState.RESTORED, expiry
+
+
+def sha256_file(path: Path) -> tuple[str, int]:
+    """Stream ``path`` once and return its SHA-256 (hex) and size in bytes."""
+    hasher = hashlib.sha256()
+    size = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK_SIZE):
+            hasher.update(chunk)
+            size += len(chunk)
+    return hasher.hexdigest(), size
+
+
+class S3Target:
+    """One bucket (and default key prefix) that objects are archived to.
+
+    Keys are always full keys: the target never adds ``prefix`` to them. ``prefix`` is
+    what ``iterate`` lists by default and what the caller builds keys under.
+    """
+
+    def __init__(self, client: Any, bucket: str, prefix: str = "") -> None:
+        """Wrap an S3 ``client`` (from ``client.make_client("s3", ...)``)."""
+        self._client = client
+        self.bucket = bucket
+        self.prefix = normalise_prefix(prefix)
+        # Cleared once a service rejects OptionalObjectAttributes; a race between two
+        # listing threads only costs one extra rejected request.
+        self._list_restore_status = True
+
+    # -- bucket and metadata ---------------------------------------------------------
+
+    def check(self) -> None:
+        """Verify that the bucket exists and the credentials may use it."""
+        try:
+            self._client.head_bucket(Bucket=self.bucket)
+        except ClientError as err:
+            if error_code(err) in _MISSING_BUCKET_CODES:
+                raise BucketNotFoundError(error_code(err), bucket=self.bucket) from err
+            raise map_botocore_error(err) from err
+        except BotoCoreError as err:
+            raise map_botocore_error(err) from err
+
+    def head(self, key: str) -> ArchivedObject | None:
+        """Describe the object at ``key``, or return ``None`` if there is none."""
+        response = self._head_response(key)
+        return None if response is None else _object_from_response(key, response)
+
+    # -- upload ----------------------------------------------------------------------
+
+    def put(
+        self,
+        path: Path,
+        key: str,
+        options: TransferOptions,
+        *,
+        overwrite: bool = False,
+        progress: ProgressCallback | None = None,
+    ) -> PutResult:
+        """Upload the file at ``path`` to ``key`` and verify what was stored.
+
+        The file is read twice, never whole: once to hash it, once to send it, hashing
+        again so a file that changes in between is caught (``ChecksumMismatchError``,
+        nothing stored). If ``key`` already holds the same bytes nothing is sent; if it
+        holds other bytes, ``ObjectExistsError`` is raised unless ``overwrite``.
+
+        ``progress(bytes_done)`` is called after each part, possibly from a worker
+        thread, with values that never decrease (a single PUT reports once, after the
+        check). An exception from it during a multipart upload aborts the upload.
+
+        A failed multipart upload is always aborted, so no billed parts linger. If the
+        stored object does not match the file afterwards, it is deleted when this call
+        created it (an overwritten object cannot come back, so it is left for the caller
+        to see) and ``ChecksumMismatchError`` is raised.
+        """
+        if options.storage_class is StorageClass.VAULT:
+            raise ValueError("VAULT is not an S3 storage class")
+        path = Path(path)
+        digest, size = sha256_file(path)
+        existing = self._head_response(key)
+        if existing is not None:
+            if _stored_sha256(existing) == digest and existing.get("ContentLength") == size:
+                obj = _object_from_response(key, existing)
+                return PutResult(object=obj, skipped=True, reason="identical")
+            if not overwrite:
+                raise ObjectExistsError(key, key=key)
+
+        args = _object_args(options, digest)
+        part_size = plan_part_size(size, options.part_size)
+        with aws_errors():
+            if size <= part_size:
+                self._put_single(path, key, size, digest, args)
+                parts = 0
+            else:
+                upload = _MultipartUpload(
+                    self._client,
+                    bucket=self.bucket,
+                    key=key,
+                    part_size=part_size,
+                    concurrency=options.concurrency,
+                    checksum_algorithm=self._checksum_algorithm(),
+                    progress=progress,
+                )
+                parts = upload.run(path, size, digest, args)
+        stored = self._verify_upload(key, size, digest, created=existing is None)
+        if parts == 0 and progress is not None:
+            progress(size)
+        return PutResult(object=_object_from_response(key, stored), skipped=False, parts=parts)
+
+    def _put_single(
+        self, path: Path, key: str, size: int, digest: str, args: dict[str, Any]
+    ) -> None:
+        """Send a file of at most one part size in one PUT.
+
+        The bytes are held in memory (bounded by the part size, like one part of a
+        multipart upload) so that exactly the bytes that were re-hashed are sent.
+        """
+        with path.open("rb") as handle:
+            data = handle.read(size + 1)
+        if len(data) != size or hashlib.sha256(data).hexdigest() != digest:
+            raise ChecksumMismatchError("file changed while it was being archived", key=key)
+        self._client.put_object(Bucket=self.bucket, Key=key, Body=data, **args)
+
+    def _verify_upload(self, key: str, size: int, digest: str, *, created: bool) -> dict[str, Any]:
+        """Head the uploaded object and check its size and recorded SHA-256."""
+        stored = self._head_response(key)
+        if (
+            stored is not None
+            and stored.get("ContentLength") == size
+            and _stored_sha256(stored) == digest
+        ):
+            return stored
+        if stored is not None and created:
+            self._delete_quietly(key)
+        raise ChecksumMismatchError("stored object does not match the file", key=key)
+
+    def _checksum_algorithm(self) -> str | None:
+        """Return the per-part checksum to ask S3 for, following the client's policy.
+
+        Like s3transfer: with ``when_supported`` (AWS) every part carries a CRC32 that
+        S3 checks; with ``when_required`` (S3-compatible endpoints) none is sent.
+        """
+        policy = getattr(self._client.meta.config, "request_checksum_calculation", None)
+        return "CRC32" if policy == "when_supported" else None
+
+    # -- download --------------------------------------------------------------------
+
+    def get(
+        self,
+        key: str,
+        destination: Path,
+        *,
+        overwrite: bool = False,
+        progress: ProgressCallback | None = None,
+    ) -> ArchivedObject:
+        """Download ``key`` to the file ``destination``, verified, or not at all.
+
+        The bytes go to a hidden ``.<name>.<random>.part`` file next to ``destination``
+        and are checked against the stored size and ``sha256`` metadata (when present)
+        before being renamed into place; on any failure the temporary file is removed
+        and ``destination`` is untouched. Raises ``FileExistsError`` before any request
+        if ``destination`` exists and not ``overwrite``; ``NotRestoredError`` for an
+        archived object that is not restored. The returned object's ``sha256`` is the
+        digest of the bytes written. ``progress(bytes_done)`` is called every few MiB
+        and at the end, from the calling thread.
+        """
+        destination = Path(destination)
+        if not overwrite and destination.exists():
+            raise _file_exists(destination)
+        with aws_errors():
+            response = self._client.get_object(Bucket=self.bucket, Key=key)
+        body = response["Body"]
+        try:
+            digest, size = self._download(key, response, destination, overwrite, progress)
+        finally:
+            body.close()
+        return _object_from_response(key, response, size=size, sha256=digest)
+
+    def _download(
+        self,
+        key: str,
+        response: dict[str, Any],
+        destination: Path,
+        overwrite: bool,
+        progress: ProgressCallback | None,
+    ) -> tuple[str, int]:
+        """Stream the body into a temporary file, verify it, and move it into place."""
+        fd, temp_name = tempfile.mkstemp(
+            dir=destination.parent, prefix=f".{destination.name}.", suffix=".part"
+        )
+        temp = Path(temp_name)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                os.fchmod(out.fileno(), _new_file_mode())
+                with aws_errors():
+                    digest, size = _copy_stream(response["Body"], out, progress)
+                out.flush()
+                os.fsync(out.fileno())
+            _check_download(key, response, digest, size)
+            _move_into_place(temp, destination, overwrite=overwrite)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        _fsync_directory(destination.parent)
+        return digest, size
+
+    # -- restore ---------------------------------------------------------------------
+
+    def request_restore(self, key: str, days: int, tier: RestoreTier) -> RestoreState:
+        """Ask S3 to restore an archived object for ``days`` days at ``tier``.
+
+        Returns ``IN_PROGRESS`` when a restore was started or is already running and
+        ``RESTORED`` when a restored copy exists (S3 then extends its expiry).
+        """
+        request = {"Days": days, "GlacierJobParameters": {"Tier": str(tier)}}
+        try:
+            response = self._client.restore_object(
+                Bucket=self.bucket, Key=key, RestoreRequest=request
+            )
+        except ClientError as err:
+            if error_code(err) == "RestoreAlreadyInProgress":
+                return RestoreState.IN_PROGRESS
+            raise map_botocore_error(err) from err
+        except BotoCoreError as err:
+            raise map_botocore_error(err) from err
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return RestoreState.RESTORED if status == 200 else RestoreState.IN_PROGRESS
+
+    def restore_state(self, key: str) -> tuple[RestoreState, datetime | None]:
+        """Whether ``key`` can be read now: its restore state and the copy's expiry.
+
+        Objects of classes that never need a restore are ``(RESTORED, None)``.
+        Raises ``NotFoundError`` if the key does not exist.
+        """
+        response = self._head_response(key)
+        if response is None:
+            raise NotFoundError(key, key=key)
+        state, expiry = parse_restore_header(response.get("Restore"))
+        if state is RestoreState.NONE and _readable_without_restore(response):
+            return RestoreState.RESTORED, None
+        return state, expiry
+
+    # -- delete and list -------------------------------------------------------------
+
+    def delete(self, key: str) -> None:
+        """Delete ``key``; raises ``NotFoundError`` if it does not exist."""
+        if self._head_response(key) is None:
+            raise NotFoundError(key, key=key)
+        with aws_errors():
+            self._client.delete_object(Bucket=self.bucket, Key=key)
+
+    def iterate(
+        self, prefix: str | None = None, *, page_size: int | None = None
+    ) -> Iterator[ArchivedObject]:
+        """Yield every object under ``prefix`` (default: the target's prefix), by key.
+
+        Listings carry no metadata, so ``sha256`` is ``None``. ``page_size`` sets how
+        many keys each request asks for (S3's default and maximum is 1,000).
+        """
+        prefix = self.prefix if prefix is None else prefix
+        with aws_errors():
+            for page in self._pages(prefix, page_size):
+                for item in page.get("Contents", ()):
+                    yield _object_from_listing(item)
+
+    def _pages(self, prefix: str, page_size: int | None) -> Iterator[dict[str, Any]]:
+        """Pages of ``list_objects_v2``, with restore status where the service has it."""
+        paginator = self._client.get_paginator("list_objects_v2")
+        args: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Prefix": prefix,
+            "PaginationConfig": {"PageSize": page_size} if page_size else {},
+        }
+        if self._list_restore_status:
+            pages = iter(paginator.paginate(**args, OptionalObjectAttributes=["RestoreStatus"]))
+            try:
+                first = next(pages, None)
+            except ClientError as err:
+                if error_code(err) not in _UNSUPPORTED_CODES:
+                    raise
+                _LOGGER.debug("Service rejects OptionalObjectAttributes (%s)", error_code(err))
+                self._list_restore_status = False
+            else:
+                if first is not None:
+                    yield first
+                    yield from pages
+                return
+        yield from paginator.paginate(**args)
+
+    # -- helpers ---------------------------------------------------------------------
+
+    def _head_response(self, key: str) -> dict[str, Any] | None:
+        """``head_object`` for ``key``, or ``None`` when it does not exist."""
+        try:
+            return self._client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as err:
+            if error_code(err) in _MISSING_CODES:
+                return None
+            raise map_botocore_error(err) from err
+        except BotoCoreError as err:
+            raise map_botocore_error(err) from err
+
+    def _delete_quietly(self, key: str) -> None:
+        """Best-effort delete while another error is being raised."""
+        try:
+            self._client.delete_object(Bucket=self.bucket, Key=key)
+        except (ClientError, BotoCoreError) as err:
+            _LOGGER.warning("Could not delete mismatched object %s: %s", key, err)
+
+
+class _MultipartUpload:
+    """One multipart upload: a reader thread feeding a bounded pool of part uploaders.
+
+    The calling thread reads parts in order and re-hashes them; at most
+    ``concurrency`` parts are held in memory or in flight at any time.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        bucket: str,
+        key: str,
+        part_size: int,
+        concurrency: int,
+        checksum_algorithm: str | None,
+        progress: ProgressCallback | None,
+    ) -> None:
+        """Prepare an upload of ``key``; nothing is sent until ``run``."""
+        self._client = client
+        self._bucket = bucket
+        self._key = key
+        self._part_size = part_size
+        self._concurrency = max(1, concurrency)
+        self._algorithm = checksum_algorithm
+        self._progress = progress
+        self._upload_id = ""
+        self._slots = threading.BoundedSemaphore(self._concurrency)
+        self._failed = threading.Event()
+        self._progress_lock = threading.Lock()
+        self._bytes_done = 0
+
+    def run(self, path: Path, size: int, digest: str, args: dict[str, Any]) -> int:
+        """Upload ``path`` (``size`` bytes hashing to ``digest``); return the part count.
+
+        On any exception, including ``BaseException``s such as ``KeyboardInterrupt``,
+        the upload is aborted after every in-flight part has finished, then the
+        exception propagates.
+        """
+        create_args = dict(args)
+        if self._algorithm:
+            create_args["ChecksumAlgorithm"] = self._algorithm
+        response = self._client.create_multipart_upload(
+            Bucket=self._bucket, Key=self._key, **create_args
+        )
+        self._upload_id = response["UploadId"]
+        try:
+            parts = self._upload_parts(path, size, digest)
+            self._client.complete_multipart_upload(
+                Bucket=self._bucket,
+                Key=self._key,
+                UploadId=self._upload_id,
+                MultipartUpload={"Parts": parts},
+            )
+        except BaseException:
+            self._abort()
+            raise
+        return len(parts)
+
+    def _upload_parts(self, path: Path, size: int, digest: str) -> list[dict[str, Any]]:
+        """Read, re-hash and submit every part; return the parts for completion."""
+        hasher = hashlib.sha256()
+        futures: list[Future[dict[str, Any]]] = []
+        executor = ThreadPoolExecutor(
+            max_workers=self._concurrency, thread_name_prefix="s3_glacier_part"
+        )
+        try:
+            with path.open("rb") as handle:
+                for number in range(1, _ceil_div(size, self._part_size) + 1):
+                    self._slots.acquire()
+                    if self._failed.is_set():
+                        self._slots.release()
+                        break
+                    length = min(self._part_size, size - (number - 1) * self._part_size)
+                    futures.append(self._submit(executor, handle, number, length, hasher))
+                else:
+                    self._check_unchanged(handle, hasher, digest)
+            # result() re-raises the first failed part's exception here.
+            return [future.result() for future in futures]
+        except BaseException:
+            self._failed.set()
+            raise
+        finally:
+            # Wait for in-flight parts so the abort that follows leaves none behind.
+            executor.shutdown(wait=True, cancel_futures=True)
+
+    def _submit(
+        self,
+        executor: ThreadPoolExecutor,
+        handle: IO[bytes],
+        number: int,
+        length: int,
+        hasher: Any,
+    ) -> Future[dict[str, Any]]:
+        """Read part ``number`` (holding one slot) and hand it to the pool.
+
+        A separate function so the reader drops its reference to the bytes as soon as
+        they are submitted; only the worker keeps them.
+        """
+        try:
+            data = self._read_part(handle, length, hasher)
+            return executor.submit(self._upload_part, number, data)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def _read_part(self, handle: IO[bytes], length: int, hasher: Any) -> bytes:
+        """Read and hash the next ``length`` bytes; a short read means the file shrank."""
+        data = handle.read(length)
+        hasher.update(data)
+        if len(data) != length:
+            raise ChecksumMismatchError("file shrank while it was being archived", key=self._key)
+        return data
+
+    def _check_unchanged(self, handle: IO[bytes], hasher: Any, digest: str) -> None:
+        """After the last part: raise if the file grew or its bytes differ from pass one."""
+        if handle.read(1) or hasher.hexdigest() != digest:
+            raise ChecksumMismatchError("file changed while it was being archived", key=self._key)
+
+    def _upload_part(self, number: int, data: bytes) -> dict[str, Any]:
+        """Upload one part (in a worker thread) and release its slot."""
+        try:
+            extra = {"ChecksumAlgorithm": self._algorithm} if self._algorithm else {}
+            response = self._client.upload_part(
+                Bucket=self._bucket,
+                Key=self._key,
+                UploadId=self._upload_id,
+                PartNumber=number,
+                Body=data,
+                **extra,
+            )
+            part = {"PartNumber": number, "ETag": response["ETag"]}
+            checksum_field = f"Checksum{self._algorithm}"
+            if self._algorithm and response.get(checksum_field):
+                part[checksum_field] = response[checksum_field]
+            self._report(len(data))
+        except BaseException:
+            self._failed.set()
+            raise
+        finally:
+            self._slots.release()
+        return part
+
+    def _report(self, length: int) -> None:
+        """Add ``length`` to the bytes done and tell the progress callback."""
+        with self._progress_lock:
+            self._bytes_done += length
+            # Called under the lock so the values the callback sees never go back.
+            if self._progress is not None:
+                self._progress(self._bytes_done)
+
+    def _abort(self) -> None:
+        """Abort the upload so S3 drops (and stops billing) its parts."""
+        try:
+            self._client.abort_multipart_upload(
+                Bucket=self._bucket, Key=self._key, UploadId=self._upload_id
+            )
+        except (ClientError, BotoCoreError) as err:
+            _LOGGER.warning(
+                "Could not abort multipart upload of %s (%s); its parts stay billed until "
+                "a lifecycle rule removes them",
+                self._key,
+                err,
+            )
+
+
+# -- module helpers --------------------------------------------------------------------
+
+
+def _ceil_div(numerator: int, denominator: int) -> int:
+    """Integer division rounding up."""
+    return -(-numerator // denominator)
+
+
+def _object_args(options: TransferOptions, digest: str) -> dict[str, Any]:
+    """Arguments every new object is written with: class, checksum, encryption."""
+    args: dict[str, Any] = {
+        "StorageClass": str(options.storage_class),
+        "Metadata": {SHA256_METADATA: digest},
+    }
+    if options.encryption is ServerSideEncryption.AES256:
+        args["ServerSideEncryption"] = "AES256"
+    elif options.encryption is ServerSideEncryption.KMS:
+        args["ServerSideEncryption"] = "aws:kms"
+        if options.kms_key_id:
+            args["SSEKMSKeyId"] = options.kms_key_id
+    return args
+
+
+def _stored_sha256(response: dict[str, Any]) -> str | None:
+    """Return the ``sha256`` user metadata of a head/get response, if any."""
+    metadata = response.get("Metadata") or {}
+    value = metadata.get(SHA256_METADATA)
+    return value.lower() if isinstance(value, str) else None
+
+
+def _storage_class(value: str | None) -> StorageClass:
+    """Return the storage class S3 reports; absent means STANDARD.
+
+    Classes this integration does not offer (REDUCED_REDUNDANCY, EXPRESS_ONEZONE,
+    OUTPOSTS, ...) are all readable without a restore, so they count as STANDARD.
+    """
+    if not value:
+        return StorageClass.STANDARD
+    try:
+        storage_class = StorageClass(value)
+    except ValueError:
+        return StorageClass.STANDARD
+    return StorageClass.STANDARD if storage_class is StorageClass.VAULT else storage_class
+
+
+def _readable_without_restore(response: dict[str, Any]) -> bool:
+    """Whether a head response describes an object that can be read without a restore.
+
+    INTELLIGENT_TIERING objects in its opt-in archive tiers report ``ArchiveStatus``
+    and do need one.
+    """
+    storage_class = _storage_class(response.get("StorageClass"))
+    return not storage_class.needs_restore and not response.get("ArchiveStatus")
+
+
+def _utc(value: datetime) -> datetime:
+    """``value`` as an aware UTC datetime (naive values are taken to be UTC)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _parse_http_date(value: str) -> datetime | None:
+    """Parse an RFC 1123 date as aware UTC; ``None`` if it cannot be read."""
+    try:
+        return _utc(parsedate_to_datetime(value))
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def _strip_etag(etag: str | None) -> str | None:
+    """Return the ETag without the quotes S3 puts around it."""
+    return etag.strip('"') if etag else None
+
+
+def _object_from_response(
+    key: str,
+    response: dict[str, Any],
+    *,
+    size: int | None = None,
+    sha256: str | None = None,
+) -> ArchivedObject:
+    """Build an ``ArchivedObject`` from a head_object or get_object response.
+
+    ``restore_state`` is the raw restore header: ``NONE`` for objects never restored,
+    whatever their class (``S3Target.restore_state`` answers "can I read it").
+    """
+    state, expiry = parse_restore_header(response.get("Restore"))
+    return ArchivedObject(
+        key=key,
+        size=size if size is not None else int(response.get("ContentLength", 0)),
+        storage_class=_storage_class(response.get("StorageClass")),
+        last_modified=_utc(response["LastModified"]),
+        etag=_strip_etag(response.get("ETag")),
+        sha256=sha256 or _stored_sha256(response),
+        restore_state=state,
+        restore_expiry=expiry,
+    )
+
+
+def _object_from_listing(item: dict[str, Any]) -> ArchivedObject:
+    """Build an ``ArchivedObject`` from one ``Contents`` entry of a listing."""
+    state, expiry = RestoreState.NONE, None
+    restore = item.get("RestoreStatus")
+    if restore:
+        if restore.get("IsRestoreInProgress"):
+            state = RestoreState.IN_PROGRESS
+        else:
+            state = RestoreState.RESTORED
+            raw_expiry = restore.get("RestoreExpiryDate")
+            expiry = _utc(raw_expiry) if isinstance(raw_expiry, datetime) else None
+    return ArchivedObject(
+        key=item["Key"],
+        size=int(item.get("Size", 0)),
+        storage_class=_storage_class(item.get("StorageClass")),
+        last_modified=_utc(item["LastModified"]),
+        etag=_strip_etag(item.get("ETag")),
+        restore_state=state,
+        restore_expiry=expiry,
+    )
+
+
+def _copy_stream(body: Any, out: IO[bytes], progress: ProgressCallback | None) -> tuple[str, int]:
+    """Copy a response body to ``out`` in 1 MiB chunks; return its SHA-256 and size."""
+    hasher = hashlib.sha256()
+    size = 0
+    reported: int | None = None
+    for chunk in body.iter_chunks(CHUNK_SIZE):
+        out.write(chunk)
+        hasher.update(chunk)
+        size += len(chunk)
+        if progress is not None and size - (reported or 0) >= _GET_PROGRESS_STEP:
+            progress(size)
+            reported = size
+    if progress is not None and reported != size:
+        progress(size)
+    return hasher.hexdigest(), size
+
+
+def _check_download(key: str, response: dict[str, Any], digest: str, size: int) -> None:
+    """Raise ``ChecksumMismatchError`` if the bytes received are not the stored ones."""
+    expected_size = response.get("ContentLength")
+    if expected_size is not None and size != expected_size:
+        raise ChecksumMismatchError("downloaded size differs from the stored size", key=key)
+    expected_digest = _stored_sha256(response)
+    if expected_digest is not None and digest != expected_digest:
+        raise ChecksumMismatchError("downloaded bytes differ from the archived file", key=key)
+
+
+def _move_into_place(temp: Path, destination: Path, *, overwrite: bool) -> None:
+    """Rename the finished temporary file to ``destination``.
+
+    Without ``overwrite`` a hard link is used, which fails atomically if a file
+    appeared at ``destination`` during the download; file systems without hard links
+    fall back to check-then-rename.
+    """
+    if overwrite:
+        temp.replace(destination)
+        return
+    try:
+        os.link(temp, destination)
+    except FileExistsError:
+        raise
+    except OSError:
+        if destination.exists():
+            raise _file_exists(destination) from None
+        temp.replace(destination)
+        return
+    temp.unlink(missing_ok=True)
+
+
+def _file_exists(destination: Path) -> FileExistsError:
+    """Build the error for a destination that must not be overwritten."""
+    return FileExistsError(errno.EEXIST, "destination exists", str(destination))
+
+
+def _new_file_mode() -> int:
+    """Return the mode a newly created file would get (0o666 less the umask).
+
+    ``mkstemp`` creates files 0o600. ``os.umask`` can only be read by setting it, which
+    races with other threads, so Linux's /proc is read instead; elsewhere the file
+    stays private.
+    """
+    try:
+        status = Path("/proc/self/status").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return 0o600
+    match = re.search(r"^Umask:\s*([0-7]+)", status, re.MULTILINE)
+    return 0o666 & ~int(match.group(1), 8) if match else 0o600
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make a rename in ``directory`` durable; best effort, not every OS allows it."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,1 @@
+"""Tests for the S3 Glacier Archive integration."""

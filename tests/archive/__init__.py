@@ -1,0 +1,1 @@
+"""Tests for the archive engine (no Home Assistant)."""

@@ -1,0 +1,499 @@
+"""The SQLite catalog: round trips, durability, reconcile, aggregates, crash safety."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import closing
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+import os
+from pathlib import Path
+import random
+import sqlite3
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from custom_components.s3_glacier.archive import catalog as catalog_module
+from custom_components.s3_glacier.archive.catalog import (
+    SCHEMA_VERSION,
+    Catalog,
+    CatalogError,
+    ReconcileResult,
+)
+from custom_components.s3_glacier.archive.models import (
+    GIB,
+    KIB,
+    MIB,
+    ArchivedObject,
+    PendingRestore,
+    RestoreState,
+    RestoreTier,
+    StorageClass,
+)
+from custom_components.s3_glacier.archive.pricing import ClassUsage, summarize
+
+SC = StorageClass
+NOW = datetime(2026, 6, 1, 12, 30, tzinfo=UTC)
+
+
+def obj(
+    key: str, size: int = 1000, storage_class: StorageClass = SC.GLACIER_IR, **kw: object
+) -> ArchivedObject:
+    """A minimal object; keyword arguments override its fields."""
+    fields: dict[str, object] = {
+        "key": key,
+        "size": size,
+        "storage_class": storage_class,
+        "last_modified": NOW,
+    }
+    fields.update(kw)
+    return ArchivedObject(**fields)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def catalog(tmp_path: Path) -> Iterator[Catalog]:
+    with Catalog(tmp_path / "catalog.db") as opened:
+        yield opened
+
+
+def aggregates_match_rows(path: Path) -> bool:
+    """Whether the trigger-maintained tables equal a GROUP BY over the rows."""
+    with closing(sqlite3.connect(path)) as conn:
+        totals = conn.execute(
+            "SELECT storage_class, objects, bytes, min128_bytes, objects_from_128k"
+            " FROM class_totals ORDER BY storage_class"
+        ).fetchall()
+        expected_totals = conn.execute(
+            "SELECT storage_class, count(*), sum(size), sum(max(size, 131072)),"
+            " sum(size >= 131072) FROM objects GROUP BY storage_class ORDER BY storage_class"
+        ).fetchall()
+        days = conn.execute(
+            "SELECT day, storage_class, objects, bytes, min128_bytes FROM class_days"
+            " ORDER BY day, storage_class"
+        ).fetchall()
+        expected_days = conn.execute(
+            "SELECT last_modified_us / 86400000000 AS day, storage_class, count(*), sum(size),"
+            " sum(max(size, 131072)) FROM objects GROUP BY day, storage_class"
+            " ORDER BY day, storage_class"
+        ).fetchall()
+    return totals == expected_totals and days == expected_days
+
+
+# Round trips and durability
+
+
+def test_round_trip_of_every_field(catalog: Catalog) -> None:
+    plus_two = timezone(timedelta(hours=2))
+    s3_object = ArchivedObject(
+        key="ha/backups/2026-06-01.tar",
+        size=123_456_789,
+        storage_class=SC.DEEP_ARCHIVE,
+        last_modified=datetime(2026, 6, 1, 14, 5, 6, 789_012, tzinfo=plus_two),
+        etag='"0123456789abcdef-3"',
+        sha256="ab" * 32,
+        restore_state=RestoreState.RESTORED,
+        restore_expiry=datetime(2026, 6, 8, 0, 0, 0, 1, tzinfo=UTC),
+    )
+    vault_archive = ArchivedObject(
+        key="archive-id-XYZ",
+        size=0,
+        storage_class=SC.VAULT,
+        last_modified=datetime(2013, 3, 20, 17, 3, 43, 221_000, tzinfo=UTC),
+        archive_id="archive-id-XYZ",
+        description='{"path": "/media/ünïcode.jpg"}',
+        tree_hash="cd" * 32,
+        restore_state=RestoreState.IN_PROGRESS,
+    )
+    catalog.record(s3_object)
+    catalog.record(vault_archive)
+
+    for original in (s3_object, vault_archive):
+        loaded = catalog.get(original.key)
+        assert loaded == original
+        assert loaded is not None
+        assert loaded.last_modified.tzinfo is UTC
+        assert loaded.last_modified.utcoffset() == timedelta(0)
+    loaded = catalog.get(s3_object.key)
+    assert loaded is not None
+    assert loaded.restore_expiry is not None
+    assert loaded.restore_expiry.tzinfo is UTC
+    assert catalog.get("missing") is None
+
+
+def test_reopen_after_close(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "catalog.db"
+    with Catalog(path) as first:
+        first.record(obj("a", 5))
+        first.set_meta("last_reconcile", '{"added": 1}')
+    with Catalog(path) as second:
+        assert second.get("a") == obj("a", 5)
+        assert second.count() == 1
+        assert second.get_meta("last_reconcile") == '{"added": 1}'
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+
+
+def test_closed_catalog_refuses_calls(tmp_path: Path) -> None:
+    catalog = Catalog(str(tmp_path / "catalog.db"))
+    catalog.close()
+    catalog.close()
+    with pytest.raises(CatalogError, match="closed"):
+        catalog.count()
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.db"
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute("PRAGMA user_version = 99")
+    with pytest.raises(CatalogError, match="newer"):
+        Catalog(path)
+
+
+def test_a_file_that_is_not_a_database(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.db"
+    path.write_bytes(b"not a database, just some bytes " * 100)
+    with pytest.raises(CatalogError):
+        Catalog(path)
+
+
+def test_record_upserts_and_remove(catalog: Catalog) -> None:
+    catalog.record(obj("a", 5, sha256="11" * 32))
+    catalog.record(obj("a", 7, SC.STANDARD))
+    assert catalog.get("a") == obj("a", 7, SC.STANDARD)
+    assert catalog.count() == 1
+    assert catalog.remove("a") is True
+    assert catalog.remove("a") is False
+    assert catalog.count() == 0
+    assert catalog.usage(NOW) == []
+
+
+def test_naive_datetime_is_rejected_and_nothing_written(catalog: Catalog) -> None:
+    naive = datetime(2026, 1, 1)  # noqa: DTZ001 - the point of the test
+    with pytest.raises(ValueError, match="timezone-aware"):
+        catalog.record_many([obj("a"), obj("b", last_modified=naive)])
+    assert catalog.count() == 0
+
+
+def test_last_archived(catalog: Catalog) -> None:
+    assert catalog.last_archived() is None
+    catalog.record_many(
+        [
+            obj("old", last_modified=NOW - timedelta(days=3)),
+            obj("new", last_modified=NOW),
+            obj("tie", last_modified=NOW),
+            obj("older", last_modified=NOW - timedelta(days=30)),
+        ]
+    )
+    last = catalog.last_archived()
+    assert last is not None
+    assert last.key == "tie"
+
+
+# Prefixes
+
+
+def test_prefix_is_matched_exactly(catalog: Catalog) -> None:
+    keys = ["a", "a%b/1", "a%c", "a_b/1", "axb/1", "ab", "b", "é/1", "é/2", "ê",
+            "\ud7ffz", "\ue000", "\U0010ffffa", "\U0010ffff"]  # fmt: skip
+    catalog.record_many(obj(key) for key in keys)
+
+    def listed(prefix: str | None, limit: int | None = None) -> list[str]:
+        return [o.key for o in catalog.objects(prefix, limit)]
+
+    assert listed("a%") == ["a%b/1", "a%c"]
+    assert listed("a_") == ["a_b/1"]
+    assert listed("a") == ["a", "a%b/1", "a%c", "a_b/1", "ab", "axb/1"]
+    assert listed("é") == ["é/1", "é/2"]
+    assert listed("\ud7ff") == ["\ud7ffz"]
+    assert listed("\U0010ffff") == ["\U0010ffff", "\U0010ffffa"]
+    assert listed("zzz") == []
+    assert listed(None) == sorted(keys, key=lambda k: k.encode("utf-8", "surrogatepass"))
+    assert listed("", 3) == ["a", "a%b/1", "a%c"]
+    assert listed("a", 0) == []
+    with pytest.raises(ValueError, match="limit"):
+        catalog.objects(limit=-1)
+
+
+# Reconcile
+
+
+def test_reconcile_counts_and_prefix_scope(catalog: Catalog) -> None:
+    earlier = NOW - timedelta(days=2)
+    catalog.record_many(
+        [
+            obj("ha/same", 10, etag="e1", sha256="aa" * 32, last_modified=earlier),
+            obj("ha/grown", 10, etag="e2", sha256="bb" * 32, last_modified=earlier),
+            obj("ha/rewritten", 10, etag="e3", sha256="cc" * 32, last_modified=earlier),
+            obj("ha/gone", 10, last_modified=earlier),
+            obj("ha/touched", 10, etag="e5", sha256="dd" * 32, last_modified=earlier),
+            obj("ha/restoring", 10, SC.GLACIER, etag="e6", sha256="ee" * 32),
+            obj("ha/no-etag", 10, sha256="ff" * 32, last_modified=earlier),
+            obj("ha_other/kept", 10),
+            obj("other/kept", 10),
+        ]
+    )
+    listing = [
+        obj("ha/same", 10, etag="e1", last_modified=earlier),
+        obj("ha/grown", 20, etag="e2b", last_modified=NOW),
+        obj("ha/rewritten", 10, etag="e3b", last_modified=NOW),
+        obj("ha/touched", 10, etag="e5", last_modified=NOW),
+        obj("ha/restoring", 10, SC.GLACIER, etag="e6", restore_state=RestoreState.IN_PROGRESS),
+        obj("ha/no-etag", 10, etag="e7", last_modified=earlier),
+        obj("ha/new", 30, etag="e8"),
+    ]
+    result = catalog.reconcile(listing, prefix="ha/")
+    assert result == ReconcileResult(added=1, removed=1, changed=3, objects=7, bytes=100)
+
+    def sha(key: str) -> str | None:
+        found = catalog.get(key)
+        assert found is not None
+        return found.sha256
+
+    assert sha("ha/same") == "aa" * 32  # listings carry no checksum: ours is kept
+    assert sha("ha/grown") is None  # new content: our checksum no longer applies
+    assert sha("ha/rewritten") is None
+    assert sha("ha/touched") == "dd" * 32
+    assert sha("ha/restoring") == "ee" * 32
+    assert sha("ha/no-etag") == "ff" * 32  # the etag was only filled in
+    assert catalog.get("ha/touched") == obj(
+        "ha/touched", 10, etag="e5", sha256="dd" * 32, last_modified=NOW
+    )
+    assert catalog.get("ha/no-etag") == obj(
+        "ha/no-etag", 10, etag="e7", sha256="ff" * 32, last_modified=earlier
+    )
+    assert catalog.get("ha/gone") is None
+    assert [o.key for o in catalog.objects("ha_other/")] == ["ha_other/kept"]
+    assert [o.key for o in catalog.objects("other/")] == ["other/kept"]
+
+    # the same listing again changes nothing
+    again = catalog.reconcile(listing, prefix="ha/")
+    assert again == ReconcileResult(added=0, removed=0, changed=0, objects=7, bytes=100)
+    assert catalog.usage(NOW) == summarize(catalog.objects(), NOW)
+
+
+def test_reconcile_keeps_vault_metadata(catalog: Catalog) -> None:
+    archive = obj("id-1", 10, SC.VAULT, archive_id="id-1", description="d", tree_hash="t")
+    catalog.record(archive)
+    result = catalog.reconcile([obj("id-1", 10, SC.VAULT)])
+    assert result == ReconcileResult(added=0, removed=0, changed=0, objects=1, bytes=10)
+    assert catalog.get("id-1") == archive
+
+
+def test_reconcile_rejects_keys_outside_the_prefix(catalog: Catalog) -> None:
+    catalog.record(obj("ha/a"))
+    with pytest.raises(ValueError, match="outside"):
+        catalog.reconcile([obj("elsewhere/b")], prefix="ha/")
+    assert [o.key for o in catalog.objects()] == ["ha/a"]
+
+
+def test_reconcile_of_everything_at_scale(catalog: Catalog) -> None:
+    catalog.record_many(obj(f"k/{i:05d}", i) for i in range(12_000))
+    listing = [obj(f"k/{i:05d}", i + (i % 10 == 0)) for i in range(2_000, 14_000)]
+    result = catalog.reconcile(listing)
+    # 2,000 gone, 2,000 new, every tenth of the 10,000 kept ones resized
+    assert result.added == 2_000
+    assert result.removed == 2_000
+    assert result.changed == 1_000
+    assert result.objects == 12_000
+    assert result.bytes == sum(o.size for o in listing)
+    assert catalog.count() == 12_000
+    assert catalog.usage(NOW) == summarize(listing, NOW)
+
+
+# Aggregates
+
+
+MIN_SIZE = {SC.STANDARD_IA: 128 * KIB, SC.ONEZONE_IA: 128 * KIB, SC.GLACIER_IR: 128 * KIB}
+INDEX = {SC.GLACIER: 32 * KIB, SC.DEEP_ARCHIVE: 32 * KIB, SC.VAULT: 32 * KIB}
+MIN_DAYS = {SC.STANDARD_IA: 30, SC.ONEZONE_IA: 30, SC.GLACIER_IR: 90, SC.GLACIER: 90,
+            SC.VAULT: 90, SC.DEEP_ARCHIVE: 180}  # fmt: skip
+
+
+def expected_usage(objects: list[ArchivedObject], now: datetime) -> list[ClassUsage]:
+    """FACTS.md's rules restated independently of pricing.py, one object at a time."""
+    sums: dict[StorageClass, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
+    for o in objects:
+        c = o.storage_class
+        billable = max(o.size, MIN_SIZE.get(c, 0)) + INDEX.get(c, 0)
+        used = (now.astimezone(UTC).date() - o.last_modified.astimezone(UTC).date()).days
+        left = max(0, MIN_DAYS.get(c, 0) - max(0, used))
+        for i, value in enumerate((1, o.size, billable, o.size >= 128 * KIB, billable * left)):
+            sums[c][i] += value
+    return [
+        ClassUsage(c, *sums[c][:4], early_byte_days=Decimal(sums[c][4]))
+        for c in StorageClass
+        if c in sums
+    ]
+
+
+DAY_US = 86_400_000_000
+
+
+def random_objects(rng: random.Random, count: int, start: int = 0) -> list[ArchivedObject]:
+    edges = [0, 1, 128 * KIB - 1, 128 * KIB, 128 * KIB + 1, 5 * MIB, 3 * GIB]
+    return [
+        obj(
+            f"r/{i:05d}",
+            rng.choice(edges) if rng.random() < 0.3 else rng.randrange(0, 20 * MIB),
+            rng.choice(list(StorageClass)),
+            # a day into the future (clock skew) to 400 days back, to the microsecond
+            last_modified=NOW - timedelta(microseconds=rng.randrange(-DAY_US, 400 * DAY_US)),
+        )
+        for i in range(start, start + count)
+    ]  # fmt: skip
+
+
+def test_usage_equals_a_python_computation(tmp_path: Path) -> None:
+    rng = random.Random(20260601)
+    objects = {o.key: o for o in random_objects(rng, 2_000)}
+    path = tmp_path / "catalog.db"
+    with Catalog(path) as catalog:
+        catalog.record_many(objects.values())
+        for now in (NOW, NOW + timedelta(hours=11, minutes=30), NOW + timedelta(days=100)):
+            assert catalog.usage(now) == expected_usage(list(objects.values()), now)
+
+        # deletes and updates (class, size, day) move rows between the aggregates
+        for key in rng.sample(sorted(objects), 40):  # one commit (fsync) each
+            assert catalog.remove(key)
+            del objects[key]
+        changed = random_objects(rng, 300)
+        replacements = [o for o in changed if o.key in objects]
+        catalog.record_many(replacements)
+        objects.update((o.key, o) for o in replacements)
+        assert catalog.usage(NOW) == expected_usage(list(objects.values()), NOW)
+        assert catalog.usage(NOW) == summarize(objects.values(), NOW)
+        assert catalog.count() == len(objects)
+    assert aggregates_match_rows(path)
+
+
+def test_usage_needs_an_aware_now(catalog: Catalog) -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        catalog.usage(datetime(2026, 1, 1))  # noqa: DTZ001 - the point of the test
+
+
+# Pending restores and meta
+
+
+def test_pending_restores_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.db"
+    later = PendingRestore(
+        key="ha/b",
+        tier=RestoreTier.BULK,
+        days=7,
+        requested_at=NOW,
+        ready_by=NOW + timedelta(hours=48),
+        destination=Path("/media/restored/b.tar"),
+        overwrite=True,
+        job_id="job-123",
+    )
+    sooner = PendingRestore(
+        key="ha/a",
+        tier=RestoreTier.EXPEDITED,
+        days=1,
+        requested_at=NOW + timedelta(microseconds=1),
+        ready_by=NOW + timedelta(minutes=5),
+    )
+    with Catalog(path) as catalog:
+        catalog.add_pending_restore(later)
+        catalog.add_pending_restore(sooner)
+    with Catalog(path) as catalog:
+        assert catalog.pending_restores() == [sooner, later]
+        extended = PendingRestore(
+            key="ha/a",
+            tier=RestoreTier.STANDARD,
+            days=3,
+            requested_at=NOW,
+            ready_by=NOW + timedelta(days=5),
+        )
+        catalog.add_pending_restore(extended)
+        assert catalog.pending_restores() == [later, extended]
+        assert catalog.remove_pending_restore("ha/b") is True
+        assert catalog.remove_pending_restore("ha/b") is False
+        assert catalog.pending_restores() == [extended]
+
+
+def test_meta(catalog: Catalog) -> None:
+    assert catalog.get_meta("x") is None
+    catalog.set_meta("x", "1")
+    catalog.set_meta("x", "2")
+    assert catalog.get_meta("x") == "2"
+
+
+# Concurrency and crashes
+
+
+def test_concurrent_threads(catalog: Catalog) -> None:
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            for i in range(50):
+                catalog.record(obj(f"t{n}/{i:03d}", i, SC.STANDARD_IA))
+                catalog.usage(NOW)
+        except BaseException as err:  # noqa: BLE001 - reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert catalog.count() == 200
+    assert catalog.usage(NOW) == summarize(catalog.objects(), NOW)
+
+
+# Runs in a fresh interpreter. The engine package is imported as the top-level
+# package `archive` so that the writer does not need Home Assistant.
+CRASHING_WRITER = """
+import os, sys
+from datetime import UTC, datetime, timedelta
+from archive.catalog import Catalog
+from archive.models import ArchivedObject, StorageClass
+
+def make(i):
+    return ArchivedObject(
+        key=f"k/{i:06d}", size=1000 + i, storage_class=StorageClass.GLACIER,
+        last_modified=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=i),
+    )
+
+catalog = Catalog(sys.argv[1])
+catalog.record_many(make(i) for i in range(100))
+# A small page cache makes SQLite spill the uncommitted pages into the WAL file.
+catalog._conn.execute("PRAGMA cache_size = 100")
+
+def doomed():
+    yield from (make(i) for i in range(100, 20_000))
+    os._exit(3)  # die inside the open transaction: no rollback, no close
+
+catalog.record_many(doomed())
+"""
+
+
+def test_crash_mid_write_leaves_no_partial_rows(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.db"
+    engine_parent = Path(catalog_module.__file__).parents[1]
+    done = subprocess.run(
+        [sys.executable, "-c", CRASHING_WRITER, str(path)],
+        env={**os.environ, "PYTHONPATH": str(engine_parent)},
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 3, done.stderr.decode()
+    # the uncommitted rows did reach the write-ahead log before the crash
+    assert Path(f"{path}-wal").stat().st_size > 1_000_000
+
+    with Catalog(path) as catalog:
+        assert catalog.count() == 100
+        assert [o.key for o in catalog.objects()] == [f"k/{i:06d}" for i in range(100)]
+        assert catalog.usage(NOW) == summarize(catalog.objects(), NOW)
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        assert conn.execute("SELECT count(*) FROM objects").fetchone() == (100,)
+    assert aggregates_match_rows(path)

@@ -1,0 +1,409 @@
+"""The cost model against hand-computed figures.
+
+Every expected value is a literal worked out from FACTS.md, with the arithmetic in
+the comment. Sizes are powers of two so that the exact results are short decimals:
+1 GiB = 1 GB, 128 KiB = 1/8192 GB, 32 KiB = 1/32768 GB, 8 KiB = 1/131072 GB.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+
+from custom_components.s3_glacier.archive.models import (
+    GIB,
+    KIB,
+    MIB,
+    ArchivedObject,
+    RestoreTier,
+    StorageClass,
+)
+from custom_components.s3_glacier.archive.pricing import (
+    ClassUsage,
+    early_deletion_charge,
+    early_deletion_exposure,
+    monthly_cost,
+    object_monthly_cost,
+    price_table,
+    remaining_minimum_days,
+    restore_cost,
+    summarize,
+    upload_request_cost,
+)
+
+SC = StorageClass
+TB = 1024 * GIB
+US = price_table("us-east-1")
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+
+def ago(days: int, hours: int = 0) -> datetime:
+    return NOW - timedelta(days=days, hours=hours)
+
+
+# object_monthly_cost
+
+
+@pytest.mark.parametrize(
+    ("region", "storage_class", "size", "expected"),
+    [
+        ("us-east-1", SC.STANDARD, 0, "0"),
+        ("us-east-1", SC.STANDARD, GIB, "0.023"),
+        # 1 KiB billed as 128 KiB: 0.0125 / 8192
+        ("us-east-1", SC.STANDARD_IA, KIB, "0.00000152587890625"),
+        ("us-east-1", SC.STANDARD_IA, GIB, "0.0125"),
+        # 64 KiB billed as 128 KiB: 0.010 / 8192
+        ("us-east-1", SC.ONEZONE_IA, 64 * KIB, "0.000001220703125"),
+        # exactly the minimum: 0.004 / 8192
+        ("us-east-1", SC.GLACIER_IR, 128 * KIB, "0.00000048828125"),
+        ("us-east-1", SC.GLACIER_IR, GIB, "0.004"),
+        # (1 GB + 32 KiB) at 0.0036 + 8 KiB at 0.023:
+        # 0.0036 + 0.0036/32768 + 0.023/131072 = 0.0036 + 0.00000010986328125
+        #   + 0.00000017547607421875
+        ("us-east-1", SC.GLACIER, GIB, "0.00360028533935546875"),
+        # an empty object still costs its 40 KiB: 0.00099/32768 + 0.023/131072
+        ("us-east-1", SC.DEEP_ARCHIVE, 0, "0.0000002056884765625"),
+        # vault: 32 KiB at the vault rate, nothing at the STANDARD rate
+        ("us-east-1", SC.VAULT, GIB, "0.00360010986328125"),
+        # under 128 KiB: frequent tier, no monitoring: 0.023 / 16384
+        ("us-east-1", SC.INTELLIGENT_TIERING, 64 * KIB, "0.00000140380859375"),
+        # 128 KiB is not "under" 128 KiB: monitored. 0.023/8192 + 0.0025/1000
+        ("us-east-1", SC.INTELLIGENT_TIERING, 128 * KIB, "0.0000053076171875"),
+        ("us-east-1", SC.INTELLIGENT_TIERING, GIB, "0.0230025"),
+        # 0.00405 + 0.00405/32768 + 0.0245/131072
+        ("eu-central-1", SC.GLACIER, GIB, "0.004050310516357421875"),
+        # 0.0020 + 0.0020/32768 + 0.025/131072
+        ("ap-southeast-2", SC.DEEP_ARCHIVE, GIB, "0.00200025177001953125"),
+        ("eu-west-1", SC.STANDARD_IA, GIB, "0.0125"),
+        # the vault rate is the same everywhere
+        ("ap-southeast-2", SC.VAULT, GIB, "0.00360010986328125"),
+    ],
+)
+def test_object_monthly_cost(
+    region: str, storage_class: StorageClass, size: int, expected: str
+) -> None:
+    assert object_monthly_cost(price_table(region), storage_class, size) == Decimal(expected)
+
+
+def test_negative_size_is_rejected() -> None:
+    with pytest.raises(ValueError, match="negative"):
+        object_monthly_cost(US, SC.STANDARD, -1)
+
+
+# monthly_cost
+
+
+def test_standard_tiers_crossing_50_tb() -> None:
+    # 60 TB: 51200 GB at 0.023 + 10240 GB at 0.022 = 1177.6 + 225.28
+    cost = monthly_cost(US, [ClassUsage(SC.STANDARD, 1, 60 * TB, 60 * TB)])
+    assert cost.total == Decimal("1402.88")
+    assert dict(cost.by_class) == {SC.STANDARD: Decimal("1402.88")}
+
+
+def test_standard_tiers_crossing_500_tb() -> None:
+    # 600 TB: 51200 * 0.023 + 460800 * 0.022 + 102400 * 0.021
+    #       = 1177.6 + 10137.6 + 2150.4
+    cost = monthly_cost(US, [ClassUsage(SC.STANDARD, 1, 600 * TB, 600 * TB)])
+    assert cost.total == Decimal("13465.6")
+
+
+def test_glacier_metadata_counts_toward_standard_tiers() -> None:
+    # 2**20 GLACIER objects of 1 MiB: 1024 GB + 2**20 * 32 KiB = 1056 GB at 0.0036
+    # = 3.8016, and 2**20 * 8 KiB = 8 GB of metadata at the bottom of the STANDARD
+    # tiers: 8 * 0.023 = 0.184. STANDARD's 60 TB then starts at 8 GB:
+    # 51192 * 0.023 + 10248 * 0.022 = 1177.416 + 225.456 = 1402.872.
+    glacier = ClassUsage(SC.GLACIER, 2**20, TB, TB + 2**20 * 32 * KIB)
+    standard = ClassUsage(SC.STANDARD, 1, 60 * TB, 60 * TB)
+    cost = monthly_cost(US, [standard, glacier])
+    assert dict(cost.by_class) == {
+        SC.STANDARD: Decimal("1402.872"),
+        SC.GLACIER: Decimal("3.9856"),
+    }
+    # 1402.88 for STANDARD alone + the 8 GB that spilled into the 0.022 tier
+    assert cost.total == Decimal("1406.8576")
+
+
+def test_intelligent_tiering_monitoring_from_aggregates() -> None:
+    # 1 GB at 0.023 + 2 monitored objects * 0.0025 / 1000
+    usage = ClassUsage(SC.INTELLIGENT_TIERING, 3, GIB, GIB, 2)
+    assert monthly_cost(US, [usage]).total == Decimal("0.023005")
+
+
+def test_monthly_cost_of_summarized_objects() -> None:
+    objects = [
+        ArchivedObject(key="a", size=KIB, storage_class=SC.STANDARD_IA, last_modified=NOW),
+        ArchivedObject(key="b", size=GIB, storage_class=SC.STANDARD_IA, last_modified=NOW),
+        ArchivedObject(key="c", size=0, storage_class=SC.DEEP_ARCHIVE, last_modified=NOW),
+        ArchivedObject(key="d", size=GIB, storage_class=SC.GLACIER, last_modified=NOW),
+        ArchivedObject(key="e", size=64 * KIB, storage_class=SC.INTELLIGENT_TIERING,
+                       last_modified=NOW),
+        ArchivedObject(key="f", size=GIB, storage_class=SC.INTELLIGENT_TIERING,
+                       last_modified=NOW),
+    ]  # fmt: skip
+    cost = monthly_cost(US, summarize(objects, NOW))
+    assert dict(cost.by_class) == {
+        # 0.00000152587890625 + 0.0125
+        SC.STANDARD_IA: Decimal("0.01250152587890625"),
+        # 0.00000140380859375 + 0.0230025
+        SC.INTELLIGENT_TIERING: Decimal("0.02300390380859375"),
+        SC.GLACIER: Decimal("0.00360028533935546875"),
+        SC.DEEP_ARCHIVE: Decimal("0.0000002056884765625"),
+    }
+    # the aggregate cost is the sum of the per-object costs
+    assert cost.total == sum(
+        (object_monthly_cost(US, o.storage_class, o.size) for o in objects), Decimal(0)
+    )
+
+
+def test_monthly_cost_merges_usages_of_one_class() -> None:
+    one = ClassUsage(SC.STANDARD_IA, 1, GIB, GIB)
+    assert monthly_cost(US, [one, one]).by_class[SC.STANDARD_IA] == Decimal("0.025")
+    assert monthly_cost(US, []).total == Decimal(0)
+
+
+def test_class_usages_of_different_classes_do_not_add() -> None:
+    with pytest.raises(ValueError, match="different"):
+        _ = ClassUsage(SC.STANDARD) + ClassUsage(SC.GLACIER)
+
+
+def test_summarize_aggregates() -> None:
+    objects = [
+        ArchivedObject(key="a", size=KIB, storage_class=SC.GLACIER_IR, last_modified=ago(10)),
+        ArchivedObject(key="b", size=GIB, storage_class=SC.GLACIER_IR, last_modified=ago(100)),
+        ArchivedObject(key="c", size=5, storage_class=SC.GLACIER, last_modified=ago(89)),
+    ]
+    assert summarize(objects, NOW) == [
+        # billable: 128 KiB + 1 GiB; early: 128 KiB * (90 - 10) days, b is past 90 days
+        ClassUsage(SC.GLACIER_IR, 2, KIB + GIB, 128 * KIB + GIB, 1, Decimal(128 * KIB * 80)),
+        # billable: 5 + 32 KiB; early: (5 + 32768) * 1 day
+        ClassUsage(SC.GLACIER, 1, 5, 5 + 32 * KIB, 0, Decimal(32773)),
+    ]
+
+
+# early deletion
+
+
+@pytest.mark.parametrize(
+    ("storage_class", "size", "stored_at", "now", "expected"),
+    [
+        # 30-day class: 15 of 30 days used, 15 left: 0.0125 * 15/30
+        (SC.STANDARD_IA, GIB, "2026-01-01T10:00", "2026-01-16T09:00", "0.00625"),
+        # UTC days: 23:30 at UTC-5 is Jan 2 in UTC, so 15 days have been used by Jan 17
+        (SC.STANDARD_IA, GIB, "2026-01-01T23:30-05:00", "2026-01-17T00:00", "0.00625"),
+        # stored today: the full 30 days, at the 128 KiB minimum: 0.0125/8192
+        (SC.STANDARD_IA, KIB, "2026-01-01T00:00", "2026-01-01T23:59", "0.00000152587890625"),
+        # at the minimum (30 calendar days) and after it
+        (SC.STANDARD_IA, GIB, "2026-01-01T10:00", "2026-01-31T09:00", "0"),
+        (SC.ONEZONE_IA, GIB, "2026-01-01T10:00", "2026-03-01T00:00", "0"),
+        # 90-day class: 30 days left of 90: 0.004 * 30/30
+        (SC.GLACIER_IR, GIB, "2026-01-01T00:00", "2026-03-02T00:00", "0.004"),
+        # one day left: 0.004/30, to Decimal's 28 significant digits
+        (SC.GLACIER_IR, GIB, "2026-01-01T00:00", "2026-03-31T00:00",
+         "0.0001333333333333333333333333333"),
+        (SC.GLACIER_IR, GIB, "2026-01-01T00:00", "2026-04-01T00:00", "0"),
+        # (1 GB + 32 KiB) * 0.0036 * 90/30; the 8 KiB at the STANDARD rate has no minimum
+        (SC.GLACIER, GIB, "2026-01-01T00:00", "2026-01-01T12:00", "0.01080032958984375"),
+        (SC.GLACIER, GIB, "2026-01-01T00:00", "2026-04-01T00:00", "0"),
+        # vault, 60 of 90 days left: (1 GB + 32 KiB) * 0.0036 * 2
+        (SC.VAULT, GIB, "2026-01-01T00:00", "2026-01-31T00:00", "0.0072002197265625"),
+        # 180-day class: (1 GB + 32 KiB) * 0.00099 * 180/30
+        (SC.DEEP_ARCHIVE, GIB, "2026-01-01T00:00", "2026-01-01T00:00", "0.0059401812744140625"),
+        # 150 days used, 30 left: (1 GB + 32 KiB) * 0.00099
+        (SC.DEEP_ARCHIVE, GIB, "2026-01-01T00:00", "2026-05-31T00:00", "0.00099003021240234375"),
+        (SC.DEEP_ARCHIVE, GIB, "2026-01-01T00:00", "2026-06-30T00:00", "0"),
+        (SC.DEEP_ARCHIVE, GIB, "2026-01-01T00:00", "2026-09-01T00:00", "0"),
+        # stored "in the future" (clock skew): counts as stored today
+        (SC.STANDARD_IA, GIB, "2026-01-05T00:00", "2026-01-01T00:00", "0.0125"),
+        # no minimum duration
+        (SC.STANDARD, GIB, "2026-01-01T00:00", "2026-01-01T00:00", "0"),
+        (SC.INTELLIGENT_TIERING, GIB, "2026-01-01T00:00", "2026-01-01T00:00", "0"),
+    ],
+)  # fmt: skip
+def test_early_deletion_charge(
+    storage_class: StorageClass, size: int, stored_at: str, now: str, expected: str
+) -> None:
+    def parse(text: str) -> datetime:
+        moment = datetime.fromisoformat(text)
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+    charge = early_deletion_charge(US, storage_class, size, parse(stored_at), parse(now))
+    assert charge == Decimal(expected)
+
+
+def test_early_deletion_needs_aware_datetimes() -> None:
+    naive = datetime(2026, 1, 1)  # noqa: DTZ001 - the point of the test
+    with pytest.raises(ValueError, match="timezone-aware"):
+        early_deletion_charge(US, SC.GLACIER, GIB, naive, NOW)
+
+
+def test_remaining_days_in_another_timezone() -> None:
+    tokyo = timezone(timedelta(hours=9))
+    # 2026-05-31T08:00+09:00 is 2026-05-30T23:00Z: two UTC days before NOW
+    stored = datetime(2026, 5, 31, 8, 0, tzinfo=tokyo)
+    assert remaining_minimum_days(SC.STANDARD_IA, stored, NOW) == 28
+
+
+def test_exposure_equals_sum_of_charges() -> None:
+    objects = [
+        ArchivedObject(key="a", size=GIB, storage_class=SC.STANDARD_IA, last_modified=ago(15)),
+        ArchivedObject(key="b", size=KIB, storage_class=SC.STANDARD_IA, last_modified=ago(0)),
+        ArchivedObject(key="c", size=GIB, storage_class=SC.GLACIER, last_modified=ago(0, 6)),
+        ArchivedObject(key="d", size=GIB, storage_class=SC.DEEP_ARCHIVE, last_modified=ago(150)),
+        ArchivedObject(key="e", size=GIB, storage_class=SC.GLACIER_IR, last_modified=ago(100)),
+        ArchivedObject(key="f", size=GIB, storage_class=SC.STANDARD, last_modified=ago(1)),
+    ]
+    charges = [
+        early_deletion_charge(US, o.storage_class, o.size, o.last_modified, NOW) for o in objects
+    ]
+    exposure = early_deletion_exposure(US, summarize(objects, NOW))
+    # 0.00625 + 0.00000152587890625 + 0.01080032958984375 + 0.00099003021240234375
+    assert exposure == Decimal("0.01804188568115234375")
+    assert exposure == sum(charges, Decimal(0))
+
+
+def test_exposure_of_nothing() -> None:
+    assert early_deletion_exposure(US, []) == Decimal(0)
+
+
+# restore
+
+
+@pytest.mark.parametrize(
+    ("storage_class", "tier", "size", "days", "expected"),
+    [
+        # 0.03/GB + 10/1000 + the copy at 0.023 for 3 of 30 days (0.0023)
+        (SC.GLACIER, RestoreTier.EXPEDITED, GIB, 3, "0.0423"),
+        # 0.01 + 0.05/1000 + 0.023 for a whole month
+        (SC.GLACIER, RestoreTier.STANDARD, GIB, 30, "0.03305"),
+        # Bulk is free: only the copy, 0.023 * 15/30
+        (SC.GLACIER, RestoreTier.BULK, GIB, 15, "0.0115"),
+        # 0.02 + 0.10/1000 + 0.023 * 6/30
+        (SC.DEEP_ARCHIVE, RestoreTier.STANDARD, GIB, 6, "0.0247"),
+        # 2 GB: 0.005 + 0.025/1000 + 0.046 * 30/30
+        (SC.DEEP_ARCHIVE, RestoreTier.BULK, 2 * GIB, 30, "0.051025"),
+        # vault: GLACIER's retrieval prices, no copy to store: 0.03 + 0.01
+        (SC.VAULT, RestoreTier.EXPEDITED, GIB, 7, "0.04"),
+        (SC.VAULT, RestoreTier.BULK, GIB, 7, "0"),
+        # instant classes: per GB + one GET; tier and days do not matter
+        (SC.GLACIER_IR, RestoreTier.STANDARD, GIB, 1, "0.03001"),
+        (SC.STANDARD_IA, RestoreTier.BULK, GIB, 30, "0.010001"),
+        (SC.ONEZONE_IA, RestoreTier.STANDARD, 2 * GIB, 1, "0.020001"),
+        (SC.STANDARD, RestoreTier.STANDARD, GIB, 1, "0.0000004"),
+        (SC.INTELLIGENT_TIERING, RestoreTier.STANDARD, GIB, 1, "0.0000004"),
+    ],
+)
+def test_restore_cost(
+    storage_class: StorageClass, tier: RestoreTier, size: int, days: int, expected: str
+) -> None:
+    assert restore_cost(US, storage_class, tier, size, days) == Decimal(expected)
+
+
+def test_expedited_deep_archive_is_rejected() -> None:
+    with pytest.raises(ValueError, match="Expedited"):
+        restore_cost(US, SC.DEEP_ARCHIVE, RestoreTier.EXPEDITED, GIB, 1)
+
+
+def test_restore_needs_at_least_one_day() -> None:
+    with pytest.raises(ValueError, match="one day"):
+        restore_cost(US, SC.GLACIER, RestoreTier.BULK, GIB, 0)
+
+
+def test_restored_copy_uses_the_standard_override() -> None:
+    table = price_table("us-east-1", {"STANDARD": "0.03"})
+    assert restore_cost(table, SC.GLACIER, RestoreTier.BULK, GIB, 30) == Decimal("0.03")
+
+
+# upload requests
+
+
+@pytest.mark.parametrize(
+    ("region", "storage_class", "size", "part_size", "expected"),
+    [
+        ("us-east-1", SC.STANDARD, MIB, None, "0.000005"),
+        # not larger than one part: a single PUT
+        ("us-east-1", SC.STANDARD, 16 * MIB, 16 * MIB, "0.000005"),
+        # 100 MiB in 16 MiB parts: 7 parts + initiate + complete = 9 * 0.005/1000
+        ("us-east-1", SC.STANDARD, 100 * MIB, 16 * MIB, "0.000045"),
+        # 100 MiB in 8 MiB parts: 13 parts, 15 requests * 0.02/1000
+        ("us-east-1", SC.GLACIER_IR, 100 * MIB, 8 * MIB, "0.0003"),
+        ("us-east-1", SC.DEEP_ARCHIVE, GIB, None, "0.00005"),
+        # initiate + 7 parts at 0.005, complete at 0.05: (0.04 + 0.05)/1000
+        ("us-east-1", SC.DEEP_ARCHIVE, 100 * MIB, 16 * MIB, "0.00009"),
+        # eu-west-1's DEEP_ARCHIVE PUT is 0.055: (0.04 + 0.055)/1000
+        ("eu-west-1", SC.DEEP_ARCHIVE, 100 * MIB, 16 * MIB, "0.000095"),
+        ("eu-west-1", SC.GLACIER, GIB, None, "0.000033"),
+        # FACTS has no eu-central-1 exception: us-east-1's 0.03
+        ("eu-central-1", SC.GLACIER, GIB, None, "0.00003"),
+    ],
+)
+def test_upload_request_cost(
+    region: str, storage_class: StorageClass, size: int, part_size: int | None, expected: str
+) -> None:
+    table = price_table(region)
+    assert upload_request_cost(table, storage_class, size, part_size) == Decimal(expected)
+
+
+def test_part_size_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        upload_request_cost(US, SC.STANDARD, MIB, 0)
+
+
+# the table
+
+
+def test_known_region() -> None:
+    table = price_table("eu-central-1")
+    assert (table.requested_region, table.priced_region, table.fallback) == (
+        "eu-central-1",
+        "eu-central-1",
+        False,
+    )
+    assert table.date == date(2024, 9, 25)
+    assert [rate for _, rate in table.standard_tiers] == [
+        Decimal("0.0245"),
+        Decimal("0.0235"),
+        Decimal("0.0225"),
+    ]
+    assert table.storage[SC.DEEP_ARCHIVE] == Decimal("0.0018")
+    assert table.storage[SC.INTELLIGENT_TIERING] == Decimal("0.0245")
+    assert table.storage[SC.VAULT] == Decimal("0.0036")
+
+
+def test_unknown_region_falls_back_to_us_east_1() -> None:
+    table = price_table("sa-east-1")
+    assert (table.requested_region, table.priced_region, table.fallback) == (
+        "sa-east-1",
+        "us-east-1",
+        True,
+    )
+    assert table.storage == US.storage
+
+
+def test_overrides_replace_storage_rates() -> None:
+    table = price_table("us-east-1", {"STANDARD": "0.01", "glacier": 0.004})
+    assert table.overridden == {SC.STANDARD, SC.GLACIER}
+    # every STANDARD tier: 614400 GB * 0.01
+    cost = monthly_cost(table, [ClassUsage(SC.STANDARD, 1, 600 * TB, 600 * TB)])
+    assert cost.total == Decimal("6144")
+    # a float override is taken at its decimal value: 0.004 + 0.004/32768 + 0.01/131072
+    assert object_monthly_cost(table, SC.GLACIER, GIB) == Decimal("0.0040001983642578125")
+    # other classes keep the table's rate
+    assert table.storage[SC.DEEP_ARCHIVE] == Decimal("0.00099")
+
+
+def test_standard_override_prices_glacier_metadata() -> None:
+    table = price_table("us-east-1", {"STANDARD": Decimal("0.01")})
+    # 0.0036 + 0.0036/32768 + 0.01/131072
+    assert object_monthly_cost(table, SC.GLACIER, GIB) == Decimal("0.0036001861572265625")
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{"REDUCED_REDUNDANCY": "0.01"}, {"STANDARD": "-0.01"}, {"STANDARD": "cheap"},
+     {"STANDARD": float("nan")}, {"STANDARD": "Infinity"}],
+)  # fmt: skip
+def test_bad_overrides_are_rejected(overrides: dict[str, str | float]) -> None:
+    with pytest.raises(ValueError, match=r"storage class|price"):
+        price_table("us-east-1", overrides)
