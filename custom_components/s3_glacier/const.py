@@ -1,0 +1,74 @@
+"""Constants of the S3 Glacier Archive integration."""
+
+from __future__ import annotations
+
+import logging
+from typing import Final
+
+DOMAIN: Final = "s3_glacier"
+LOGGER = logging.getLogger(__package__)
+
+# Config entry data keys (the names the config flow shows and the issue fixes).
+CONF_ACCESS_KEY_ID: Final = "access_key_id"
+CONF_SECRET_ACCESS_KEY: Final = "secret_access_key"  # noqa: S105 - a field name, not a secret
+CONF_REGION: Final = "region"
+CONF_ENDPOINT_URL: Final = "endpoint_url"
+CONF_BUCKET: Final = "bucket"
+CONF_PREFIX: Final = "prefix"
+CONF_TARGET: Final = "target"
+
+TARGET_BUCKET: Final = "bucket"
+TARGET_VAULT: Final = "vault"
+
+# Options.
+CONF_STORAGE_CLASS: Final = "storage_class"
+CONF_ENCRYPTION: Final = "encryption"
+CONF_KMS_KEY_ID: Final = "kms_key_id"
+
+DEFAULT_REGION: Final = "us-east-1"
+DEFAULT_STORAGE_CLASS: Final = "GLACIER_IR"
+DEFAULT_ENCRYPTION: Final = "AES256"
+
+# Regions offered in the selector; any other value can be typed in.
+AWS_REGIONS: Final = (
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+    "ca-central-1",
+    "sa-east-1",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "eu-central-1",
+    "eu-central-2",
+    "eu-north-1",
+    "eu-south-1",
+    "eu-south-2",
+    "ap-south-1",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "af-south-1",
+    "me-south-1",
+)
+
+# Options added with the catalog.
+CONF_RECONCILE_HOURS: Final = "reconcile_hours"
+CONF_PRICE_OVERRIDES: Final = "price_overrides"
+DEFAULT_RECONCILE_HOURS: Final = 24
+
+# Options added with the transfers.
+CONF_PART_SIZE_MIB: Final = "part_size_mib"
+CONF_CONCURRENCY: Final = "concurrency"
+DEFAULT_PART_SIZE_MIB: Final = 16
+DEFAULT_CONCURRENCY: Final = 4
+# Transfers of one entry that run at once; further ones wait their turn.
+MAX_PARALLEL_TRANSFERS: Final = 2
+
+# Events.
+EVENT_ARCHIVED: Final = f"{DOMAIN}_archived"
+EVENT_RESTORE_COMPLETED: Final = f"{DOMAIN}_restore_completed"
+EVENT_RESTORE_FAILED: Final = f"{DOMAIN}_restore_failed"

@@ -1,0 +1,137 @@
+"""Local paths and object keys for the actions: resolved, allowlisted, validated.
+
+Everything here touches the disk (or ``is_allowed_path``, which does) and runs in the
+executor. Problems raise ``ServiceValidationError`` with a translation key before
+anything is uploaded, downloaded or deleted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import glob
+from pathlib import Path, PurePosixPath
+
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
+
+from .const import DOMAIN
+
+MAX_KEY_BYTES = 1024
+_GLOB_CHARS = frozenset("*?[")
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """One local file to archive, its size, and the key it goes to."""
+
+    path: Path
+    key: str
+    size: int
+
+
+def invalid(translation_key: str, **placeholders: object) -> ServiceValidationError:
+    """Build a translated validation error."""
+    return ServiceValidationError(
+        translation_domain=DOMAIN,
+        translation_key=translation_key,
+        translation_placeholders={k: str(v) for k, v in placeholders.items()},
+    )
+
+
+def validate_key(key: str) -> str:
+    """Return ``key`` if it is safe to use as an object key, else raise a translated error."""
+    problem = None
+    if not key:
+        problem = "key_empty"
+    elif key.startswith("/"):
+        problem = "key_absolute"
+    elif ".." in key.split("/"):
+        problem = "key_parent_segment"
+    elif len(key.encode("utf-8")) > MAX_KEY_BYTES:
+        problem = "key_too_long"
+    if problem:
+        raise invalid(problem, key=key[:80], limit=MAX_KEY_BYTES)
+    return key
+
+
+def _allowed(hass: HomeAssistant, path: Path, shown: str) -> Path:
+    """Resolve symlinks and check the real path against allowlist_external_dirs."""
+    real = path.resolve()
+    if not hass.config.is_allowed_path(str(real)):
+        raise invalid("no_access_to_path", path=shown)
+    return real
+
+
+def _join(prefix: str, relative: str) -> str:
+    return f"{prefix.rstrip('/')}/{relative}" if prefix.strip("/") else relative
+
+
+def _glob_base(pattern: str) -> Path:
+    """The directory part of a glob before its first wildcard."""
+    parts = Path(pattern).parts
+    first_wild = next(i for i, part in enumerate(parts) if _GLOB_CHARS & set(part))
+    return Path(*parts[:first_wild]) if first_wild else Path()
+
+
+def collect_sources(hass: HomeAssistant, path: str, key: str | None, prefix: str) -> list[Source]:
+    """Resolve ``path`` (file, directory or glob) into files and their keys.
+
+    ``key`` is the object key for a single file, or a key prefix for several; without
+    it, files go under the entry's ``prefix`` by name, and directories and globs keep
+    their layout relative to the directory they name.
+    """
+    if _GLOB_CHARS & set(path):
+        base = _glob_base(path)
+        matches = sorted(Path(p) for p in glob.glob(path, recursive=True))  # noqa: PTH207
+        files = [(p, p.relative_to(base).as_posix()) for p in matches if p.is_file()]
+        if not files:
+            raise invalid("no_files_match", path=path)
+        _allowed(hass, base, path)
+        single = False
+    else:
+        candidate = Path(path)
+        if candidate.is_dir():
+            real_dir = _allowed(hass, candidate, path)
+            files = [
+                (p, p.relative_to(real_dir).as_posix())
+                for p in sorted(real_dir.rglob("*"))
+                if p.is_file()
+            ]
+            if not files:
+                raise invalid("no_files_match", path=path)
+            single = False
+        elif candidate.is_file():
+            files = [(candidate, candidate.name)]
+            single = True
+        else:
+            raise invalid("path_not_found", path=path)
+
+    sources: list[Source] = []
+    for file, relative in files:
+        real = _allowed(hass, file, str(file))
+        if single and key is not None:
+            object_key = key
+        else:
+            object_key = _join(key if key is not None else prefix, relative)
+        sources.append(Source(real, validate_key(object_key), real.stat().st_size))
+    return sources
+
+
+def resolve_destination(hass: HomeAssistant, destination: str, key: str, overwrite: bool) -> Path:
+    """Return the file a restore writes: ``destination`` itself, or inside it if a directory.
+
+    The directory that will hold the file must exist and be allowlisted; an existing
+    file is only replaced with ``overwrite``.
+    """
+    target = Path(destination)
+    if target.is_dir():
+        target = target / PurePosixPath(key).name
+    parent = target.parent
+    if not parent.is_dir():
+        raise invalid("destination_not_found", path=destination)
+    real = _allowed(hass, parent, destination) / target.name
+    if real.is_dir():
+        raise invalid("destination_is_directory", path=str(real))
+    if real.exists() and not overwrite:
+        raise invalid("destination_exists", path=str(real))
+    return real

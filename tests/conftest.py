@@ -1,0 +1,239 @@
+"""Fixtures for the S3 Glacier Archive tests.
+
+S3 is always a real protocol: moto in process (``aws``) or ``moto_server`` over HTTP
+on 127.0.0.1 (``moto_endpoint``), never a MagicMock of boto3.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+import json
+import os
+from pathlib import Path
+import socket
+import subprocess
+import sys
+import time
+from typing import Any
+import urllib.error
+import urllib.request
+
+import boto3
+from homeassistant.core import HomeAssistant
+from moto import mock_aws, settings as moto_settings
+from moto.core.authorization import ActionAuthenticatorMixin
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+# Import the integration before the `hass` fixture runs, so that this package and not
+# the placeholder `custom_components` of pytest-homeassistant-custom-component is cached.
+import custom_components.s3_glacier  # noqa: F401
+from custom_components.s3_glacier.archive import client as client_module
+from custom_components.s3_glacier.const import (
+    CONF_ACCESS_KEY_ID,
+    CONF_BUCKET,
+    CONF_ENCRYPTION,
+    CONF_ENDPOINT_URL,
+    CONF_PREFIX,
+    CONF_REGION,
+    CONF_SECRET_ACCESS_KEY,
+    CONF_STORAGE_CLASS,
+    CONF_TARGET,
+    DOMAIN,
+    TARGET_BUCKET,
+)
+
+BUCKET = "demo-archive"
+REGION = "us-east-1"
+ACCESS_KEY_ID = "AKIDEXAMPLE0TESTKEY"
+SECRET_ACCESS_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+
+BUCKET_DATA: dict[str, Any] = {
+    CONF_ACCESS_KEY_ID: ACCESS_KEY_ID,
+    CONF_SECRET_ACCESS_KEY: SECRET_ACCESS_KEY,
+    CONF_REGION: REGION,
+    CONF_BUCKET: BUCKET,
+    CONF_PREFIX: "ha",
+    CONF_TARGET: TARGET_BUCKET,
+}
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
+    """Let Home Assistant load the integration from custom_components."""
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    """In-process moto with the bucket the entries point at."""
+    with mock_aws():
+        boto3.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
+        yield
+
+
+@pytest.fixture
+def moto_auth(aws: None, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Make moto check credentials; return the keys of an IAM user allowed to use S3.
+
+    Any other access key is refused (InvalidAccessKeyId), as AWS would.
+    """
+    iam = boto3.client("iam", region_name=REGION)
+    iam.create_user(UserName="archiver")
+    iam.put_user_policy(
+        UserName="archiver",
+        PolicyName="s3",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
+            }
+        ),
+    )
+    key = iam.create_access_key(UserName="archiver")["AccessKey"]
+    monkeypatch.setattr(moto_settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)
+    monkeypatch.setattr(ActionAuthenticatorMixin, "request_count", 0)
+    return {
+        CONF_ACCESS_KEY_ID: key["AccessKeyId"],
+        CONF_SECRET_ACCESS_KEY: key["SecretAccessKey"],
+    }
+
+
+@pytest.fixture
+def one_attempt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No retries: tests of unreachable endpoints need not wait out the backoff."""
+    monkeypatch.setattr(client_module, "DEFAULT_MAX_ATTEMPTS", 1)
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on."""
+    return _free_port()
+
+
+@pytest.fixture
+def s3(aws: None) -> Any:
+    """A plain boto3 client on the same in-process moto, for arranging and asserting."""
+    return boto3.client("s3", region_name=REGION)
+
+
+@pytest.fixture
+def mock_config_entry() -> MockConfigEntry:
+    """An entry for the demo bucket under the prefix 'ha'."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=f"{BUCKET}/ha",
+        data=dict(BUCKET_DATA),
+        options={CONF_STORAGE_CLASS: "GLACIER_IR", CONF_ENCRYPTION: "AES256"},
+        unique_id=f"{REGION}|{BUCKET}|ha",
+    )
+
+
+@pytest.fixture
+async def init_integration(
+    hass: HomeAssistant, aws: None, mock_config_entry: MockConfigEntry
+) -> AsyncIterator[MockConfigEntry]:
+    """Set the entry up against in-process moto."""
+    mock_config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    return mock_config_entry
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except urllib.error.HTTPError:
+            return  # it answers, even if with an error status
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer within {timeout} s")
+
+
+class MotoServer:
+    """A `moto_server` subprocess on 127.0.0.1 (real HTTP), stopped by its PID."""
+
+    def __init__(self, log_dir: Path) -> None:
+        """Start nothing yet: sockets are only allowed inside tests that ask for them."""
+        self.port = 0
+        self.url = ""
+        self._log_dir = log_dir
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def ensure_started(self) -> None:
+        """Start the server (once) and wait until it answers."""
+        if self._process is not None and self._process.poll() is None:
+            return
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._log = self._log_dir / f"moto_server_{self.port}.log"
+        moto_server = Path(sys.executable).with_name("moto_server")
+        with self._log.open("ab") as log:
+            self._process = subprocess.Popen(
+                [str(moto_server), "-H", "127.0.0.1", "-p", str(self.port)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "MOTO_PORT": str(self.port)},
+            )
+        _wait_until_up(f"{self.url}/moto-api/", self._process)
+
+    def stop(self) -> None:
+        """Stop the server (by its PID) and wait for it."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._process = None
+
+    def reset(self) -> None:
+        """Forget every bucket and object (cheaper than a restart)."""
+        request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
+        with urllib.request.urlopen(request, timeout=5):
+            pass
+
+    def client(self, service: str = "s3") -> Any:
+        """A plain boto3 client on this server, for arranging and asserting."""
+        return boto3.client(
+            service,
+            endpoint_url=self.url,
+            region_name=REGION,
+            aws_access_key_id=ACCESS_KEY_ID,
+            aws_secret_access_key=SECRET_ACCESS_KEY,
+        )
+
+
+@pytest.fixture(scope="session")
+def moto_server_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    """One moto_server for the session."""
+    server = MotoServer(tmp_path_factory.mktemp("moto"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def moto_endpoint(socket_enabled: None, moto_server_process: MotoServer) -> Iterator[MotoServer]:
+    """The session's moto_server, reset, with the demo bucket created."""
+    moto_server_process.ensure_started()
+    moto_server_process.reset()
+    moto_server_process.client().create_bucket(Bucket=BUCKET)
+    yield moto_server_process
+    moto_server_process.reset()
+
+
+@pytest.fixture
+def endpoint_data(moto_endpoint: MotoServer) -> dict[str, Any]:
+    """Entry data pointing at moto_server over HTTP."""
+    return {**BUCKET_DATA, CONF_ENDPOINT_URL: moto_endpoint.url}
