@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from typing import Any
+from unittest.mock import PropertyMock, patch
 import urllib.error
 import urllib.request
 
@@ -61,6 +62,32 @@ BUCKET_DATA: dict[str, Any] = {
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Let Home Assistant load the integration from custom_components."""
+
+
+@pytest.fixture(autouse=True)
+def isolated_config_dir(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """Give each Home Assistant test its own config directory.
+
+    The entry's catalog lives under <config>/.storage; the harness's shared testing
+    config would carry catalogs from one test to the next.
+    """
+    if "hass" not in request.fixturenames:
+        return
+    hass: HomeAssistant = request.getfixturevalue("hass")
+    config_dir = tmp_path / "config"
+    (config_dir / ".storage").mkdir(parents=True)
+    hass.config.config_dir = str(config_dir)
+
+
+@pytest.fixture
+def entity_registry_enabled_by_default() -> Iterator[None]:
+    """Create every entity enabled, the disabled-by-default ones too."""
+    with patch(
+        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
+        return_value=True,
+        new_callable=PropertyMock,
+    ):
+        yield
 
 
 @pytest.fixture
@@ -121,6 +148,7 @@ def mock_config_entry() -> MockConfigEntry:
     """An entry for the demo bucket under the prefix 'ha'."""
     return MockConfigEntry(
         domain=DOMAIN,
+        entry_id="01JS3GLAC1ERTESTENTRY00001",
         title=f"{BUCKET}/ha",
         data=dict(BUCKET_DATA),
         options={CONF_STORAGE_CLASS: "GLACIER_IR", CONF_ENCRYPTION: "AES256"},

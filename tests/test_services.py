@@ -37,8 +37,8 @@ pytestmark = pytest.mark.usefixtures("init_integration")
 @pytest.fixture
 def allowed(hass: HomeAssistant, tmp_path: Path) -> Path:
     """A directory the actions may read and write (allowlist_external_dirs)."""
-    base = tmp_path / "allowed"
-    base.mkdir()
+    base = tmp_path / "files" / "allowed"
+    base.mkdir(parents=True)
     hass.config.allowlist_external_dirs = {str(base.resolve())}
     return base
 
@@ -232,18 +232,18 @@ async def test_archive_bad_input(
     error: str,
 ) -> None:
     """Each bad input has its own translated error; nothing uploaded, nothing removed."""
-    outside = tmp_path / "outside"
+    outside = allowed.parent / "outside"
     _write(outside / "secret.txt", 10)
     _write(allowed / "ok.txt", 10)
     (allowed / "empty").mkdir()
     (allowed / "link.txt").symlink_to(outside / "secret.txt")
-    before = _tree(tmp_path)
+    before = _tree(allowed.parent)
     data = {k: v.format(allowed=allowed, outside=outside) for k, v in fields.items()}
     with pytest.raises(ServiceValidationError) as err:
         await _call(hass, "archive", delete_source=True, **data)
     assert err.value.translation_key == error
     assert _keys(s3) == []
-    assert _tree(tmp_path) == before
+    assert _tree(allowed.parent) == before
 
 
 # --- restore ---------------------------------------------------------------------------
@@ -309,7 +309,7 @@ async def test_restore_bad_input(
     error: str,
 ) -> None:
     """Each bad input has its own translated error; nothing is written or requested."""
-    outside = tmp_path / "outside"
+    outside = allowed.parent / "outside"
     outside.mkdir()
     s3.put_object(Bucket=BUCKET, Key="ha/x.txt", Body=b"x", StorageClass="GLACIER_IR")
     s3.put_object(Bucket=BUCKET, Key="ha/deep.txt", Body=b"d", StorageClass="DEEP_ARCHIVE")
@@ -324,7 +324,7 @@ async def test_restore_bad_input(
     with pytest.raises(ServiceValidationError) as err:
         await _call(hass, "restore", **data)
     assert err.value.translation_key == error
-    assert _tree(tmp_path) == {}
+    assert _tree(allowed.parent) == {}
     assert "Restore" not in s3.head_object(Bucket=BUCKET, Key="ha/deep.txt")
 
 

@@ -28,8 +28,8 @@ async def async_get_config_entry_diagnostics(
                 str(c): {"objects": u.objects, "bytes": u.bytes}
                 for c, u in sorted(summary.usage.items())
             },
-            "monthly_cost": str(summary.cost.total),
-            "early_deletion_exposure": str(summary.early_deletion_exposure),
+            "monthly_cost": f"{summary.cost.total:f}",
+            "early_deletion_exposure": f"{summary.early_deletion_exposure:f}",
             "price_table": {
                 "date": summary.prices.date.isoformat(),
                 "priced_region": summary.prices.priced_region,

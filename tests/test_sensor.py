@@ -1,0 +1,151 @@
+"""Sensors after archiving files of known sizes; costs equal hand-computed figures."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
+import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+    snapshot_platform,
+)
+from syrupy.assertion import SnapshotAssertion
+
+from custom_components.s3_glacier.const import DOMAIN
+
+from .conftest import BUCKET
+
+KIB = 1024
+MIB = 1024 * KIB
+GIB = 1024 * MIB
+
+# Hand-computed with FACTS.md (us-east-1; GB = 2^30 bytes):
+# GLACIER_IR 100 KiB bills as 128 KiB; 1 MiB as is: (131072 + 1048576) x 0.004 / 2^30
+GLACIER_IR_COST = Decimal("0.00000439453125")
+# DEEP_ARCHIVE 10 MiB + 32 KiB at 0.00099, plus 8 KiB at STANDARD 0.023:
+#   10518528 x 0.00099 / 2^30 = 0.00000969818115234375
+#   8192 x 0.023 / 2^30       = 0.00000017547607421875
+DEEP_ARCHIVE_COST = Decimal("0.0000098736572265625")
+# Deleting everything on the upload day: 90 days of GLACIER_IR (3 months), 180 of
+# DEEP_ARCHIVE (6 months), on the class-rate bytes:
+#   0.00000439453125 x 3 + 0.00000969818115234375 x 6
+EXPOSURE = Decimal("0.0000713726806640625")
+
+
+@pytest.fixture
+async def archived(
+    hass: HomeAssistant, init_integration: MockConfigEntry, tmp_path: Path
+) -> MockConfigEntry:
+    """Archive 100 KiB and 1 MiB to GLACIER_IR and 10 MiB to DEEP_ARCHIVE."""
+    hass.config.allowlist_external_dirs = {str(tmp_path.resolve())}
+    for name, size, storage_class in (
+        ("small.bin", 100 * KIB, "GLACIER_IR"),
+        ("one.bin", MIB, "GLACIER_IR"),
+        ("ten.bin", 10 * MIB, "DEEP_ARCHIVE"),
+    ):
+        (tmp_path / name).write_bytes(b"\0" * size)
+        await hass.services.async_call(
+            DOMAIN,
+            "archive",
+            {"path": str(tmp_path / name), "storage_class": storage_class},
+            blocking=True,
+        )
+    return init_integration
+
+
+@pytest.mark.freeze_time("2026-11-21 12:00:00+00:00")
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
+async def test_sensor_states(
+    hass: HomeAssistant,
+    archived: MockConfigEntry,
+    entity_registry: er.EntityRegistry,
+    snapshot: SnapshotAssertion,
+) -> None:
+    """Every sensor's state and attributes, right after the archive actions (no poll)."""
+    await snapshot_platform(hass, entity_registry, snapshot, archived.entry_id)
+
+
+@pytest.mark.freeze_time("2026-11-21 12:00:00+00:00")
+async def test_cost_and_exposure_are_hand_computed(
+    hass: HomeAssistant, archived: MockConfigEntry
+) -> None:
+    """The cost sensors equal the figures computed by hand from FACTS.md."""
+    cost = hass.states.get("sensor.demo_archive_ha_estimated_monthly_cost")
+    assert Decimal(cost.state) == GLACIER_IR_COST + DEEP_ARCHIVE_COST
+    assert cost.attributes["by_storage_class"] == {
+        "DEEP_ARCHIVE": float(DEEP_ARCHIVE_COST),
+        "GLACIER_IR": float(GLACIER_IR_COST),
+    }
+    assert cost.attributes["price_table_date"] == "2024-09-25"
+    exposure = hass.states.get("sensor.demo_archive_ha_early_deletion_exposure")
+    assert Decimal(exposure.state) == EXPOSURE
+    size = hass.states.get("sensor.demo_archive_ha_archived_size")
+    assert float(size.state) == pytest.approx((100 * KIB + 11 * MIB) / GIB)
+    assert hass.states.get("sensor.demo_archive_ha_archived_objects").state == "3"
+    last = hass.states.get("sensor.demo_archive_ha_last_archived")
+    assert last.attributes["key"] == "ha/ten.bin"
+
+
+async def test_exposure_falls_with_time(
+    hass: HomeAssistant, archived: MockConfigEntry, freezer: FrozenDateTimeFactory
+) -> None:
+    """Past 90 days only DEEP_ARCHIVE is exposed; the coordinator's poll recomputes it."""
+    freezer.tick(timedelta(days=120))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    exposure = Decimal(hass.states.get("sensor.demo_archive_ha_early_deletion_exposure").state)
+    # 60 of 180 days left: 2 months of the DEEP_ARCHIVE class-rate bytes
+    assert exposure == Decimal("0.00000969818115234375") * 2
+
+
+async def test_other_region_falls_back_to_us_east_1(
+    hass: HomeAssistant, aws: None, mock_config_entry: MockConfigEntry
+) -> None:
+    """A region without a price table is priced as us-east-1, and says so."""
+    mock_config_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        mock_config_entry, data={**mock_config_entry.data, "region": "sa-east-1"}
+    )
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    attributes = hass.states.get("sensor.demo_archive_ha_estimated_monthly_cost").attributes
+    assert attributes["priced_region"] == "us-east-1"
+    assert attributes["region_fallback"] is True
+
+
+async def test_setup_reconciles_an_empty_catalog(
+    hass: HomeAssistant, aws: None, s3: Any, mock_config_entry: MockConfigEntry
+) -> None:
+    """Objects already in the bucket show up after setup, in the background."""
+    s3.put_object(Bucket=BUCKET, Key="ha/old.bin", Body=b"x" * 2000, StorageClass="GLACIER")
+    s3.put_object(Bucket=BUCKET, Key="other/skip.bin", Body=b"x")
+    mock_config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert hass.states.get("sensor.demo_archive_ha_archived_objects").state == "1"
+    assert hass.states.get("sensor.demo_archive_ha_size_in_glacier_flexible_retrieval") is None
+
+
+async def test_daily_reconcile(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    s3: Any,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A reconcile runs once the interval (24 h by default) has passed."""
+    s3.put_object(Bucket=BUCKET, Key="ha/late.bin", Body=b"x")
+    freezer.tick(timedelta(hours=1))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert hass.states.get("sensor.demo_archive_ha_archived_objects").state == "0"
+    freezer.tick(timedelta(hours=23, minutes=1))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert hass.states.get("sensor.demo_archive_ha_archived_objects").state == "1"
