@@ -1,7 +1,7 @@
 """Benchmark the catalog: what a coordinator refresh costs at 10k to 1M objects.
 
 Not a test. Fills a catalog in a temporary directory with N synthetic objects, then
-times usage(now) + last_archived() + count() + pending_restores() (best of 5), and
+times one coordinator refresh, archive.summary.summarize (best of 5), and
 one reconcile of a full listing in which 1 % of the objects changed size.
 
     .venv/bin/python bench/bench_catalog.py --rows 10000 1000000 --json bench/results/catalog.json
@@ -36,6 +36,8 @@ from archive.models import (
     RestoreTier,
     StorageClass,
 )
+from archive.pricing import price_table
+from archive.summary import summarize
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 HISTORY_DAYS = 3 * 365
@@ -110,11 +112,11 @@ def bench(rows: int, directory: Path) -> dict[str, Any]:
                 )
             )
 
+        prices = price_table("eu-central-1")
+
         def refresh() -> None:
-            catalog.usage(NOW)
-            catalog.last_archived()
-            catalog.count()
-            catalog.pending_restores()
+            # Exactly the coordinator's executor work for one refresh.
+            summarize(catalog, prices, NOW)
 
         result: dict[str, Any] = {
             "rows": rows,

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 import json
 from typing import TYPE_CHECKING
 
@@ -14,16 +12,14 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, Upda
 
 from .archive.catalog import Catalog, ReconcileResult
 from .archive.errors import AccessDeniedError, ArchiveError, AuthError
-from .archive.models import ArchivedObject, PendingRestore, StorageClass
-from .archive.pricing import (
-    ClassUsage,
-    CostBreakdown,
-    PriceTable,
-    early_deletion_exposure,
-    monthly_cost,
-    price_table,
-)
+from .archive.pricing import PriceTable, price_table
 from .archive.s3 import S3Target
+from .archive.summary import (
+    META_RECONCILE_RESULT,
+    META_RECONCILED_AT,
+    ArchiveSummary,
+    summarize,
+)
 from .const import (
     CONF_PRICE_OVERRIDES,
     CONF_RECONCILE_HOURS,
@@ -39,23 +35,6 @@ if TYPE_CHECKING:
 # How often the endpoint is checked (one HEAD request: about $0.0004 a year at this pace
 # on AWS) so that the sensors show when it cannot be reached.
 CHECK_INTERVAL = timedelta(minutes=15)
-_META_RECONCILED_AT = "last_reconcile_at"
-_META_RECONCILE_RESULT = "last_reconcile_result"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ArchiveSummary:
-    """What the sensors show: the catalog's aggregates, priced."""
-
-    usage: dict[StorageClass, ClassUsage]
-    objects: int
-    bytes: int
-    cost: CostBreakdown
-    early_deletion_exposure: Decimal
-    last_archived: ArchivedObject | None
-    pending_restores: tuple[PendingRestore, ...]
-    prices: PriceTable
-    last_reconcile: dict[str, object] | None
 
 
 class S3GlacierCoordinator(DataUpdateCoordinator[ArchiveSummary]):
@@ -133,7 +112,7 @@ class S3GlacierCoordinator(DataUpdateCoordinator[ArchiveSummary]):
     # Everything below runs in the executor.
 
     def _reconcile_due(self, now: datetime) -> bool:
-        stamp = self.catalog.get_meta(_META_RECONCILED_AT)
+        stamp = self.catalog.get_meta(META_RECONCILED_AT)
         if stamp is None:
             return True
         hours = self.config_entry.options.get(CONF_RECONCILE_HOURS, DEFAULT_RECONCILE_HOURS)
@@ -152,9 +131,9 @@ class S3GlacierCoordinator(DataUpdateCoordinator[ArchiveSummary]):
         """List the entry's prefix and bring the catalog in line with it."""
         started = datetime.now(UTC)
         result = self.catalog.reconcile(self.target.iterate(), prefix=self.target.prefix)
-        self.catalog.set_meta(_META_RECONCILED_AT, started.isoformat())
+        self.catalog.set_meta(META_RECONCILED_AT, started.isoformat())
         self.catalog.set_meta(
-            _META_RECONCILE_RESULT,
+            META_RECONCILE_RESULT,
             json.dumps(
                 {
                     "at": started.isoformat(),
@@ -170,18 +149,4 @@ class S3GlacierCoordinator(DataUpdateCoordinator[ArchiveSummary]):
         return result
 
     def _summarize(self) -> ArchiveSummary:
-        now = datetime.now(UTC)
-        prices = self.prices
-        usage = {u.storage_class: u for u in self.catalog.usage(now)}
-        last = self.catalog.get_meta(_META_RECONCILE_RESULT)
-        return ArchiveSummary(
-            usage=usage,
-            objects=sum(u.objects for u in usage.values()),
-            bytes=sum(u.bytes for u in usage.values()),
-            cost=monthly_cost(prices, usage.values()),
-            early_deletion_exposure=early_deletion_exposure(prices, usage.values()),
-            last_archived=self.catalog.last_archived(),
-            pending_restores=tuple(self.catalog.pending_restores()),
-            prices=prices,
-            last_reconcile=json.loads(last) if last else None,
-        )
+        return summarize(self.catalog, self.prices, datetime.now(UTC))

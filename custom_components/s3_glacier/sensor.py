@@ -19,7 +19,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .archive.models import S3_STORAGE_CLASSES, StorageClass
-from .coordinator import ArchiveSummary
+from .archive.summary import ArchiveSummary
 from .data import S3GlacierConfigEntry
 from .entity import S3GlacierEntity
 
