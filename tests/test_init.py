@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.core import HomeAssistant
 import pytest
@@ -82,3 +84,15 @@ async def test_secret_not_logged(
     assert caplog.text
     assert SECRET_ACCESS_KEY not in caplog.text
     assert moto_auth["secret_access_key"] not in caplog.text
+
+
+async def test_removing_the_entry_deletes_its_catalog(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """The catalog lives under .storage (so backups include it) and goes with the entry."""
+    storage = Path(hass.config.path(".storage"))
+    files = sorted(p.name for p in storage.glob(f"{DOMAIN}.*"))
+    assert f"{DOMAIN}.{init_integration.entry_id}.sqlite3" in files
+    assert await hass.config_entries.async_remove(init_integration.entry_id)
+    await hass.async_block_till_done()
+    assert list(storage.glob(f"{DOMAIN}.*")) == []
