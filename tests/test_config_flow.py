@@ -45,7 +45,7 @@ async def _bucket_form(hass: HomeAssistant) -> str:
     """Open the flow, pick the bucket target from the menu; return the flow id."""
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     assert result["type"] is FlowResultType.MENU
-    assert result["menu_options"] == ["bucket"]
+    assert result["menu_options"] == ["bucket", "vault"]
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {"next_step_id": "bucket"}
     )

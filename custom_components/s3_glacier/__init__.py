@@ -18,11 +18,13 @@ from .archive.errors import (
     BucketNotFoundError,
     InvalidEndpointError,
     InvalidRequestError,
+    ServiceUnavailableError,
+    VaultNotFoundError,
 )
 from .const import DOMAIN
 from .coordinator import S3GlacierCoordinator
 from .data import S3GlacierConfigEntry, S3GlacierData
-from .helpers import connect_bucket
+from .helpers import connect, is_vault
 from .restore import RestoreWatcher
 from .services import async_setup_services
 
@@ -44,12 +46,18 @@ def catalog_path(hass: HomeAssistant, entry_id: str) -> Path:
 async def async_setup_entry(hass: HomeAssistant, entry: S3GlacierConfigEntry) -> bool:
     """Connect (in the executor), open the catalog, start the coordinator and watcher."""
     try:
-        target = await hass.async_add_executor_job(connect_bucket, entry.data)
+        target = await hass.async_add_executor_job(connect, entry.data, entry.options)
     except (AuthError, AccessDeniedError) as err:
         raise ConfigEntryAuthFailed(
             translation_domain=DOMAIN, translation_key="invalid_auth"
         ) from err
-    except (BucketNotFoundError, InvalidEndpointError, InvalidRequestError) as err:
+    except (
+        BucketNotFoundError,
+        VaultNotFoundError,
+        ServiceUnavailableError,
+        InvalidEndpointError,
+        InvalidRequestError,
+    ) as err:
         raise ConfigEntryError(
             translation_domain=DOMAIN, translation_key=err.translation_key
         ) from err
@@ -77,7 +85,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: S3GlacierConfigEntry) ->
 
 
 async def _async_options_updated(hass: HomeAssistant, entry: S3GlacierConfigEntry) -> None:
-    """New prices apply at once; transfer options are read by every action anyway."""
+    """Apply new options: prices at once; a vault's part size and threads need a reload."""
+    if is_vault(entry.data):
+        hass.config_entries.async_schedule_reload(entry.entry_id)
+        return
     await entry.runtime_data.coordinator.async_catalog_changed()
 
 

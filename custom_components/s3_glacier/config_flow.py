@@ -34,9 +34,11 @@ from .archive.errors import (
     CannotConnectError,
     InvalidEndpointError,
     InvalidRequestError,
+    ServiceUnavailableError,
     ThrottledError,
+    VaultNotFoundError,
 )
-from .archive.models import S3_STORAGE_CLASSES, ServerSideEncryption
+from .archive.models import S3_STORAGE_CLASSES, RestoreTier, ServerSideEncryption, StorageClass
 from .const import (
     AWS_REGIONS,
     CONF_ACCESS_KEY_ID,
@@ -53,17 +55,23 @@ from .const import (
     CONF_SECRET_ACCESS_KEY,
     CONF_STORAGE_CLASS,
     CONF_TARGET,
+    CONF_TIER,
+    CONF_VAULT_NAME,
     DEFAULT_CONCURRENCY,
     DEFAULT_ENCRYPTION,
     DEFAULT_PART_SIZE_MIB,
     DEFAULT_RECONCILE_HOURS,
     DEFAULT_REGION,
     DEFAULT_STORAGE_CLASS,
+    DEFAULT_TIER,
+    DEFAULT_VAULT_PART_SIZE_MIB,
     DOMAIN,
     LOGGER,
     TARGET_BUCKET,
+    TARGET_VAULT,
+    VAULT_PART_SIZES_MIB,
 )
-from .helpers import connect_bucket, entry_title, normalize_prefix, unique_id_from_data
+from .helpers import connect, entry_title, is_vault, normalize_prefix, unique_id_from_data
 
 _TEXT = TextSelector()
 _URL = TextSelector(TextSelectorConfig(type=TextSelectorType.URL))
@@ -92,6 +100,14 @@ LOCATION_SCHEMA = vol.Schema(
     }
 )
 BUCKET_SCHEMA = CREDENTIALS_SCHEMA.extend(LOCATION_SCHEMA.schema)
+VAULT_LOCATION_SCHEMA = vol.Schema(
+    {
+        vol.Required(CONF_REGION, default=DEFAULT_REGION): _REGION,
+        vol.Optional(CONF_ENDPOINT_URL): _URL,
+        vol.Required(CONF_VAULT_NAME): _TEXT,
+    }
+)
+VAULT_SCHEMA = CREDENTIALS_SCHEMA.extend(VAULT_LOCATION_SCHEMA.schema)
 
 OPTIONS_SCHEMA = vol.Schema(
     {
@@ -139,6 +155,38 @@ OPTIONS_SCHEMA = vol.Schema(
         ),
     }
 )
+VAULT_OPTIONS_SCHEMA = vol.Schema(
+    {
+        vol.Required(CONF_PART_SIZE_MIB, default=str(DEFAULT_VAULT_PART_SIZE_MIB)): SelectSelector(
+            SelectSelectorConfig(
+                options=[str(size) for size in VAULT_PART_SIZES_MIB],
+                translation_key="vault_part_size",
+                mode=SelectSelectorMode.DROPDOWN,
+            )
+        ),
+        vol.Required(CONF_CONCURRENCY, default=DEFAULT_CONCURRENCY): NumberSelector(
+            NumberSelectorConfig(min=1, max=16, step=1, mode=NumberSelectorMode.BOX)
+        ),
+        vol.Required(CONF_TIER, default=DEFAULT_TIER): SelectSelector(
+            SelectSelectorConfig(options=[str(t) for t in RestoreTier], translation_key="tier")
+        ),
+        vol.Optional(CONF_PRICE_OVERRIDES, default={}): section(
+            vol.Schema(
+                {
+                    vol.Optional(str(StorageClass.VAULT)): NumberSelector(
+                        NumberSelectorConfig(
+                            min=0,
+                            step="any",
+                            mode=NumberSelectorMode.BOX,
+                            unit_of_measurement="USD/GB-month",
+                        )
+                    )
+                }
+            ),
+            {"collapsed": True},
+        ),
+    }
+)
 _WHOLE_NUMBERS = (CONF_PART_SIZE_MIB, CONF_CONCURRENCY, CONF_RECONCILE_HOURS)
 
 
@@ -167,9 +215,13 @@ class S3GlacierConfigFlow(ConfigFlow, domain=DOMAIN):
         """Connect with a real call in the executor; return form errors (empty when fine)."""
         try:
             # One attempt: the user is waiting on the form and can simply submit again.
-            await self.hass.async_add_executor_job(connect_bucket, data, 1)
+            await self.hass.async_add_executor_job(connect, data, None, 1)
         except (AuthError, AccessDeniedError):
             return {"base": "invalid_auth"}
+        except VaultNotFoundError:
+            return {CONF_VAULT_NAME: "vault_not_found"}
+        except ServiceUnavailableError:
+            return {"base": "vault_service_unavailable"}
         except BucketNotFoundError:
             return {CONF_BUCKET: "bucket_not_found"}
         except InvalidRequestError:
@@ -184,28 +236,48 @@ class S3GlacierConfigFlow(ConfigFlow, domain=DOMAIN):
         return {}
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Pick what to archive to (the vault choice joins the menu later)."""
-        return self.async_show_menu(step_id="user", menu_options=[TARGET_BUCKET])
+        """Pick what to archive to: an S3 bucket or a legacy Glacier vault."""
+        return self.async_show_menu(step_id="user", menu_options=[TARGET_BUCKET, TARGET_VAULT])
 
     async def async_step_bucket(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Ask for keys, region, endpoint and bucket; check them against the service."""
+        return await self._async_new_entry(
+            TARGET_BUCKET,
+            BUCKET_SCHEMA,
+            user_input,
+            {CONF_STORAGE_CLASS: DEFAULT_STORAGE_CLASS, CONF_ENCRYPTION: DEFAULT_ENCRYPTION},
+        )
+
+    async def async_step_vault(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Ask for keys, region, endpoint and vault; check them with describe_vault."""
+        return await self._async_new_entry(
+            TARGET_VAULT,
+            VAULT_SCHEMA,
+            user_input,
+            {
+                CONF_PART_SIZE_MIB: DEFAULT_VAULT_PART_SIZE_MIB,
+                CONF_CONCURRENCY: DEFAULT_CONCURRENCY,
+                CONF_TIER: DEFAULT_TIER,
+            },
+        )
+
+    async def _async_new_entry(
+        self,
+        target: str,
+        schema: vol.Schema,
+        user_input: dict[str, Any] | None,
+        options: dict[str, Any],
+    ) -> ConfigFlowResult:
         errors: dict[str, str] = {}
         if user_input is not None:
-            data = _clean(user_input) | {CONF_TARGET: TARGET_BUCKET}
+            data = _clean(user_input) | {CONF_TARGET: target}
             await self.async_set_unique_id(unique_id_from_data(data))
             self._abort_if_unique_id_configured()
             if not (errors := await self._async_validate(data)):
-                return self.async_create_entry(
-                    title=entry_title(data),
-                    data=data,
-                    options={
-                        CONF_STORAGE_CLASS: DEFAULT_STORAGE_CLASS,
-                        CONF_ENCRYPTION: DEFAULT_ENCRYPTION,
-                    },
-                )
+                return self.async_create_entry(title=entry_title(data), data=data, options=options)
         return self.async_show_form(
-            step_id="bucket",
-            data_schema=self.add_suggested_values_to_schema(BUCKET_SCHEMA, user_input),
+            step_id=target,
+            data_schema=self.add_suggested_values_to_schema(schema, user_input),
             errors=errors,
         )
 
@@ -234,7 +306,7 @@ class S3GlacierConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Change region, endpoint, bucket or prefix; keys stay."""
+        """Change region, endpoint, and bucket and prefix or vault; keys stay."""
         entry = self._get_reconfigure_entry()
         errors: dict[str, str] = {}
         if user_input is not None:
@@ -256,15 +328,16 @@ class S3GlacierConfigFlow(ConfigFlow, domain=DOMAIN):
                     entry, unique_id=unique_id, title=entry_title(data), data=data
                 )
         suggested = user_input if user_input is not None else dict(entry.data)
+        schema = VAULT_LOCATION_SCHEMA if is_vault(entry.data) else LOCATION_SCHEMA
         return self.async_show_form(
             step_id="reconfigure",
-            data_schema=self.add_suggested_values_to_schema(LOCATION_SCHEMA, suggested),
+            data_schema=self.add_suggested_values_to_schema(schema, suggested),
             errors=errors,
         )
 
 
 class S3GlacierOptionsFlow(OptionsFlow):
-    """How new objects are stored: default class and server-side encryption."""
+    """How new archives are made: class, encryption and parts (bucket) or parts and tier (vault)."""
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Show and save the options."""
@@ -273,16 +346,18 @@ class S3GlacierOptionsFlow(OptionsFlow):
             if options.get(CONF_ENCRYPTION) != ServerSideEncryption.KMS:
                 options.pop(CONF_KMS_KEY_ID, None)
             for name in _WHOLE_NUMBERS:
-                options[name] = int(options[name])
+                if name in options:
+                    options[name] = int(options[name])
             options[CONF_PRICE_OVERRIDES] = {
                 storage_class: price
                 for storage_class, price in options.get(CONF_PRICE_OVERRIDES, {}).items()
                 if price is not None
             }
             return self.async_create_entry(data=options)
+        schema = VAULT_OPTIONS_SCHEMA if is_vault(self.config_entry.data) else OPTIONS_SCHEMA
+        suggested = dict(self.config_entry.options)
+        if CONF_PART_SIZE_MIB in suggested and schema is VAULT_OPTIONS_SCHEMA:
+            suggested[CONF_PART_SIZE_MIB] = str(suggested[CONF_PART_SIZE_MIB])
         return self.async_show_form(
-            step_id="init",
-            data_schema=self.add_suggested_values_to_schema(
-                OPTIONS_SCHEMA, self.config_entry.options
-            ),
+            step_id="init", data_schema=self.add_suggested_values_to_schema(schema, suggested)
         )

@@ -72,3 +72,12 @@ MAX_PARALLEL_TRANSFERS: Final = 2
 EVENT_ARCHIVED: Final = f"{DOMAIN}_archived"
 EVENT_RESTORE_COMPLETED: Final = f"{DOMAIN}_restore_completed"
 EVENT_RESTORE_FAILED: Final = f"{DOMAIN}_restore_failed"
+
+# Legacy Glacier vaults.
+CONF_VAULT_NAME: Final = "vault_name"
+CONF_TIER: Final = "tier"
+DEFAULT_VAULT_PART_SIZE_MIB: Final = 8
+DEFAULT_TIER: Final = "Standard"
+# Part sizes Glacier accepts: 1 MiB times a power of two, at most 4 GiB.
+VAULT_PART_SIZES_MIB: Final = tuple(2**n for n in range(13))
+META_INVENTORY_JOB: Final = "inventory_job"

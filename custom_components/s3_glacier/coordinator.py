@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 import json
 from typing import TYPE_CHECKING
@@ -12,6 +13,7 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, Upda
 
 from .archive.catalog import Catalog, ReconcileResult
 from .archive.errors import AccessDeniedError, ArchiveError, AuthError
+from .archive.models import ArchivedObject
 from .archive.pricing import PriceTable, price_table
 from .archive.s3 import S3Target
 from .archive.summary import (
@@ -28,6 +30,7 @@ from .const import (
     DOMAIN,
     LOGGER,
 )
+from .helpers import Target, is_vault
 
 if TYPE_CHECKING:
     from .data import S3GlacierConfigEntry
@@ -46,7 +49,7 @@ class S3GlacierCoordinator(DataUpdateCoordinator[ArchiveSummary]):
         self,
         hass: HomeAssistant,
         entry: S3GlacierConfigEntry,
-        target: S3Target,
+        target: Target,
         catalog: Catalog,
     ) -> None:
         """Keep the engine objects; the first refresh happens at setup."""
@@ -59,6 +62,8 @@ class S3GlacierCoordinator(DataUpdateCoordinator[ArchiveSummary]):
         )
         self.target = target
         self.catalog = catalog
+        # A vault cannot be listed; its catalog is reconciled from inventory jobs.
+        self.is_vault = is_vault(entry.data)
 
     @property
     def prices(self) -> PriceTable:
@@ -120,6 +125,9 @@ class S3GlacierCoordinator(DataUpdateCoordinator[ArchiveSummary]):
 
     def _check_or_reconcile(self, reconcile: bool) -> bool:
         """Reconcile if due and allowed, else just check; return whether one is due."""
+        if self.is_vault:
+            self.target.check()
+            return False
         due = self._reconcile_due(datetime.now(UTC))
         if due and reconcile:
             self._reconcile()
@@ -129,8 +137,13 @@ class S3GlacierCoordinator(DataUpdateCoordinator[ArchiveSummary]):
 
     def _reconcile(self) -> ReconcileResult:
         """List the entry's prefix and bring the catalog in line with it."""
+        assert isinstance(self.target, S3Target)
+        return self.reconcile_with(self.target.iterate(), prefix=self.target.prefix)
+
+    def reconcile_with(self, listed: Iterable[ArchivedObject], prefix: str = "") -> ReconcileResult:
+        """Bring the catalog in line with a full listing and keep the result (executor)."""
         started = datetime.now(UTC)
-        result = self.catalog.reconcile(self.target.iterate(), prefix=self.target.prefix)
+        result = self.catalog.reconcile(listed, prefix=prefix)
         self.catalog.set_meta(META_RECONCILED_AT, started.isoformat())
         self.catalog.set_meta(
             META_RECONCILE_RESULT,

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from homeassistant.config_entries import ConfigEntry
 
 from .archive.catalog import Catalog
-from .archive.s3 import S3Target
 from .const import MAX_PARALLEL_TRANSFERS
 from .coordinator import S3GlacierCoordinator
+from .helpers import Target
 from .restore import RestoreWatcher
 
 
@@ -18,7 +18,7 @@ from .restore import RestoreWatcher
 class S3GlacierData:
     """The engine objects and Home Assistant helpers of one loaded config entry."""
 
-    target: S3Target
+    target: Target
     catalog: Catalog
     coordinator: S3GlacierCoordinator
     restores: RestoreWatcher

@@ -27,5 +27,5 @@ class S3GlacierEntity(CoordinatorEntity[S3GlacierCoordinator]):
             name=entry.title,
             entry_type=DeviceEntryType.SERVICE,
             manufacturer="Amazon Web Services" if on_aws else None,
-            model="S3 bucket",
+            model="Glacier vault" if coordinator.is_vault else "S3 bucket",
         )

@@ -6,16 +6,31 @@ from collections.abc import Mapping
 from typing import Any
 
 from .archive.client import make_client
-from .archive.models import Credentials
+from .archive.models import MIB, Credentials
 from .archive.s3 import S3Target
+from .archive.vault import VaultTarget
 from .const import (
     CONF_ACCESS_KEY_ID,
     CONF_BUCKET,
+    CONF_CONCURRENCY,
     CONF_ENDPOINT_URL,
+    CONF_PART_SIZE_MIB,
     CONF_PREFIX,
     CONF_REGION,
     CONF_SECRET_ACCESS_KEY,
+    CONF_TARGET,
+    CONF_VAULT_NAME,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_VAULT_PART_SIZE_MIB,
+    TARGET_VAULT,
 )
+
+type Target = S3Target | VaultTarget
+
+
+def is_vault(data: Mapping[str, Any]) -> bool:
+    """Whether entry data describes a legacy Glacier vault (else an S3 bucket)."""
+    return data.get(CONF_TARGET) == TARGET_VAULT
 
 
 def normalize_prefix(prefix: str | None) -> str:
@@ -41,13 +56,46 @@ def connect_bucket(data: Mapping[str, Any], max_attempts: int | None = None) -> 
     return target
 
 
+def connect_vault(
+    data: Mapping[str, Any],
+    options: Mapping[str, Any] | None = None,
+    max_attempts: int | None = None,
+) -> VaultTarget:
+    """Create the Glacier client and check the vault answers. Blocking: run in the executor."""
+    options = options or {}
+    client = make_client("glacier", credentials_from_data(data), max_attempts=max_attempts)
+    target = VaultTarget(
+        client,
+        data[CONF_VAULT_NAME],
+        part_size=int(options.get(CONF_PART_SIZE_MIB, DEFAULT_VAULT_PART_SIZE_MIB)) * MIB,
+        concurrency=int(options.get(CONF_CONCURRENCY, DEFAULT_CONCURRENCY)),
+    )
+    target.check()
+    return target
+
+
+def connect(
+    data: Mapping[str, Any],
+    options: Mapping[str, Any] | None = None,
+    max_attempts: int | None = None,
+) -> Target:
+    """Connect to the entry's bucket or vault. Blocking: run in the executor."""
+    if is_vault(data):
+        return connect_vault(data, options, max_attempts)
+    return connect_bucket(data, max_attempts)
+
+
 def entry_title(data: Mapping[str, Any]) -> str:
-    """Title of an entry: the bucket, plus '/prefix' when one is set."""
+    """Title of an entry: the vault, or the bucket plus '/prefix' when one is set."""
+    if is_vault(data):
+        return str(data[CONF_VAULT_NAME])
     prefix = normalize_prefix(data.get(CONF_PREFIX))
     return f"{data[CONF_BUCKET]}/{prefix}" if prefix else data[CONF_BUCKET]
 
 
 def unique_id_from_data(data: Mapping[str, Any]) -> str:
-    """Where the entry archives: endpoint (or AWS region), bucket and prefix."""
+    """Where the entry archives: endpoint (or AWS region), then bucket and prefix, or vault."""
     location = (data.get(CONF_ENDPOINT_URL) or "").rstrip("/") or data[CONF_REGION]
+    if is_vault(data):
+        return f"{location}|vault|{data[CONF_VAULT_NAME]}"
     return f"{location}|{data[CONF_BUCKET]}|{normalize_prefix(data.get(CONF_PREFIX))}"

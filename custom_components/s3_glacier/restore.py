@@ -1,51 +1,85 @@
-"""The restore watcher: follows pending Glacier restores until they are readable.
+"""The restore watcher: follows pending restores (and vault inventories) until done.
 
 Pending restores live in the catalog, so they survive a restart: at setup every one of
 them is watched again. Each is checked at a pace that fits its tier; when readable it
 is downloaded (if a destination was given) and ``s3_glacier_restore_completed`` fires;
 a restore that can no longer finish fires ``s3_glacier_restore_failed``.
+
+For an S3 bucket a check is a HEAD of the object; for a Glacier vault it is the
+retrieval job's state, and the download streams the job's output.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from functools import partial
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+import json
+from typing import TYPE_CHECKING, Any
 
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers.event import async_call_later
 
-from .archive.errors import ArchiveError, CannotConnectError, NotFoundError, ThrottledError
+from .archive.errors import (
+    ArchiveError,
+    CannotConnectError,
+    JobNotFoundError,
+    NotFoundError,
+    ThrottledError,
+)
 from .archive.models import PendingRestore, RestoreState, RestoreTier
-from .const import DOMAIN, EVENT_RESTORE_COMPLETED, EVENT_RESTORE_FAILED, LOGGER
+from .archive.s3 import S3Target
+from .archive.vault import VaultTarget
+from .const import (
+    DOMAIN,
+    EVENT_RESTORE_COMPLETED,
+    EVENT_RESTORE_FAILED,
+    LOGGER,
+    META_INVENTORY_JOB,
+)
 
 if TYPE_CHECKING:
     from .coordinator import S3GlacierCoordinator
 
-# Checks are HEAD requests; these paces keep them to a few dozen per restore.
+# Checks are HEAD or DescribeJob requests; these paces keep them to a few dozen each.
 POLL_INTERVAL: dict[RestoreTier, timedelta] = {
     RestoreTier.EXPEDITED: timedelta(minutes=1),
     RestoreTier.STANDARD: timedelta(minutes=15),
     RestoreTier.BULK: timedelta(hours=1),
 }
+# Glacier refreshes a vault's inventory about once a day: archives uploaded shortly
+# before an inventory job may be missing from it and must not be dropped.
+INVENTORY_LAG = timedelta(days=2)
+INVENTORY_TIME = timedelta(hours=5)
+_INVENTORY_TIMER = "\0inventory"
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """What one check found: still waiting, done (with the path written), or failed."""
+
+    waiting: bool = False
+    path: str | None = None
+    failure: str | None = None
 
 
 class RestoreWatcher:
-    """Schedules checks of pending restores for one config entry."""
+    """Schedules checks of pending restores (and an inventory job) for one entry."""
 
     def __init__(self, hass: HomeAssistant, coordinator: S3GlacierCoordinator) -> None:
-        """Watch nothing yet; ``async_start`` loads the pending restores."""
+        """Watch nothing yet; ``async_start`` loads what the catalog holds."""
         self._hass = hass
         self._coordinator = coordinator
         self._timers: dict[str, CALLBACK_TYPE] = {}
 
     async def async_start(self) -> None:
-        """Watch every restore the catalog holds as pending (after a restart, too)."""
-        pending = await self._hass.async_add_executor_job(
-            self._coordinator.catalog.pending_restores
-        )
+        """Watch every pending restore and inventory job in the catalog (after a restart)."""
+        catalog = self._coordinator.catalog
+        pending = await self._hass.async_add_executor_job(catalog.pending_restores)
         for restore in pending:
             self._schedule(restore)
+        if await self._hass.async_add_executor_job(catalog.get_meta, META_INVENTORY_JOB):
+            self._schedule_inventory()
 
     @callback
     def async_stop(self) -> None:
@@ -74,83 +108,162 @@ class RestoreWatcher:
         """Whether a restore of ``key`` is being followed."""
         return key in self._timers
 
+    async def async_watch_inventory(self, job_id: str) -> datetime:
+        """Record a vault inventory job durably and watch it; return when it should end."""
+        requested = datetime.now(UTC)
+        record = json.dumps({"job_id": job_id, "requested_at": requested.isoformat()})
+        await self._hass.async_add_executor_job(
+            self._coordinator.catalog.set_meta, META_INVENTORY_JOB, record
+        )
+        self._schedule_inventory()
+        return requested + INVENTORY_TIME
+
+    # -- scheduling ------------------------------------------------------------------
+
     @callback
-    def _schedule(self, restore: PendingRestore) -> None:
-        if cancel := self._timers.pop(restore.key, None):
+    def _later(
+        self, name: str, delay: timedelta, job: Callable[[], Coroutine[Any, Any, None]]
+    ) -> None:
+        if cancel := self._timers.pop(name, None):
             cancel()
-        delay = POLL_INTERVAL[restore.tier].total_seconds()
 
         @callback
-        def _check(_now: datetime) -> None:
-            self._timers.pop(restore.key, None)
+        def _run(_now: datetime) -> None:
+            self._timers.pop(name, None)
             self._coordinator.config_entry.async_create_background_task(
-                self._hass, self._async_check(restore), f"{DOMAIN} restore {restore.key}"
+                self._hass, job(), f"{DOMAIN} check {name}"
             )
 
-        self._timers[restore.key] = async_call_later(self._hass, delay, _check)
+        self._timers[name] = async_call_later(self._hass, delay.total_seconds(), _run)
+
+    @callback
+    def _schedule(self, restore: PendingRestore) -> None:
+        self._later(restore.key, POLL_INTERVAL[restore.tier], lambda: self._async_check(restore))
+
+    @callback
+    def _schedule_inventory(self) -> None:
+        self._later(
+            _INVENTORY_TIMER, POLL_INTERVAL[RestoreTier.STANDARD], self._async_check_inventory
+        )
+
+    # -- restores --------------------------------------------------------------------
 
     async def _async_check(self, restore: PendingRestore) -> None:
-        target = self._coordinator.target
-        try:
-            state, _expiry = await self._hass.async_add_executor_job(
-                target.restore_state, restore.key
-            )
-            if state is RestoreState.IN_PROGRESS:
-                self._schedule(restore)
-                return
-            if state is RestoreState.NONE:
-                await self._async_fail(restore, "restore_not_running")
-                return
-            path = None
-            if restore.destination is not None:
-                obj = await self._hass.async_add_executor_job(
-                    partial(
-                        target.get,
-                        restore.key,
-                        restore.destination,
-                        overwrite=restore.overwrite,
-                    )
-                )
-                path = str(restore.destination)
-                LOGGER.debug("Restored %s to %s (%d bytes)", restore.key, path, obj.size)
-        except (CannotConnectError, ThrottledError) as err:
-            LOGGER.debug("Restore check of %s postponed: %s", restore.key, err)
+        outcome = await self._hass.async_add_executor_job(self._advance, restore)
+        if outcome.waiting:
             self._schedule(restore)
             return
-        except NotFoundError:
-            await self._async_fail(restore, "key_not_found")
-            return
-        except FileExistsError:
-            await self._async_fail(restore, "destination_exists")
-            return
-        except (ArchiveError, OSError) as err:
-            LOGGER.warning("Restore of %s failed: %s", restore.key, err)
-            reason = err.translation_key if isinstance(err, ArchiveError) else "write_failed"
-            await self._async_fail(restore, reason)
-            return
-        await self._async_finish(restore)
-        self._hass.bus.async_fire(
-            EVENT_RESTORE_COMPLETED,
-            {
-                "config_entry_id": self._coordinator.config_entry.entry_id,
-                "key": restore.key,
-                "path": path,
-            },
-        )
-
-    async def _async_fail(self, restore: PendingRestore, reason: str) -> None:
-        await self._async_finish(restore)
-        self._hass.bus.async_fire(
-            EVENT_RESTORE_FAILED,
-            {
-                "config_entry_id": self._coordinator.config_entry.entry_id,
-                "key": restore.key,
-                "reason": reason,
-            },
-        )
-
-    async def _async_finish(self, restore: PendingRestore) -> None:
         await self._hass.async_add_executor_job(
             self._coordinator.catalog.remove_pending_restore, restore.key
         )
         await self._coordinator.async_catalog_changed()
+        entry_id = self._coordinator.config_entry.entry_id
+        if outcome.failure is not None:
+            self._hass.bus.async_fire(
+                EVENT_RESTORE_FAILED,
+                {"config_entry_id": entry_id, "key": restore.key, "reason": outcome.failure},
+            )
+            return
+        self._hass.bus.async_fire(
+            EVENT_RESTORE_COMPLETED,
+            {"config_entry_id": entry_id, "key": restore.key, "path": outcome.path},
+        )
+
+    def _advance(self, restore: PendingRestore) -> _Outcome:
+        """Check one restore and download it when ready (executor)."""
+        try:
+            return self._advance_vault(restore) if restore.job_id else self._advance_s3(restore)
+        except (CannotConnectError, ThrottledError) as err:
+            LOGGER.debug("Check of the restore of %s postponed: %s", restore.key, err)
+            return _Outcome(waiting=True)
+        except JobNotFoundError:
+            return _Outcome(failure="job_not_found")
+        except NotFoundError:
+            return _Outcome(failure="key_not_found")
+        except FileExistsError:
+            return _Outcome(failure="destination_exists")
+        except ArchiveError as err:
+            LOGGER.warning("Restore of %s failed: %s", restore.key, err)
+            return _Outcome(failure=err.translation_key)
+        except OSError as err:
+            LOGGER.warning("Restore of %s could not be written: %s", restore.key, err)
+            return _Outcome(failure="write_failed")
+
+    def _advance_s3(self, restore: PendingRestore) -> _Outcome:
+        target = self._coordinator.target
+        assert isinstance(target, S3Target)
+        state, _expiry = target.restore_state(restore.key)
+        if state is RestoreState.IN_PROGRESS:
+            return _Outcome(waiting=True)
+        if state is RestoreState.NONE:
+            return _Outcome(failure="restore_not_running")
+        if restore.destination is None:
+            return _Outcome()
+        target.get(restore.key, restore.destination, overwrite=restore.overwrite)
+        return _Outcome(path=str(restore.destination))
+
+    def _advance_vault(self, restore: PendingRestore) -> _Outcome:
+        target = self._coordinator.target
+        assert isinstance(target, VaultTarget)
+        assert restore.job_id is not None
+        state, message = target.job_state(restore.job_id)
+        if state is RestoreState.IN_PROGRESS:
+            return _Outcome(waiting=True)
+        if state is RestoreState.NONE:
+            LOGGER.warning("Retrieval job for %s failed: %s", restore.key, message)
+            return _Outcome(failure="job_failed")
+        if restore.destination is None:
+            return _Outcome()
+        archived = self._coordinator.catalog.get(restore.key)
+        if archived is None:
+            return _Outcome(failure="key_not_found")
+        target.get(
+            restore.job_id,
+            restore.destination,
+            size=archived.size,
+            tree_hash=archived.tree_hash,
+            sha256=archived.sha256,
+            overwrite=restore.overwrite,
+        )
+        return _Outcome(path=str(restore.destination))
+
+    # -- vault inventory -------------------------------------------------------------
+
+    async def _async_check_inventory(self) -> None:
+        try:
+            done = await self._hass.async_add_executor_job(self._advance_inventory)
+        except (CannotConnectError, ThrottledError, OSError) as err:
+            LOGGER.debug("Inventory check postponed: %s", err)
+            done = False
+        except ArchiveError as err:
+            LOGGER.warning("Inventory of %s failed: %s", self._coordinator.config_entry.title, err)
+            await self._hass.async_add_executor_job(
+                self._coordinator.catalog.set_meta, META_INVENTORY_JOB, ""
+            )
+            return
+        if not done:
+            self._schedule_inventory()
+            return
+        await self._coordinator.async_catalog_changed()
+
+    def _advance_inventory(self) -> bool:
+        """Reconcile the catalog with a finished inventory job (executor)."""
+        target = self._coordinator.target
+        catalog = self._coordinator.catalog
+        assert isinstance(target, VaultTarget)
+        record = json.loads(catalog.get_meta(META_INVENTORY_JOB) or "null")
+        if not record:
+            return True
+        state, message = target.job_state(record["job_id"])
+        if state is RestoreState.IN_PROGRESS:
+            return False
+        if state is RestoreState.NONE:
+            raise ArchiveError(message or "inventory job failed")
+        listed = {obj.key: obj for obj in target.inventory(record["job_id"])}
+        cutoff = datetime.fromisoformat(record["requested_at"]) - INVENTORY_LAG
+        for recent in catalog.objects():
+            if recent.key not in listed and recent.last_modified >= cutoff:
+                listed[recent.key] = recent
+        self._coordinator.reconcile_with(listed.values())
+        catalog.set_meta(META_INVENTORY_JOB, "")
+        return True

@@ -71,6 +71,22 @@ def _class_size(storage_class: StorageClass) -> Callable[[ArchiveSummary], int]:
     return value
 
 
+def _size_sensor(storage_class: StorageClass) -> S3GlacierSensorDescription:
+    """A diagnostic sensor of the bytes in one storage class, disabled by default."""
+    return S3GlacierSensorDescription(
+        key=f"size_{storage_class.lower()}",
+        translation_key=f"size_{storage_class.lower()}",
+        device_class=SensorDeviceClass.DATA_SIZE,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfInformation.BYTES,
+        suggested_unit_of_measurement=UnitOfInformation.GIBIBYTES,
+        suggested_display_precision=2,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
+        value_fn=_class_size(storage_class),
+    )
+
+
 SENSORS: tuple[S3GlacierSensorDescription, ...] = (
     S3GlacierSensorDescription(
         key="archived_size",
@@ -120,21 +136,6 @@ SENSORS: tuple[S3GlacierSensorDescription, ...] = (
         value_fn=lambda s: s.last_archived.last_modified if s.last_archived else None,
         attrs_fn=_last_archived_attributes,
     ),
-    *(
-        S3GlacierSensorDescription(
-            key=f"size_{storage_class.lower()}",
-            translation_key=f"size_{storage_class.lower()}",
-            device_class=SensorDeviceClass.DATA_SIZE,
-            state_class=SensorStateClass.MEASUREMENT,
-            native_unit_of_measurement=UnitOfInformation.BYTES,
-            suggested_unit_of_measurement=UnitOfInformation.GIBIBYTES,
-            suggested_display_precision=2,
-            entity_category=EntityCategory.DIAGNOSTIC,
-            entity_registry_enabled_default=False,
-            value_fn=_class_size(storage_class),
-        )
-        for storage_class in S3_STORAGE_CLASSES
-    ),
 )
 
 
@@ -145,7 +146,9 @@ async def async_setup_entry(
 ) -> None:
     """Add the sensors of one entry."""
     coordinator = entry.runtime_data.coordinator
-    async_add_entities(S3GlacierSensor(coordinator, description) for description in SENSORS)
+    classes = (StorageClass.VAULT,) if coordinator.is_vault else S3_STORAGE_CLASSES
+    descriptions = (*SENSORS, *(_size_sensor(storage_class) for storage_class in classes))
+    async_add_entities(S3GlacierSensor(coordinator, description) for description in descriptions)
 
 
 class S3GlacierSensor(S3GlacierEntity, SensorEntity):

@@ -86,6 +86,24 @@ class BucketNotFoundError(NotFoundError):
     translation_key = "bucket_not_found"
 
 
+class VaultNotFoundError(NotFoundError):
+    """The Glacier vault does not exist."""
+
+    translation_key = "vault_not_found"
+
+
+class JobNotFoundError(NotFoundError):
+    """A Glacier vault job is unknown or has expired (its output is kept about 24 h)."""
+
+    translation_key = "job_not_found"
+
+
+class ServiceUnavailableError(ArchiveError):
+    """The service refuses this account (Glacier vaults are closed to new customers)."""
+
+    translation_key = "vault_service_unavailable"
+
+
 class NotRestoredError(ArchiveError):
     """An archived object must be restored before it can be read."""
 
@@ -128,6 +146,8 @@ _THROTTLE_CODES = frozenset(
     }
 )
 _NOT_FOUND_CODES = frozenset({"NoSuchKey", "NotFound", "404", "ResourceNotFoundException"})
+# Glacier's answer to accounts that never used vaults (closed since 2025-12-15).
+_NO_LONGER_SUPPORTED_CODES = frozenset({"NoLongerSupportedException"})
 
 
 def error_code(err: ClientError) -> str:
@@ -145,6 +165,8 @@ def map_client_error(err: ClientError) -> ArchiveError:
         return BucketNotFoundError(code)
     if code in _ACCESS_DENIED_CODES:
         return AccessDeniedError(code)
+    if code in _NO_LONGER_SUPPORTED_CODES:
+        return ServiceUnavailableError(code)
     if code in _THROTTLE_CODES or status == 503:
         return ThrottledError(code or "503")
     if code == "InvalidObjectState":

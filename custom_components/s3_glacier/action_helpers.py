@@ -1,0 +1,93 @@
+"""What the actions share: field names, error translation, progress logs, formatting."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from decimal import Decimal
+
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
+
+from .archive.errors import AccessDeniedError, ArchiveError, AuthError
+from .const import DOMAIN, LOGGER
+from .data import S3GlacierConfigEntry
+from .paths import invalid
+
+ATTR_CONFIG_ENTRY_ID = "config_entry_id"
+ATTR_PATH = "path"
+ATTR_KEY = "key"
+ATTR_ARCHIVE_ID = "archive_id"
+ATTR_STORAGE_CLASS = "storage_class"
+ATTR_OVERWRITE = "overwrite"
+ATTR_DELETE_SOURCE = "delete_source"
+ATTR_DESTINATION = "destination"
+ATTR_TIER = "tier"
+ATTR_DAYS = "days"
+ATTR_PREFIX = "prefix"
+ATTR_LIMIT = "limit"
+
+MAX_DAYS = 365
+MAX_LIMIT = 10_000
+MIB = 1024 * 1024
+
+
+@contextmanager
+def remote_errors(
+    hass: HomeAssistant, entry: S3GlacierConfigEntry, **placeholders: str
+) -> Iterator[None]:
+    """Turn engine errors into translated errors; refused keys also start reauth."""
+    try:
+        yield
+    except ArchiveError as err:
+        if isinstance(err, (AuthError, AccessDeniedError)):
+            LOGGER.debug("%s refused the keys: %s", entry.title, err)
+        if isinstance(err, AuthError):
+            entry.async_start_reauth(hass)
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key=err.translation_key,
+            translation_placeholders={"error": str(err), **placeholders, **err.placeholders},
+        ) from err
+
+
+def choice[T](value: str, allowed: tuple[T, ...], problem: str) -> T:
+    """Return the allowed value whose text is ``value``, else raise ``problem``."""
+    for candidate in allowed:
+        if str(candidate) == value:
+            return candidate
+    raise invalid(problem, value=value, allowed=", ".join(str(c) for c in allowed))
+
+
+class ProgressLog:
+    """Logs a long transfer's progress at debug level, every tenth of the way."""
+
+    def __init__(self, verb: str, key: str, size: int) -> None:
+        """Log ``verb key`` progress for a transfer of ``size`` bytes."""
+        self._verb, self._key, self._size = verb, key, size
+        self._next = 0.1
+
+    def __call__(self, done: int) -> None:
+        """Take the bytes done so far (from any thread)."""
+        if self._size < 64 * MIB or done < self._next * self._size:
+            return
+        self._next = (done // (self._size / 10) + 1) / 10
+        LOGGER.debug("%s %s: %d%%", self._verb, self._key, 100 * done // self._size)
+
+
+def money(value: Decimal) -> float:
+    """Money for a response: a float (automations compute with it)."""
+    return float(value)
+
+
+def iso(moment: datetime | None) -> str | None:
+    """A time for a response: ISO 8601, or None."""
+    return moment.isoformat() if moment else None
+
+
+def check_limit(limit: int) -> int:
+    """Return ``limit`` if it is a valid list limit, else raise ``invalid_limit``."""
+    if not 1 <= limit <= MAX_LIMIT:
+        raise invalid("invalid_limit", limit=limit, max=MAX_LIMIT)
+    return limit
