@@ -27,6 +27,7 @@ from urllib.parse import unquote, urlsplit
 
 from botocore.awsrequest import AWSResponse
 from botocore.utils import calculate_tree_hash
+from freezegun import freeze_time
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.botocore_stubber import MockRawResponse
@@ -212,34 +213,29 @@ class Jobs:
     first_state: RestoreState
 
 
-def wait_for(target: VaultTarget, job_id: str, seconds: float) -> None:
-    """Poll ``job_state`` until the job is done (moto finishes jobs on the real clock)."""
-    deadline = time.monotonic() + seconds
-    while True:
-        state, message = target.job_state(job_id)
-        if state is RestoreState.RESTORED:
-            assert message is None
-            return
-        assert state is RestoreState.IN_PROGRESS
-        assert time.monotonic() < deadline, "job did not finish in time"
-        time.sleep(0.2)
+def assert_done(target: VaultTarget, job_id: str) -> None:
+    """The job has finished: its output can be downloaded."""
+    assert target.job_state(job_id) == (RestoreState.RESTORED, None)
 
 
 @pytest.fixture(scope="module")
 def jobs(moto_client: Any, tmp_path_factory: pytest.TempPathFactory) -> Jobs:
-    """Start every job at once, so the module waits for moto's 2 s (5 s) only once."""
-    target = VaultTarget(moto_client, VAULT, part_size=MIB)
-    path = write_file(tmp_path_factory.mktemp("jobs") / "Grüße \u2013 1 MiB.bin", MIB)
-    # Exactly 1 MiB: moto's plain SHA-256 is then also the tree hash, so put succeeds.
-    small = target.put(path)
-    large_bytes = os.urandom(3 * MIB + 5)
-    large_id = moto_client.upload_archive(vaultName=VAULT, body=large_bytes)["archiveId"]
-    small_job = target.request_restore(small.key, RestoreTier.EXPEDITED)
-    large_job = target.request_restore(large_id, RestoreTier.EXPEDITED)
-    inventory_job = target.request_inventory()
-    first_state, _ = target.job_state(small_job)
-    wait_for(target, small_job, 6)
-    wait_for(target, large_job, 6)
+    """Start every job on a frozen clock, then move it past moto's 2 s (5 s) job time."""
+    with freeze_time(datetime(2026, 11, 21, 12, 0, tzinfo=UTC)) as clock:
+        target = VaultTarget(moto_client, VAULT, part_size=MIB)
+        path = write_file(tmp_path_factory.mktemp("jobs") / "Grüße \u2013 1 MiB.bin", MIB)
+        # Exactly 1 MiB: moto's plain SHA-256 is then also the tree hash, so put succeeds.
+        small = target.put(path)
+        large_bytes = os.urandom(3 * MIB + 5)
+        large_id = moto_client.upload_archive(vaultName=VAULT, body=large_bytes)["archiveId"]
+        small_job = target.request_restore(small.key, RestoreTier.EXPEDITED)
+        large_job = target.request_restore(large_id, RestoreTier.EXPEDITED)
+        inventory_job = target.request_inventory()
+        first_state, _ = target.job_state(small_job)
+        clock.tick(timedelta(seconds=6))
+        assert_done(target, small_job)
+        assert_done(target, large_job)
+        assert_done(target, inventory_job)
     return Jobs(
         small=small,
         small_bytes=path.read_bytes(),
@@ -918,7 +914,7 @@ def test_get_when_the_service_ignores_ranges(
 
 
 def test_inventory(jobs: Jobs, target: VaultTarget) -> None:
-    wait_for(target, jobs.inventory_job, 8)
+    assert_done(target, jobs.inventory_job)
     objects = {obj.key: obj for obj in target.inventory(jobs.inventory_job)}
     listed = objects[jobs.small.key]
     assert listed.size == MIB
