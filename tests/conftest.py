@@ -163,7 +163,8 @@ async def init_integration(
     """Set the entry up against in-process moto."""
     mock_config_entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
-    await hass.async_block_till_done()
+    # Including the reconcile that setup starts in the background.
+    await hass.async_block_till_done(wait_background_tasks=True)
     return mock_config_entry
 
 

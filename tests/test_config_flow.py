@@ -105,7 +105,10 @@ async def test_create_entry_with_endpoint(hass: HomeAssistant, moto_endpoint: Mo
     ("changes", "field", "error"),
     [
         ({CONF_BUCKET: "no-such-bucket"}, CONF_BUCKET, "bucket_not_found"),
-        ({CONF_BUCKET: "not a bucket!"}, CONF_BUCKET, "invalid_bucket_name"),
+        ({CONF_BUCKET: "not a bucket!"}, CONF_BUCKET, "invalid_name"),
+        ({CONF_BUCKET: "   "}, CONF_BUCKET, "required"),
+        ({CONF_REGION: "not a region!"}, CONF_REGION, "invalid_region"),
+        ({CONF_ENDPOINT_URL: "http://user:pw@127.0.0.1:9"}, CONF_ENDPOINT_URL, "invalid_endpoint"),
         ({CONF_ENDPOINT_URL: "s3.example.com"}, CONF_ENDPOINT_URL, "invalid_endpoint"),
         ({CONF_ENDPOINT_URL: "ftp://s3.example.com"}, CONF_ENDPOINT_URL, "invalid_endpoint"),
         ({CONF_ENDPOINT_URL: "http://127.0.0.1:notaport"}, CONF_ENDPOINT_URL, "invalid_endpoint"),

@@ -91,8 +91,8 @@ async def test_removing_the_entry_deletes_its_catalog(
 ) -> None:
     """The catalog lives under .storage (so backups include it) and goes with the entry."""
     storage = Path(hass.config.path(".storage"))
-    files = sorted(p.name for p in storage.glob(f"{DOMAIN}.*"))
-    assert f"{DOMAIN}.{init_integration.entry_id}.sqlite3" in files
+    files = [p.name for p in storage.glob(f"{DOMAIN}.{init_integration.entry_id}.*.sqlite3")]
+    assert len(files) == 1
     assert await hass.config_entries.async_remove(init_integration.entry_id)
     await hass.async_block_till_done()
     assert list(storage.glob(f"{DOMAIN}.*")) == []

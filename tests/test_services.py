@@ -126,15 +126,18 @@ async def test_archive_directory_and_glob(hass: HomeAssistant, allowed: Path, s3
     await _call(hass, "archive", path=str(allowed / "cam"))
     assert sorted(_keys(s3)) == ["ha/2026/b.mp4", "ha/2026/c.txt", "ha/a.mp4"]
 
-    response = await _call(hass, "archive", path=f"{allowed}/cam/**/*.mp4", key="clips/")
-    assert sorted(i["key"] for i in response["archived"]) == ["clips/2026/b.mp4", "clips/a.mp4"]
+    response = await _call(hass, "archive", path=f"{allowed}/cam/**/*.mp4", key="ha/clips/")
+    assert sorted(i["key"] for i in response["archived"]) == [
+        "ha/clips/2026/b.mp4",
+        "ha/clips/a.mp4",
+    ]
 
 
 async def test_archive_to_explicit_key(hass: HomeAssistant, allowed: Path, s3: Any) -> None:
     """For one file, key is the whole object key."""
     _write(allowed / "x.db", 10)
-    await _call(hass, "archive", path=str(allowed / "x.db"), key="backups/2026/x.db")
-    assert _keys(s3) == ["backups/2026/x.db"]
+    await _call(hass, "archive", path=str(allowed / "x.db"), key="ha/backups/2026/x.db")
+    assert _keys(s3) == ["ha/backups/2026/x.db"]
 
 
 async def test_identical_is_skipped_and_different_needs_overwrite(
@@ -220,6 +223,8 @@ async def test_encryption_option(
         ({"path": "{allowed}/ok.txt", "key": "a/../b"}, "key_parent_segment"),
         ({"path": "{allowed}/ok.txt", "key": "k" * 1025}, "key_too_long"),
         ({"path": "{allowed}/ok.txt", "storage_class": "COLD"}, "invalid_storage_class"),
+        ({"path": "{allowed}/ok.txt", "key": "other/ok.txt"}, "key_outside_prefix"),
+        ({"path": "{outside}/missing.txt"}, "no_access_to_path"),
         ({"path": "{allowed}/ok.txt", "config_entry_id": "nope"}, "config_entry_not_found"),
     ],
 )
@@ -291,6 +296,7 @@ async def test_restore_does_not_replace_without_overwrite(
     [
         ({"key": "ha/none.txt"}, "key_not_found"),
         ({"key": "/ha/x.txt"}, "key_absolute"),
+        ({"key": "elsewhere/x.txt"}, "key_outside_prefix"),
         ({"tier": "Fast"}, "invalid_tier"),
         ({"days": 0}, "invalid_days"),
         ({"days": 366}, "invalid_days"),

@@ -6,14 +6,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
+from typing import NoReturn
 
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 
-from .archive.errors import AccessDeniedError, ArchiveError, AuthError
+from .archive.errors import ArchiveError, AuthError
 from .const import DOMAIN, LOGGER
 from .data import S3GlacierConfigEntry
 from .paths import invalid
+from .translate import translated
 
 ATTR_CONFIG_ENTRY_ID = "config_entry_id"
 ATTR_PATH = "path"
@@ -33,23 +35,38 @@ MAX_LIMIT = 10_000
 MIB = 1024 * 1024
 
 
+def raise_translated(
+    hass: HomeAssistant, entry: S3GlacierConfigEntry, err: Exception, **placeholders: str
+) -> NoReturn:
+    """Raise ``err`` as a translated error; refused keys also start reauth."""
+    if isinstance(err, AuthError):
+        LOGGER.debug("%s: the service refused the keys (%s)", entry.title, err)
+        entry.async_start_reauth(hass)
+    if isinstance(err, ArchiveError):
+        raise translated(HomeAssistantError, err, **placeholders) from err
+    if isinstance(err, FileExistsError):
+        raise invalid("destination_exists", path=err.filename or placeholders.get("key")) from err
+    if isinstance(err, OSError):
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="file_error",
+            translation_placeholders={
+                "path": str(err.filename or placeholders.get("key", "")),
+                "error": err.strerror or type(err).__name__,
+            },
+        ) from err
+    raise err
+
+
 @contextmanager
 def remote_errors(
     hass: HomeAssistant, entry: S3GlacierConfigEntry, **placeholders: str
 ) -> Iterator[None]:
-    """Turn engine errors into translated errors; refused keys also start reauth."""
+    """Translate engine and file errors raised in the block, naming ``key`` in them."""
     try:
         yield
-    except ArchiveError as err:
-        if isinstance(err, (AuthError, AccessDeniedError)):
-            LOGGER.debug("%s refused the keys: %s", entry.title, err)
-        if isinstance(err, AuthError):
-            entry.async_start_reauth(hass)
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key=err.translation_key,
-            translation_placeholders={"error": str(err), **placeholders, **err.placeholders},
-        ) from err
+    except (ArchiveError, OSError) as err:
+        raise_translated(hass, entry, err, **placeholders)
 
 
 def choice[T](value: str, allowed: tuple[T, ...], problem: str) -> T:

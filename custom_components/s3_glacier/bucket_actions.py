@@ -30,6 +30,7 @@ from .action_helpers import (
     money,
     remote_errors,
 )
+from .archive.catalog import Catalog, CatalogError
 from .archive.models import (
     S3_STORAGE_CLASSES,
     ArchivedObject,
@@ -42,7 +43,7 @@ from .archive.models import (
     typical_restore_time,
 )
 from .archive.pricing import early_deletion_charge, object_monthly_cost, restore_cost
-from .archive.s3 import S3Target
+from .archive.s3 import PutResult, S3Target
 from .const import (
     CONF_CONCURRENCY,
     CONF_ENCRYPTION,
@@ -54,9 +55,17 @@ from .const import (
     DEFAULT_PART_SIZE_MIB,
     DEFAULT_STORAGE_CLASS,
     EVENT_ARCHIVED,
+    LOGGER,
 )
 from .data import S3GlacierConfigEntry
-from .paths import collect_sources, invalid, resolve_destination, validate_key
+from .paths import (
+    Source,
+    check_in_prefix,
+    collect_sources,
+    invalid,
+    resolve_destination,
+    validate_key,
+)
 
 
 def _target(entry: S3GlacierConfigEntry) -> S3Target:
@@ -77,37 +86,62 @@ def _transfer_options(entry: S3GlacierConfigEntry, storage_class: str | None) ->
     )
 
 
+def _archive_one(
+    target: S3Target,
+    catalog: Catalog,
+    source: Source,
+    options: TransferOptions,
+    overwrite: bool,
+) -> PutResult:
+    """Upload one file and record it, in one executor job (survives a cancelled call)."""
+    result = target.put(
+        source.path,
+        source.key,
+        options,
+        overwrite=overwrite,
+        progress=ProgressLog("Archiving", source.key, source.size),
+    )
+    try:
+        catalog.record(result.object)
+    except CatalogError:
+        LOGGER.error(
+            "%s is stored in the bucket but could not be recorded in the catalog;"
+            " the next reconcile will pick it up",
+            source.key,
+        )
+        raise
+    return result
+
+
 async def archive(
     hass: HomeAssistant, entry: S3GlacierConfigEntry, call: ServiceCall
 ) -> ServiceResponse:
     """Upload files (a file, a directory or a glob) to the bucket."""
     data = entry.runtime_data
+    target = _target(entry)
     options = _transfer_options(entry, call.data.get(ATTR_STORAGE_CLASS))
-    sources = await hass.async_add_executor_job(
-        collect_sources, hass, call.data[ATTR_PATH], call.data.get(ATTR_KEY), _target(entry).prefix
-    )
     prices = data.coordinator.prices
     archived: list[dict[str, Any]] = []
     skipped: list[dict[str, Any]] = []
+    sources = await hass.async_add_executor_job(
+        collect_sources, hass, call.data[ATTR_PATH], call.data.get(ATTR_KEY), target.prefix
+    )
     try:
         for source in sources:
-            async with data.transfers:
+            async with data.key_lock(source.key), data.transfers:
                 with remote_errors(hass, entry, key=source.key):
                     result = await hass.async_add_executor_job(
-                        partial(
-                            _target(entry).put,
-                            source.path,
-                            source.key,
-                            options,
-                            overwrite=call.data[ATTR_OVERWRITE],
-                            progress=ProgressLog("Archiving", source.key, source.size),
-                        )
+                        _archive_one,
+                        target,
+                        data.catalog,
+                        source,
+                        options,
+                        call.data[ATTR_OVERWRITE],
                     )
+                    if call.data[ATTR_DELETE_SOURCE]:
+                        # put() returns only once a HEAD confirmed size and SHA-256.
+                        await hass.async_add_executor_job(source.path.unlink)
             obj = result.object
-            await hass.async_add_executor_job(data.catalog.record, obj)
-            if call.data[ATTR_DELETE_SOURCE]:
-                # put() returns only once a HEAD confirmed size and SHA-256.
-                await hass.async_add_executor_job(source.path.unlink)
             if result.skipped:
                 skipped.append({"path": str(source.path), "key": obj.key, "reason": result.reason})
                 continue
@@ -139,11 +173,12 @@ async def _download_now(
     path: Path,
 ) -> dict[str, Any]:
     data = entry.runtime_data
-    async with data.transfers:
+    target = _target(entry)
+    async with data.key_lock(obj.key), data.transfers:
         with remote_errors(hass, entry, key=obj.key):
             restored = await hass.async_add_executor_job(
                 partial(
-                    _target(entry).get,
+                    target.get,
                     obj.key,
                     path,
                     overwrite=call.data[ATTR_OVERWRITE],
@@ -157,10 +192,11 @@ async def restore(
     hass: HomeAssistant, entry: S3GlacierConfigEntry, call: ServiceCall
 ) -> ServiceResponse:
     """Download now, or start a Glacier restore that the watcher finishes."""
+    target = _target(entry)
     data = entry.runtime_data
     if ATTR_KEY not in call.data:
         raise invalid("key_required")
-    key = validate_key(call.data[ATTR_KEY])
+    key = check_in_prefix(validate_key(call.data[ATTR_KEY]), _target(entry).prefix)
     tier = choice(
         call.data.get(ATTR_TIER) or RestoreTier.STANDARD, tuple(RestoreTier), "invalid_tier"
     )
@@ -168,7 +204,7 @@ async def restore(
     if not 1 <= days <= MAX_DAYS:
         raise invalid("invalid_days", days=days, max=MAX_DAYS)
     with remote_errors(hass, entry, key=key):
-        obj = await hass.async_add_executor_job(_target(entry).head, key)
+        obj = await hass.async_add_executor_job(target.head, key)
     if obj is None:
         raise invalid("key_not_found", key=key)
     path = None
@@ -195,16 +231,14 @@ async def restore(
         return response | await _download_now(hass, entry, obj, call, path)
 
     with remote_errors(hass, entry, key=key):
-        state, _expiry = await hass.async_add_executor_job(_target(entry).restore_state, key)
+        state, _expiry = await hass.async_add_executor_job(target.restore_state, key)
         if state is RestoreState.RESTORED:
             if path is None:
                 return response | {"status": "restored", "size": obj.size}
             return response | await _download_now(hass, entry, obj, call, path)
         status = "restore_in_progress"
         if state is RestoreState.NONE:
-            state = await hass.async_add_executor_job(
-                _target(entry).request_restore, key, days, tier
-            )
+            state = await hass.async_add_executor_job(target.request_restore, key, days, tier)
             status = "restore_requested"
     now = datetime.now(UTC)
     pending = PendingRestore(
@@ -227,22 +261,24 @@ async def delete(
     data = entry.runtime_data
     if ATTR_KEY not in call.data:
         raise invalid("key_required")
-    key = validate_key(call.data[ATTR_KEY])
-    with remote_errors(hass, entry, key=key):
-        obj = await hass.async_add_executor_job(_target(entry).head, key)
-        if obj is None:
-            raise invalid("key_not_found", key=key)
-        charge = early_deletion_charge(
-            data.coordinator.prices,
-            obj.storage_class,
-            obj.size,
-            obj.last_modified,
-            datetime.now(UTC),
-        )
-        await hass.async_add_executor_job(_target(entry).delete, key)
-    await hass.async_add_executor_job(data.catalog.remove, key)
-    await data.restores.async_forget(key)
-    await data.coordinator.async_catalog_changed()
+    key = check_in_prefix(validate_key(call.data[ATTR_KEY]), _target(entry).prefix)
+    target = _target(entry)
+    async with data.key_lock(key):
+        with remote_errors(hass, entry, key=key):
+            obj = await hass.async_add_executor_job(target.head, key)
+            if obj is None:
+                raise invalid("key_not_found", key=key)
+            charge = early_deletion_charge(
+                data.coordinator.prices,
+                obj.storage_class,
+                obj.size,
+                obj.last_modified,
+                datetime.now(UTC),
+            )
+            await hass.async_add_executor_job(target.delete, key)
+            await hass.async_add_executor_job(data.catalog.remove, key)
+        await data.restores.async_forget(key)
+        await data.coordinator.async_catalog_changed()
     return {"key": key, "early_deletion_charge": money(charge)}
 
 
@@ -250,15 +286,18 @@ async def list_objects(
     hass: HomeAssistant, entry: S3GlacierConfigEntry, call: ServiceCall
 ) -> ServiceResponse:
     """List objects under a prefix with their class and restore state."""
+    target = _target(entry)
     data = entry.runtime_data
     limit = check_limit(call.data[ATTR_LIMIT])
     prefix = call.data.get(ATTR_PREFIX)
+    if prefix is not None:
+        check_in_prefix(prefix, target.prefix)
 
     def _page() -> tuple[list[ArchivedObject], set[str]]:
-        objects = list(islice(_target(entry).iterate(prefix), limit + 1))
+        objects = list(islice(target.iterate(prefix), limit + 1))
         return objects, {p.key for p in data.catalog.pending_restores()}
 
-    with remote_errors(hass, entry, key=prefix or _target(entry).prefix):
+    with remote_errors(hass, entry, key=prefix or target.prefix):
         objects, pending = await hass.async_add_executor_job(_page)
 
     def _restore_state(obj: ArchivedObject) -> str:
@@ -287,7 +326,8 @@ async def refresh(
     hass: HomeAssistant, entry: S3GlacierConfigEntry, call: ServiceCall
 ) -> ServiceResponse:
     """Reconcile the catalog with the bucket now."""
-    with remote_errors(hass, entry, key=_target(entry).prefix):
+    target = _target(entry)
+    with remote_errors(hass, entry, key=target.prefix):
         result = await entry.runtime_data.coordinator.async_reconcile()
     return {
         "added": result.added,

@@ -33,6 +33,7 @@ from .archive.errors import (
     BucketNotFoundError,
     CannotConnectError,
     InvalidEndpointError,
+    InvalidRegionError,
     InvalidRequestError,
     ServiceUnavailableError,
     ThrottledError,
@@ -126,7 +127,7 @@ OPTIONS_SCHEMA = vol.Schema(
         vol.Optional(CONF_KMS_KEY_ID): _TEXT,
         vol.Required(CONF_PART_SIZE_MIB, default=DEFAULT_PART_SIZE_MIB): NumberSelector(
             NumberSelectorConfig(
-                min=5, max=5120, step=1, mode=NumberSelectorMode.BOX, unit_of_measurement="MiB"
+                min=5, max=128, step=1, mode=NumberSelectorMode.BOX, unit_of_measurement="MiB"
             )
         ),
         vol.Required(CONF_CONCURRENCY, default=DEFAULT_CONCURRENCY): NumberSelector(
@@ -190,6 +191,15 @@ VAULT_OPTIONS_SCHEMA = vol.Schema(
 _WHOLE_NUMBERS = (CONF_PART_SIZE_MIB, CONF_CONCURRENCY, CONF_RECONCILE_HOURS)
 
 
+def _missing(schema: vol.Schema, data: Mapping[str, Any]) -> dict[str, str]:
+    """Required fields left empty (or only blanks): the form's own check lets those by."""
+    return {
+        str(marker): "required"
+        for marker in schema.schema
+        if isinstance(marker, vol.Required) and str(marker) not in data
+    }
+
+
 def _clean(user_input: Mapping[str, Any]) -> dict[str, Any]:
     """Drop empty optional fields and normalise the prefix and endpoint."""
     data = {k: v.strip() if isinstance(v, str) else v for k, v in user_input.items()}
@@ -215,7 +225,7 @@ class S3GlacierConfigFlow(ConfigFlow, domain=DOMAIN):
         """Connect with a real call in the executor; return form errors (empty when fine)."""
         try:
             # One attempt: the user is waiting on the form and can simply submit again.
-            await self.hass.async_add_executor_job(connect, data, None, 1)
+            target = await self.hass.async_add_executor_job(connect, data, None, 1)
         except (AuthError, AccessDeniedError):
             return {"base": "invalid_auth"}
         except VaultNotFoundError:
@@ -224,15 +234,18 @@ class S3GlacierConfigFlow(ConfigFlow, domain=DOMAIN):
             return {"base": "vault_service_unavailable"}
         except BucketNotFoundError:
             return {CONF_BUCKET: "bucket_not_found"}
+        except InvalidRegionError:
+            return {CONF_REGION: "invalid_region"}
         except InvalidRequestError:
-            return {CONF_BUCKET: "invalid_bucket_name"}
+            return {CONF_VAULT_NAME if is_vault(data) else CONF_BUCKET: "invalid_name"}
         except InvalidEndpointError:
             return {CONF_ENDPOINT_URL: "invalid_endpoint"}
         except (CannotConnectError, ThrottledError):
             return {"base": "cannot_connect"}
         except ArchiveError as err:
-            LOGGER.warning("Unexpected answer while checking the bucket: %s", err)
+            LOGGER.warning("Unexpected answer while checking the location: %s", err)
             return {"base": "unknown"}
+        await self.hass.async_add_executor_job(target.close)
         return {}
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
@@ -271,12 +284,23 @@ class S3GlacierConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         if user_input is not None:
             data = _clean(user_input) | {CONF_TARGET: target}
+            if missing := _missing(schema, data):
+                return self._async_show(target, schema, user_input, missing)
             await self.async_set_unique_id(unique_id_from_data(data))
             self._abort_if_unique_id_configured()
             if not (errors := await self._async_validate(data)):
                 return self.async_create_entry(title=entry_title(data), data=data, options=options)
+        return self._async_show(target, schema, user_input, errors)
+
+    def _async_show(
+        self,
+        step_id: str,
+        schema: vol.Schema,
+        user_input: dict[str, Any] | None,
+        errors: dict[str, str],
+    ) -> ConfigFlowResult:
         return self.async_show_form(
-            step_id=target,
+            step_id=step_id,
             data_schema=self.add_suggested_values_to_schema(schema, user_input),
             errors=errors,
         )
@@ -293,7 +317,8 @@ class S3GlacierConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         if user_input is not None:
             data = {**entry.data, **_clean(user_input)}
-            if not (errors := await self._async_validate(data)):
+            errors = _missing(CREDENTIALS_SCHEMA, _clean(user_input))
+            if not errors and not (errors := await self._async_validate(data)):
                 return self.async_update_reload_and_abort(entry, data=data)
         return self.async_show_form(
             step_id="reauth_confirm",
@@ -311,6 +336,9 @@ class S3GlacierConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         if user_input is not None:
             location = _clean(user_input)
+            schema = VAULT_LOCATION_SCHEMA if is_vault(entry.data) else LOCATION_SCHEMA
+            if missing := _missing(schema, location):
+                return self._async_show("reconfigure", schema, user_input, missing)
             data = {
                 CONF_ACCESS_KEY_ID: entry.data[CONF_ACCESS_KEY_ID],
                 CONF_SECRET_ACCESS_KEY: entry.data[CONF_SECRET_ACCESS_KEY],

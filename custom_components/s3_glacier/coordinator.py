@@ -31,6 +31,7 @@ from .const import (
     LOGGER,
 )
 from .helpers import Target, is_vault
+from .translate import translated
 
 if TYPE_CHECKING:
     from .data import S3GlacierConfigEntry
@@ -85,13 +86,9 @@ class S3GlacierCoordinator(DataUpdateCoordinator[ArchiveSummary]):
                 self._check_or_reconcile, not first
             )
         except (AuthError, AccessDeniedError) as err:
-            raise ConfigEntryAuthFailed(
-                translation_domain=DOMAIN, translation_key="invalid_auth"
-            ) from err
+            raise translated(ConfigEntryAuthFailed, err, "invalid_auth") from err
         except ArchiveError as err:
-            raise UpdateFailed(
-                translation_domain=DOMAIN, translation_key=err.translation_key
-            ) from err
+            raise translated(UpdateFailed, err) from err
         if first and reconcile_due:
             self.config_entry.async_create_background_task(
                 self.hass, self._async_background_reconcile(), f"{DOMAIN} reconcile"
@@ -111,8 +108,13 @@ class S3GlacierCoordinator(DataUpdateCoordinator[ArchiveSummary]):
         return result
 
     async def async_catalog_changed(self) -> None:
-        """Push a new summary right after an action changed the catalog."""
-        self.async_set_updated_data(await self.hass.async_add_executor_job(self._summarize))
+        """Push a new summary right after an action changed the catalog.
+
+        Unlike ``async_set_updated_data`` this neither marks the endpoint reachable
+        (an action may just have failed to reach it) nor postpones the periodic check.
+        """
+        self.data = await self.hass.async_add_executor_job(self._summarize)
+        self.async_update_listeners()
 
     # Everything below runs in the executor.
 
@@ -138,12 +140,20 @@ class S3GlacierCoordinator(DataUpdateCoordinator[ArchiveSummary]):
     def _reconcile(self) -> ReconcileResult:
         """List the entry's prefix and bring the catalog in line with it."""
         assert isinstance(self.target, S3Target)
-        return self.reconcile_with(self.target.iterate(), prefix=self.target.prefix)
+        # List first: the catalog is locked while it reconciles, and a listing of a
+        # large bucket takes many requests.
+        listed = list(self.target.iterate())
+        return self.reconcile_with(listed, prefix=self.target.prefix)
 
-    def reconcile_with(self, listed: Iterable[ArchivedObject], prefix: str = "") -> ReconcileResult:
+    def reconcile_with(
+        self,
+        listed: Iterable[ArchivedObject],
+        prefix: str = "",
+        keep_since: datetime | None = None,
+    ) -> ReconcileResult:
         """Bring the catalog in line with a full listing and keep the result (executor)."""
         started = datetime.now(UTC)
-        result = self.catalog.reconcile(listed, prefix=prefix)
+        result = self.catalog.reconcile(listed, prefix=prefix, keep_since=keep_since)
         self.catalog.set_meta(META_RECONCILED_AT, started.isoformat())
         self.catalog.set_meta(
             META_RECONCILE_RESULT,

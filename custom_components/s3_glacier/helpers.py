@@ -8,7 +8,7 @@ from typing import Any
 from .archive.client import make_client
 from .archive.models import MIB, Credentials
 from .archive.s3 import S3Target
-from .archive.vault import VaultTarget
+from .archive.vault import VaultTarget, check_part_size
 from .const import (
     CONF_ACCESS_KEY_ID,
     CONF_BUCKET,
@@ -52,8 +52,7 @@ def connect_bucket(data: Mapping[str, Any], max_attempts: int | None = None) -> 
     """Create the client and check the bucket answers. Blocking: run in the executor."""
     client = make_client("s3", credentials_from_data(data), max_attempts=max_attempts)
     target = S3Target(client, data[CONF_BUCKET], normalize_prefix(data.get(CONF_PREFIX)))
-    target.check()
-    return target
+    return _checked(target)
 
 
 def connect_vault(
@@ -64,13 +63,26 @@ def connect_vault(
     """Create the Glacier client and check the vault answers. Blocking: run in the executor."""
     options = options or {}
     client = make_client("glacier", credentials_from_data(data), max_attempts=max_attempts)
-    target = VaultTarget(
-        client,
-        data[CONF_VAULT_NAME],
-        part_size=int(options.get(CONF_PART_SIZE_MIB, DEFAULT_VAULT_PART_SIZE_MIB)) * MIB,
-        concurrency=int(options.get(CONF_CONCURRENCY, DEFAULT_CONCURRENCY)),
+    target = VaultTarget(client, data[CONF_VAULT_NAME])
+    apply_vault_options(target, options)
+    return _checked(target)
+
+
+def apply_vault_options(target: VaultTarget, options: Mapping[str, Any]) -> None:
+    """Set a vault's part size and upload threads from the entry's options."""
+    target.part_size = check_part_size(
+        int(options.get(CONF_PART_SIZE_MIB, DEFAULT_VAULT_PART_SIZE_MIB)) * MIB
     )
-    target.check()
+    target.concurrency = max(1, int(options.get(CONF_CONCURRENCY, DEFAULT_CONCURRENCY)))
+
+
+def _checked[T: (S3Target, VaultTarget)](target: T) -> T:
+    """Check the target answers; close its client if it does not."""
+    try:
+        target.check()
+    except BaseException:
+        target.close()
+        raise
     return target
 
 

@@ -78,33 +78,31 @@ def collect_sources(hass: HomeAssistant, path: str, key: str | None, prefix: str
 
     ``key`` is the object key for a single file, or a key prefix for several; without
     it, files go under the entry's ``prefix`` by name, and directories and globs keep
-    their layout relative to the directory they name.
+    their layout relative to the directory they name. Every key must lie under
+    ``prefix``. The allowlist is checked before the path's existence, so the errors
+    say nothing about paths outside it.
     """
     if _GLOB_CHARS & set(path):
-        base = _glob_base(path)
+        base = _allowed(hass, _glob_base(path), path)
         matches = sorted(Path(p) for p in glob.glob(path, recursive=True))  # noqa: PTH207
-        files = [(p, p.relative_to(base).as_posix()) for p in matches if p.is_file()]
-        if not files:
-            raise invalid("no_files_match", path=path)
-        _allowed(hass, base, path)
+        files = [(p, p.resolve().relative_to(base).as_posix()) for p in matches if p.is_file()]
         single = False
     else:
-        candidate = Path(path)
+        candidate = _allowed(hass, Path(path), path)
         if candidate.is_dir():
-            real_dir = _allowed(hass, candidate, path)
             files = [
-                (p, p.relative_to(real_dir).as_posix())
-                for p in sorted(real_dir.rglob("*"))
+                (p, p.relative_to(candidate).as_posix())
+                for p in sorted(candidate.rglob("*"))
                 if p.is_file()
             ]
-            if not files:
-                raise invalid("no_files_match", path=path)
             single = False
         elif candidate.is_file():
             files = [(candidate, candidate.name)]
             single = True
         else:
             raise invalid("path_not_found", path=path)
+    if not files:
+        raise invalid("no_files_match", path=path)
 
     sources: list[Source] = []
     for file, relative in files:
@@ -113,25 +111,33 @@ def collect_sources(hass: HomeAssistant, path: str, key: str | None, prefix: str
             object_key = key
         else:
             object_key = _join(key if key is not None else prefix, relative)
-        sources.append(Source(real, validate_key(object_key), real.stat().st_size))
+        sources.append(
+            Source(real, check_in_prefix(validate_key(object_key), prefix), real.stat().st_size)
+        )
     return sources
+
+
+def check_in_prefix(key: str, prefix: str) -> str:
+    """Return ``key`` if it lies under the entry's ``prefix`` ('' allows every key)."""
+    folder = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
+    if not key.startswith(folder):
+        raise invalid("key_outside_prefix", key=key[:80], prefix=folder)
+    return key
 
 
 def resolve_destination(hass: HomeAssistant, destination: str, key: str, overwrite: bool) -> Path:
     """Return the file a restore writes: ``destination`` itself, or inside it if a directory.
 
-    The directory that will hold the file must exist and be allowlisted; an existing
-    file is only replaced with ``overwrite``.
+    The destination must be allowlisted (checked first), its directory must exist, and
+    an existing file is only replaced with ``overwrite``.
     """
-    target = Path(destination)
+    target = _allowed(hass, Path(destination), destination)
     if target.is_dir():
-        target = target / PurePosixPath(key).name
-    parent = target.parent
-    if not parent.is_dir():
+        target /= PurePosixPath(key).name
+    if not target.parent.is_dir():
         raise invalid("destination_not_found", path=destination)
-    real = _allowed(hass, parent, destination) / target.name
-    if real.is_dir():
-        raise invalid("destination_is_directory", path=str(real))
-    if real.exists() and not overwrite:
-        raise invalid("destination_exists", path=str(real))
-    return real
+    if target.is_dir():
+        raise invalid("destination_is_directory", path=str(target))
+    if target.exists() and not overwrite:
+        raise invalid("destination_exists", path=str(target))
+    return target

@@ -28,7 +28,7 @@ from .archive.errors import (
     ThrottledError,
 )
 from .archive.models import PendingRestore, RestoreState, RestoreTier
-from .archive.s3 import S3Target
+from .archive.s3 import S3Target, sha256_file
 from .archive.vault import VaultTarget
 from .const import (
     DOMAIN,
@@ -40,6 +40,7 @@ from .const import (
 
 if TYPE_CHECKING:
     from .coordinator import S3GlacierCoordinator
+    from .data import Activity
 
 # Checks are HEAD or DescribeJob requests; these paces keep them to a few dozen each.
 POLL_INTERVAL: dict[RestoreTier, timedelta] = {
@@ -66,17 +67,23 @@ class _Outcome:
 class RestoreWatcher:
     """Schedules checks of pending restores (and an inventory job) for one entry."""
 
-    def __init__(self, hass: HomeAssistant, coordinator: S3GlacierCoordinator) -> None:
+    def __init__(
+        self, hass: HomeAssistant, coordinator: S3GlacierCoordinator, activity: Activity
+    ) -> None:
         """Watch nothing yet; ``async_start`` loads what the catalog holds."""
         self._hass = hass
         self._coordinator = coordinator
+        self._activity = activity
         self._timers: dict[str, CALLBACK_TYPE] = {}
+        # The newest request per key: a check of an older one must not undo it.
+        self._current: dict[str, PendingRestore] = {}
 
     async def async_start(self) -> None:
         """Watch every pending restore and inventory job in the catalog (after a restart)."""
         catalog = self._coordinator.catalog
         pending = await self._hass.async_add_executor_job(catalog.pending_restores)
         for restore in pending:
+            self._current[restore.key] = restore
             self._schedule(restore)
         if await self._hass.async_add_executor_job(catalog.get_meta, META_INVENTORY_JOB):
             self._schedule_inventory()
@@ -93,6 +100,7 @@ class RestoreWatcher:
         await self._hass.async_add_executor_job(
             self._coordinator.catalog.add_pending_restore, restore
         )
+        self._current[restore.key] = restore
         self._schedule(restore)
         await self._coordinator.async_catalog_changed()
 
@@ -100,13 +108,14 @@ class RestoreWatcher:
         """Stop following ``key`` (its object was deleted) and drop it from the catalog."""
         if cancel := self._timers.pop(key, None):
             cancel()
+        self._current.pop(key, None)
         await self._hass.async_add_executor_job(
             self._coordinator.catalog.remove_pending_restore, key
         )
 
-    def is_watching(self, key: str) -> bool:
-        """Whether a restore of ``key`` is being followed."""
-        return key in self._timers
+    def pending(self, key: str) -> PendingRestore | None:
+        """The restore of ``key`` being followed (waiting or being checked), if any."""
+        return self._current.get(key)
 
     async def async_watch_inventory(self, job_id: str) -> datetime:
         """Record a vault inventory job durably and watch it; return when it should end."""
@@ -149,13 +158,20 @@ class RestoreWatcher:
     # -- restores --------------------------------------------------------------------
 
     async def _async_check(self, restore: PendingRestore) -> None:
-        outcome = await self._hass.async_add_executor_job(self._advance, restore)
-        if outcome.waiting:
-            self._schedule(restore)
-            return
-        await self._hass.async_add_executor_job(
-            self._coordinator.catalog.remove_pending_restore, restore.key
-        )
+        async with self._activity.busy():
+            outcome = await self._hass.async_add_executor_job(self._advance, restore)
+            if self._current.get(restore.key) is not restore:
+                return  # superseded by a newer request while checking: that one goes on
+            if outcome.waiting:
+                self._schedule(restore)
+                return
+            del self._current[restore.key]
+            await self._hass.async_add_executor_job(
+                self._coordinator.catalog.remove_pending_restore, restore.key
+            )
+            await self._async_report(restore, outcome)
+
+    async def _async_report(self, restore: PendingRestore, outcome: _Outcome) -> None:
         await self._coordinator.async_catalog_changed()
         entry_id = self._coordinator.config_entry.entry_id
         if outcome.failure is not None:
@@ -188,6 +204,9 @@ class RestoreWatcher:
         except OSError as err:
             LOGGER.warning("Restore of %s could not be written: %s", restore.key, err)
             return _Outcome(failure="write_failed")
+        except Exception:  # noqa: BLE001 - the watcher must outlive surprises; retry later
+            LOGGER.exception("Unexpected error while checking the restore of %s", restore.key)
+            return _Outcome(waiting=True)
 
     def _advance_s3(self, restore: PendingRestore) -> _Outcome:
         target = self._coordinator.target
@@ -199,7 +218,11 @@ class RestoreWatcher:
             return _Outcome(failure="restore_not_running")
         if restore.destination is None:
             return _Outcome()
-        target.get(restore.key, restore.destination, overwrite=restore.overwrite)
+        archived = target.head(restore.key)
+        if archived is None:
+            return _Outcome(failure="key_not_found")
+        if not _already_restored(restore, archived.sha256):
+            target.get(restore.key, restore.destination, overwrite=restore.overwrite)
         return _Outcome(path=str(restore.destination))
 
     def _advance_vault(self, restore: PendingRestore) -> _Outcome:
@@ -217,6 +240,8 @@ class RestoreWatcher:
         archived = self._coordinator.catalog.get(restore.key)
         if archived is None:
             return _Outcome(failure="key_not_found")
+        if _already_restored(restore, archived.sha256):
+            return _Outcome(path=str(restore.destination))
         target.get(
             restore.job_id,
             restore.destination,
@@ -230,6 +255,10 @@ class RestoreWatcher:
     # -- vault inventory -------------------------------------------------------------
 
     async def _async_check_inventory(self) -> None:
+        async with self._activity.busy():
+            await self._async_check_inventory_now()
+
+    async def _async_check_inventory_now(self) -> None:
         try:
             done = await self._hass.async_add_executor_job(self._advance_inventory)
         except (CannotConnectError, ThrottledError, OSError) as err:
@@ -259,11 +288,18 @@ class RestoreWatcher:
             return False
         if state is RestoreState.NONE:
             raise ArchiveError(message or "inventory job failed")
-        listed = {obj.key: obj for obj in target.inventory(record["job_id"])}
         cutoff = datetime.fromisoformat(record["requested_at"]) - INVENTORY_LAG
-        for recent in catalog.objects():
-            if recent.key not in listed and recent.last_modified >= cutoff:
-                listed[recent.key] = recent
-        self._coordinator.reconcile_with(listed.values())
+        self._coordinator.reconcile_with(target.inventory(record["job_id"]), keep_since=cutoff)
         catalog.set_meta(META_INVENTORY_JOB, "")
         return True
+
+
+def _already_restored(restore: PendingRestore, sha256: str | None) -> bool:
+    """Whether the destination already holds the object (a check cut short by a reload).
+
+    Only with ``overwrite`` off: an existing file with other content is then a failure.
+    """
+    destination = restore.destination
+    if restore.overwrite or destination is None or sha256 is None or not destination.is_file():
+        return False
+    return sha256_file(destination)[0] == sha256

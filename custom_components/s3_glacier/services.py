@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse, SupportsResponse
 from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.service import async_register_admin_service
 import voluptuous as vol
 
 from . import bucket_actions, vault_actions
@@ -29,7 +30,9 @@ from .action_helpers import (
     ATTR_PREFIX,
     ATTR_STORAGE_CLASS,
     ATTR_TIER,
+    raise_translated,
 )
+from .archive.errors import ArchiveError
 from .const import DOMAIN
 from .data import S3GlacierConfigEntry
 from .helpers import is_vault
@@ -112,6 +115,10 @@ ACTIONS: dict[str, tuple[vol.Schema, SupportsResponse, Handler, Handler]] = {
 }
 
 
+# These read and write local files and delete archives: administrators only.
+ADMIN_ONLY = frozenset({"archive", "restore", "delete"})
+
+
 def _entry_for_call(hass: HomeAssistant, call: ServiceCall) -> S3GlacierConfigEntry:
     """The loaded entry the call names, or the only loaded one."""
     entry_id = call.data.get(ATTR_CONFIG_ENTRY_ID)
@@ -137,8 +144,18 @@ def async_setup_services(hass: HomeAssistant) -> None:
         ) -> ServiceResponse:
             entry = _entry_for_call(hass, call)
             handler = on_vault if is_vault(entry.data) else on_bucket
-            return await handler(hass, entry, call)
+            try:
+                async with entry.runtime_data.activity.busy():
+                    return await handler(hass, entry, call)
+            except (ArchiveError, OSError) as err:
+                # Anything the handler did not name a key for (the catalog, a file).
+                raise_translated(hass, entry, err)
 
-        hass.services.async_register(
-            DOMAIN, name, _call, schema=schema, supports_response=supports_response
-        )
+        if name in ADMIN_ONLY:
+            async_register_admin_service(
+                hass, DOMAIN, name, _call, schema=schema, supports_response=supports_response
+            )
+        else:
+            hass.services.async_register(
+                DOMAIN, name, _call, schema=schema, supports_response=supports_response
+            )

@@ -8,7 +8,6 @@ size, SHA-256 and tree hash. Restores are retrieval jobs; refresh is an inventor
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
 from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse
@@ -33,7 +32,7 @@ from .action_helpers import (
     money,
     remote_errors,
 )
-from .archive.catalog import Catalog
+from .archive.catalog import Catalog, CatalogError
 from .archive.models import (
     ArchivedObject,
     PendingRestore,
@@ -43,9 +42,9 @@ from .archive.models import (
 )
 from .archive.pricing import early_deletion_charge, object_monthly_cost, restore_cost
 from .archive.vault import VaultTarget, parse_description
-from .const import CONF_TIER, DEFAULT_TIER, EVENT_ARCHIVED
+from .const import CONF_TIER, DEFAULT_TIER, EVENT_ARCHIVED, LOGGER
 from .data import S3GlacierConfigEntry
-from .paths import collect_sources, invalid, resolve_destination
+from .paths import Source, collect_sources, invalid, resolve_destination
 
 
 def _target(entry: S3GlacierConfigEntry) -> VaultTarget:
@@ -85,6 +84,26 @@ async def _resolve(
     return matches[0]
 
 
+def _archive_one(target: VaultTarget, catalog: Catalog, source: Source) -> ArchivedObject:
+    """Upload one file and record its archive ID, in one executor job.
+
+    The archive ID is the only handle to the archive: if the catalog cannot take it,
+    it goes to the log, so that it is not lost with the error.
+    """
+    obj = target.put(source.path, progress=ProgressLog("Archiving", source.path.name, source.size))
+    try:
+        catalog.record(obj)
+    except CatalogError:
+        LOGGER.error(
+            "Archived %s as %s (description %r) but could not record it in the catalog",
+            source.path,
+            obj.key,
+            obj.description,
+        )
+        raise
+    return obj
+
+
 async def archive(
     hass: HomeAssistant, entry: S3GlacierConfigEntry, call: ServiceCall
 ) -> ServiceResponse:
@@ -94,6 +113,7 @@ async def archive(
     if call.data.get(ATTR_KEY) is not None:
         raise invalid("key_not_for_vault")
     data = entry.runtime_data
+    target = _target(entry)
     sources = await hass.async_add_executor_job(
         collect_sources, hass, call.data[ATTR_PATH], None, ""
     )
@@ -104,17 +124,11 @@ async def archive(
             async with data.transfers:
                 with remote_errors(hass, entry, key=source.path.name):
                     obj = await hass.async_add_executor_job(
-                        partial(
-                            _target(entry).put,
-                            source.path,
-                            progress=ProgressLog("Archiving", source.path.name, source.size),
-                        )
+                        _archive_one, target, data.catalog, source
                     )
-            # The archive ID is the only handle to the archive: keep it before anything else.
-            await hass.async_add_executor_job(data.catalog.record, obj)
-            if call.data[ATTR_DELETE_SOURCE]:
-                # put() returns only once the service confirmed the archive's tree hash.
-                await hass.async_add_executor_job(source.path.unlink)
+                    if call.data[ATTR_DELETE_SOURCE]:
+                        # put() returns only once the service confirmed the tree hash.
+                        await hass.async_add_executor_job(source.path.unlink)
             item = {
                 "path": str(source.path),
                 "archive_id": obj.key,
@@ -136,6 +150,7 @@ async def restore(
 ) -> ServiceResponse:
     """Start a retrieval job; the watcher downloads its output when it is ready."""
     data = entry.runtime_data
+    target = _target(entry)
     obj = await _resolve(hass, entry, call)
     tier = choice(
         call.data.get(ATTR_TIER) or entry.options.get(CONF_TIER, DEFAULT_TIER),
@@ -159,26 +174,27 @@ async def restore(
             restore_cost(data.coordinator.prices, StorageClass.VAULT, tier, obj.size, 1)
         ),
     }
-    pending = {p.key: p for p in data.coordinator.data.pending_restores}
-    if obj.key in pending and data.restores.is_watching(obj.key):
-        return response | {
-            "status": "restore_in_progress",
-            "ready_by": pending[obj.key].ready_by.isoformat(),
-        }
-    with remote_errors(hass, entry, key=obj.key):
-        job_id = await hass.async_add_executor_job(_target(entry).request_restore, obj.key, tier)
-    now = datetime.now(UTC)
-    restore_job = PendingRestore(
-        key=obj.key,
-        tier=tier,
-        days=1,
-        requested_at=now,
-        ready_by=now + typical_restore_time(StorageClass.VAULT, tier),
-        destination=path,
-        overwrite=call.data[ATTR_OVERWRITE],
-        job_id=job_id,
-    )
-    await data.restores.async_watch(restore_job)
+    async with data.key_lock(obj.key):
+        if running := data.restores.pending(obj.key):
+            # One job per archive: each is billed. The running job keeps its destination.
+            return response | {
+                "status": "restore_in_progress",
+                "ready_by": running.ready_by.isoformat(),
+            }
+        with remote_errors(hass, entry, key=obj.key):
+            job_id = await hass.async_add_executor_job(target.request_restore, obj.key, tier)
+        now = datetime.now(UTC)
+        restore_job = PendingRestore(
+            key=obj.key,
+            tier=tier,
+            days=1,
+            requested_at=now,
+            ready_by=now + typical_restore_time(StorageClass.VAULT, tier),
+            destination=path,
+            overwrite=call.data[ATTR_OVERWRITE],
+            job_id=job_id,
+        )
+        await data.restores.async_watch(restore_job)
     return response | {"status": "restore_requested", "ready_by": restore_job.ready_by.isoformat()}
 
 
@@ -191,11 +207,12 @@ async def delete(
     charge = early_deletion_charge(
         data.coordinator.prices, StorageClass.VAULT, obj.size, obj.last_modified, datetime.now(UTC)
     )
-    with remote_errors(hass, entry, key=obj.key):
-        await hass.async_add_executor_job(_target(entry).delete, obj.key)
-    await hass.async_add_executor_job(data.catalog.remove, obj.key)
-    await data.restores.async_forget(obj.key)
-    await data.coordinator.async_catalog_changed()
+    async with data.key_lock(obj.key):
+        with remote_errors(hass, entry, key=obj.key):
+            await hass.async_add_executor_job(_target(entry).delete, obj.key)
+            await hass.async_add_executor_job(data.catalog.remove, obj.key)
+        await data.restores.async_forget(obj.key)
+        await data.coordinator.async_catalog_changed()
     return {"archive_id": obj.key, "early_deletion_charge": money(charge)}
 
 

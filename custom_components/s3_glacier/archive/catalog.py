@@ -417,7 +417,12 @@ class Catalog:
         order = list(StorageClass)
         return sorted(usages, key=lambda u: order.index(u.storage_class))
 
-    def reconcile(self, listed: Iterable[ArchivedObject], prefix: str = "") -> ReconcileResult:
+    def reconcile(
+        self,
+        listed: Iterable[ArchivedObject],
+        prefix: str = "",
+        keep_since: dt.datetime | None = None,
+    ) -> ReconcileResult:
         """Make the catalog under ``prefix`` match a full listing of it, in one transaction.
 
         Rows not listed are removed, new ones added, and listed ones whose size,
@@ -427,14 +432,17 @@ class Catalog:
         the catalog lacked, are refreshed without counting as a change. The listing
         is consumed inside the transaction: it must not call back into the catalog.
         Raises ``ValueError`` (and changes nothing) if a listed key lies outside
-        ``prefix``.
+        ``prefix``. Rows last modified at or after ``keep_since`` are never removed:
+        a Glacier vault's inventory may not show recent archives yet. ``objects`` and
+        ``bytes`` of the result count what the catalog holds under ``prefix`` after.
         """
         where, params = _prefix_range(prefix)
+        keep_us = None if keep_since is None else _to_us(keep_since)
         with self._write() as conn:
             conn.execute(_CREATE_LISTING)
             conn.execute("DELETE FROM temp.listing")
             try:
-                return self._reconcile_staged(conn, listed, where, params)
+                return self._reconcile_staged(conn, listed, where, params, keep_us)
             finally:
                 conn.execute("DELETE FROM temp.listing")
 
@@ -444,6 +452,7 @@ class Catalog:
         listed: Iterable[ArchivedObject],
         where: str,
         params: tuple[str, ...],
+        keep_us: int | None,
     ) -> ReconcileResult:
         """Run the body of ``reconcile`` inside its transaction."""
         conn.executemany(
@@ -457,8 +466,9 @@ class Catalog:
         if stray is not None:
             raise ValueError(f"listed key {stray[0]!r} is outside the reconciled prefix")
         removed = conn.execute(
-            f"DELETE FROM objects WHERE {where} AND key NOT IN (SELECT key FROM temp.listing)",
-            params,
+            f"DELETE FROM objects WHERE {where} AND key NOT IN (SELECT key FROM temp.listing)"
+            " AND (? IS NULL OR last_modified_us < ?)",
+            (*params, keep_us, keep_us),
         ).rowcount
         (changed,) = conn.execute(
             "SELECT count(*) FROM temp.listing AS l JOIN objects AS o ON o.key = l.key"
@@ -471,9 +481,23 @@ class Catalog:
             " WHERE NOT EXISTS (SELECT 1 FROM objects AS o WHERE o.key = l.key)"
         ).rowcount
         objects, size = conn.execute(
-            "SELECT count(*), coalesce(sum(size), 0) FROM temp.listing"
+            f"SELECT count(*), coalesce(sum(size), 0) FROM objects WHERE {where}", params
         ).fetchone()
         return ReconcileResult(added, removed, int(changed), int(objects), int(size))
+
+    # Backups
+
+    def checkpoint(self, *, pause: bool) -> None:
+        """Fold the WAL into the database file; with ``pause``, keep it that way.
+
+        Home Assistant copies ``.storage`` while running: after a checkpoint with
+        automatic checkpoints paused, the database file does not change until
+        ``checkpoint(pause=False)``; new writes only go to the WAL, whose torn tail
+        SQLite ignores when it opens a restored copy.
+        """
+        with self._read() as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            conn.execute(f"PRAGMA wal_autocheckpoint = {0 if pause else 1000}")
 
     # Pending restores
 

@@ -11,8 +11,9 @@ from urllib.parse import urlparse
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import InvalidRegionError as BotoInvalidRegionError
 
-from .errors import InvalidEndpointError, aws_errors
+from .errors import InvalidEndpointError, InvalidRegionError, aws_errors
 from .models import Credentials
 
 # Retries with backoff for throttling and dropped connections; a cut transfer must
@@ -27,6 +28,9 @@ def validate_endpoint_url(url: str) -> str:
     parsed = urlparse(url)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise InvalidEndpointError("endpoint must be an http(s) URL with a host")
+    if parsed.username or parsed.password:
+        # Credentials belong in the key fields: a URL is shown and logged.
+        raise InvalidEndpointError("endpoint must not contain a user name or password")
     try:
         _ = parsed.port  # raises on a malformed port
     except ValueError as err:
@@ -69,5 +73,7 @@ def make_client(
         )
         try:
             return session.client(service, endpoint_url=endpoint or None, config=config)
+        except BotoInvalidRegionError as err:
+            raise InvalidRegionError("malformed region name") from err
         except ValueError as err:  # botocore's own check of the endpoint URL
             raise InvalidEndpointError(str(err)) from err

@@ -62,6 +62,12 @@ class InvalidEndpointError(ArchiveError):
     translation_key = "invalid_endpoint"
 
 
+class InvalidRegionError(ArchiveError):
+    """The region name is malformed."""
+
+    translation_key = "invalid_region"
+
+
 class InvalidRequestError(ArchiveError):
     """botocore refused the request before sending it (e.g. a malformed bucket name)."""
 

@@ -165,6 +165,10 @@ class S3Target:
 
     # -- bucket and metadata ---------------------------------------------------------
 
+    def close(self) -> None:
+        """Close the client's connections (the target is not used afterwards)."""
+        self._client.close()
+
     def check(self) -> None:
         """Verify that the bucket exists and the credentials may use it."""
         try:

@@ -282,6 +282,10 @@ class VaultTarget:
 
     # -- vault -----------------------------------------------------------------------
 
+    def close(self) -> None:
+        """Close the client's connections (the target is not used afterwards)."""
+        self._client.close()
+
     def check(self) -> None:
         """Verify that the vault exists and the credentials may use it.
 
