@@ -22,7 +22,10 @@ import urllib.request
 import boto3
 from homeassistant.core import HomeAssistant
 from moto import mock_aws, settings as moto_settings
+from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.authorization import ActionAuthenticatorMixin
+from moto.moto_api import state_manager
+from moto.s3.models import s3_backends
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -166,6 +169,35 @@ async def init_integration(
     # Including the reconcile that setup starts in the background.
     await hass.async_block_till_done(wait_background_tasks=True)
     return mock_config_entry
+
+
+class MotoRestores:
+    """Holds moto's restores in progress until the test lets them finish.
+
+    moto advances a restore one step per *lookup* of the key (each HEAD or GET), so a
+    count cannot hold one open across our own checks: the test sets the state.
+    """
+
+    def __init__(self) -> None:
+        state_manager.set_transition(
+            model_name="s3::keyrestore", transition={"progression": "manual", "times": 10**9}
+        )
+
+    def hold(self, key: str) -> None:
+        bucket = s3_backends[DEFAULT_ACCOUNT_ID]["aws"].buckets[BUCKET]
+        bucket.keys[key].status = "IN_PROGRESS"
+
+    def finish(self) -> None:
+        state_manager.set_transition(
+            model_name="s3::keyrestore", transition={"progression": "immediate"}
+        )
+
+
+@pytest.fixture
+def restores() -> Iterator[MotoRestores]:
+    """Control moto's Glacier restores."""
+    yield MotoRestores()
+    state_manager.unset_transition("s3::keyrestore")
 
 
 def _free_port() -> int:

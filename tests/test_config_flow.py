@@ -300,3 +300,23 @@ async def test_options(hass: HomeAssistant, mock_config_entry: MockConfigEntry) 
         CONF_RECONCILE_HOURS: 24,
         CONF_PRICE_OVERRIDES: {},
     }
+
+
+async def test_reconfigure_starts_a_new_catalog(
+    hass: HomeAssistant, init_integration: MockConfigEntry, s3: Any, tmp_path: Any
+) -> None:
+    """Objects of the old location do not follow the entry to the new one."""
+    hass.config.allowlist_external_dirs = {str(tmp_path.resolve())}
+    (tmp_path / "a.bin").write_bytes(b"a")
+    await hass.services.async_call(
+        DOMAIN, "archive", {"path": str(tmp_path / "a.bin")}, blocking=True
+    )
+    assert hass.states.get("sensor.demo_archive_ha_archived_objects").state == "1"
+    s3.create_bucket(Bucket="new-bucket")
+    result = await init_integration.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_REGION: REGION, CONF_BUCKET: "new-bucket", CONF_PREFIX: "ha"}
+    )
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert hass.states.get("sensor.demo_archive_ha_archived_objects").state == "0"

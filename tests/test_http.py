@@ -158,6 +158,7 @@ async def test_sensors_unavailable_while_endpoint_unreachable(
     proxy: FaultProxy,
     freezer: FrozenDateTimeFactory,
     caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
 ) -> None:
     """Unreachable → unavailable, logged once; back → available, logged once."""
     entity = "sensor.demo_archive_ha_archived_size"
@@ -170,6 +171,12 @@ async def test_sensors_unavailable_while_endpoint_unreachable(
         assert hass.states.get(entity).state == STATE_UNAVAILABLE
     failures = [r for r in caplog.records if "Error fetching" in r.getMessage()]
     assert len(failures) == 1
+
+    # An action that fails to reach the endpoint does not make the sensors available.
+    (tmp_path / "f.bin").write_bytes(b"f")
+    with pytest.raises(HomeAssistantError):
+        await _call(hass, "archive", path=str(tmp_path / "f.bin"))
+    assert hass.states.get(entity).state == STATE_UNAVAILABLE
 
     proxy.cut_upstream = None
     for _ in range(2):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 import hashlib
 from pathlib import Path
@@ -12,9 +11,6 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import SOURCE_REAUTH
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
-from moto.core import DEFAULT_ACCOUNT_ID
-from moto.moto_api import state_manager
-from moto.s3.models import s3_backends
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
@@ -29,7 +25,7 @@ from custom_components.s3_glacier.const import (
     DOMAIN,
 )
 
-from .conftest import BUCKET
+from .conftest import BUCKET, MotoRestores
 
 pytestmark = pytest.mark.usefixtures("init_integration")
 
@@ -332,35 +328,6 @@ async def test_restore_bad_input(
     assert err.value.translation_key == error
     assert _tree(allowed.parent) == {}
     assert "Restore" not in s3.head_object(Bucket=BUCKET, Key="ha/deep.txt")
-
-
-class MotoRestores:
-    """Holds moto's restores in progress until the test lets them finish.
-
-    moto advances a restore one step per *lookup* of the key (each HEAD or GET), so a
-    count cannot hold one open across our own checks: the test sets the state.
-    """
-
-    def __init__(self) -> None:
-        state_manager.set_transition(
-            model_name="s3::keyrestore", transition={"progression": "manual", "times": 10**9}
-        )
-
-    def hold(self, key: str) -> None:
-        bucket = s3_backends[DEFAULT_ACCOUNT_ID]["aws"].buckets[BUCKET]
-        bucket.keys[key].status = "IN_PROGRESS"
-
-    def finish(self) -> None:
-        state_manager.set_transition(
-            model_name="s3::keyrestore", transition={"progression": "immediate"}
-        )
-
-
-@pytest.fixture
-def restores() -> Iterator[MotoRestores]:
-    """Control moto's Glacier restores."""
-    yield MotoRestores()
-    state_manager.unset_transition("s3::keyrestore")
 
 
 async def test_glacier_restore_is_watched_to_completion(
