@@ -84,13 +84,28 @@ async def _call(hass: HomeAssistant, action: str, **data: Any) -> dict[str, Any]
     return response
 
 
-@pytest.mark.usefixtures("http_entry")
 async def test_multipart_round_trip(
-    hass: HomeAssistant, moto_endpoint: MotoServer, big_file: tuple[Path, bytes], tmp_path: Path
+    hass: HomeAssistant,
+    http_entry: MockConfigEntry,
+    moto_endpoint: MotoServer,
+    big_file: tuple[Path, bytes],
+    tmp_path: Path,
 ) -> None:
     """A file above the part size goes up in equal parts and comes back verified."""
     path, data = big_file
+    parts: list[tuple[int, str | None]] = []
+
+    def record_part(params: dict[str, Any], **_: Any) -> None:
+        body = params["body"]
+        size = len(body) if isinstance(body, bytes) else len(body.getvalue())
+        parts.append((size, params["headers"].get("Content-MD5")))
+
+    events = http_entry.runtime_data.target._client.meta.events
+    events.register("before-call.s3.UploadPart", record_part)
     response = await _call(hass, "archive", path=str(path))
+    # Equal parts, each with the Content-MD5 an S3-compatible service checks.
+    assert [size for size, _ in parts] == [5 * MIB, 5 * MIB, 2 * MIB]
+    assert all(md5 for _, md5 in parts)
     item = response["archived"][0]
     assert item["etag"].endswith("-3")
     assert item["sha256"] == hashlib.sha256(data).hexdigest()

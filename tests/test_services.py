@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 import hashlib
 from pathlib import Path
 from typing import Any
@@ -534,3 +534,29 @@ async def test_entry_must_be_named_when_several(
     await _call(hass, "archive", path=str(allowed / "t.bin"), config_entry_id=second.entry_id)
     assert s3.list_objects_v2(Bucket="second")["KeyCount"] == 1
     assert (allowed / "t.bin").exists()
+
+
+async def test_reconcile_aborts_abandoned_uploads(
+    hass: HomeAssistant, init_integration: MockConfigEntry, s3: Any
+) -> None:
+    """A multipart upload left by a crash is aborted once a day old; a fresh one stays.
+
+    moto reports every upload as started on 2010-11-10, so a hook on the entry's client
+    gives the fresh one its real start time.
+    """
+    old = s3.create_multipart_upload(Bucket=BUCKET, Key="ha/crashed.bin")["UploadId"]
+    s3.create_multipart_upload(Bucket=BUCKET, Key="other/not-ours.bin")
+    fresh = s3.create_multipart_upload(Bucket=BUCKET, Key="ha/running.bin")["UploadId"]
+
+    def started_now(parsed: dict[str, Any], **_: Any) -> None:
+        for upload in parsed.get("Uploads", []):
+            if upload["UploadId"] == fresh:
+                upload["Initiated"] = datetime.now(UTC)
+
+    events = init_integration.runtime_data.target._client.meta.events
+    events.register("after-call.s3.ListMultipartUploads", started_now)
+    await _call(hass, "refresh")
+    uploads = {u["UploadId"] for u in s3.list_multipart_uploads(Bucket=BUCKET)["Uploads"]}
+    assert old not in uploads
+    assert fresh in uploads
+    assert len(uploads) == 2  # the one outside the prefix is not ours to abort

@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 # How often the endpoint is checked (one HEAD request: about $0.0004 a year at this pace
 # on AWS) so that the sensors show when it cannot be reached.
 CHECK_INTERVAL = timedelta(minutes=15)
+# Multipart uploads older than this under the prefix were abandoned (a crash): abort
+# them at each reconcile, so their parts stop being billed.
+STALE_UPLOAD_AGE = timedelta(days=1)
 
 
 class S3GlacierCoordinator(DataUpdateCoordinator[ArchiveSummary]):
@@ -140,6 +143,7 @@ class S3GlacierCoordinator(DataUpdateCoordinator[ArchiveSummary]):
     def _reconcile(self) -> ReconcileResult:
         """List the entry's prefix and bring the catalog in line with it."""
         assert isinstance(self.target, S3Target)
+        self.target.abort_stale_uploads(STALE_UPLOAD_AGE)
         # List first: the catalog is locked while it reconciles, and a listing of a
         # large bucket takes many requests.
         listed = list(self.target.iterate())

@@ -497,3 +497,17 @@ def test_crash_mid_write_leaves_no_partial_rows(tmp_path: Path) -> None:
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         assert conn.execute("SELECT count(*) FROM objects").fetchone() == (100,)
     assert aggregates_match_rows(path)
+
+
+def test_reconcile_keeps_rows_recorded_since(catalog: Catalog) -> None:
+    """keep_since: rows that a lagging listing cannot show yet are not dropped."""
+    old = datetime(2026, 11, 1, tzinfo=UTC)
+    new = datetime(2026, 11, 20, tzinfo=UTC)
+    catalog.record(obj("old", last_modified=old))
+    catalog.record(obj("new", last_modified=new))
+    catalog.record(obj("listed", last_modified=old))
+    result = catalog.reconcile(
+        [obj("listed", last_modified=old)], keep_since=datetime(2026, 11, 18, tzinfo=UTC)
+    )
+    assert [o.key for o in catalog.objects()] == ["listed", "new"]
+    assert (result.removed, result.objects) == (1, 2)

@@ -10,11 +10,12 @@ objects, and S3-compatible services may not compute any.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 import contextlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 import errno
 import hashlib
@@ -258,7 +259,8 @@ class S3Target:
             data = handle.read(size + 1)
         if len(data) != size or hashlib.sha256(data).hexdigest() != digest:
             raise ChecksumMismatchError("file changed while it was being archived", key=key)
-        self._client.put_object(Bucket=self.bucket, Key=key, Body=data, **args)
+        integrity = _integrity_args(self._checksum_algorithm(), data)
+        self._client.put_object(Bucket=self.bucket, Key=key, Body=data, **args, **integrity)
 
     def _verify_upload(self, key: str, size: int, digest: str, *, created: bool) -> dict[str, Any]:
         """Head the uploaded object and check its size and recorded SHA-256."""
@@ -387,6 +389,30 @@ class S3Target:
             raise NotFoundError(key, key=key)
         with aws_errors():
             self._client.delete_object(Bucket=self.bucket, Key=key)
+
+    def abort_stale_uploads(self, older_than: timedelta) -> int:
+        """Abort multipart uploads under the prefix started more than ``older_than`` ago.
+
+        A crash (or a pulled plug) between the start and the abort of a failed upload
+        leaves parts that are billed until removed; uploads this recent may still be
+        running, here or in another tool. Returns how many were aborted.
+        """
+        cutoff = datetime.now(UTC) - older_than
+        aborted = 0
+        with aws_errors():
+            pages = self._client.get_paginator("list_multipart_uploads").paginate(
+                Bucket=self.bucket, Prefix=self.prefix
+            )
+            for page in pages:
+                for upload in page.get("Uploads", []):
+                    if _utc(upload["Initiated"]) >= cutoff:
+                        continue
+                    self._client.abort_multipart_upload(
+                        Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                    )
+                    _LOGGER.info("Aborted an abandoned upload of %s", upload["Key"])
+                    aborted += 1
+        return aborted
 
     def iterate(
         self, prefix: str | None = None, *, page_size: int | None = None
@@ -569,7 +595,7 @@ class _MultipartUpload:
     def _upload_part(self, number: int, data: bytes) -> dict[str, Any]:
         """Upload one part (in a worker thread) and release its slot."""
         try:
-            extra = {"ChecksumAlgorithm": self._algorithm} if self._algorithm else {}
+            extra = _integrity_args(self._algorithm, data)
             response = self._client.upload_part(
                 Bucket=self._bucket,
                 Key=self._key,
@@ -815,3 +841,15 @@ def _fsync_directory(directory: Path) -> None:
             os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _integrity_args(algorithm: str | None, data: bytes) -> dict[str, str]:
+    """Ask the service to check what it received: a CRC on AWS, else Content-MD5.
+
+    S3-compatible endpoints get no CRC (many reject it), but every S3 implementation
+    checks Content-MD5, so the bytes stored are the bytes hashed.
+    """
+    if algorithm:
+        return {"ChecksumAlgorithm": algorithm}
+    digest = hashlib.md5(data, usedforsecurity=False).digest()
+    return {"ContentMD5": base64.b64encode(digest).decode("ascii")}
