@@ -6,8 +6,8 @@ import hashlib
 from pathlib import Path
 
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.const import Platform
-from homeassistant.core import HomeAssistant
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
+from homeassistant.core import Event, HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryError, ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
@@ -113,6 +113,17 @@ async def async_setup_entry(hass: HomeAssistant, entry: S3GlacierConfigEntry) ->
         raise
     entry.async_on_unload(restores.async_stop)
     entry.async_on_unload(entry.add_update_listener(_async_options_updated))
+
+    async def _async_close_on_stop(_event: Event) -> None:
+        # Home Assistant does not unload entries when it stops: close here, so the
+        # WAL is folded back into the catalog file.
+        restores.async_stop()
+        await activity.async_wait_idle()
+        await hass.async_add_executor_job(_close, target, catalog)
+
+    entry.async_on_unload(
+        hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, _async_close_on_stop)
+    )
     return True
 
 
