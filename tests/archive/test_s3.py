@@ -44,12 +44,12 @@ from custom_components.s3_glacier.archive.s3 import (
     MAX_PARTS,
     PutResult,
     S3Target,
-    _MultipartUpload,
     normalise_prefix,
     parse_restore_header,
     plan_part_size,
     sha256_file,
 )
+from custom_components.s3_glacier.archive.transfer import PartPump
 
 BUCKET = "engine-test"
 REGION = "us-east-1"
@@ -436,9 +436,9 @@ def test_put_multipart_bounded_read_ahead(
     path = write_file(tmp_path / "big.bin", 30 * MIB)
     lock = threading.Lock()
     counts = {"read": 0, "sent": 0, "most_held": 0}
-    read_part = _MultipartUpload._read_part
+    read_part = PartPump._read_part
 
-    def counting_read(self: _MultipartUpload, *args: Any) -> bytes:
+    def counting_read(self: PartPump[Any], *args: Any) -> bytes:
         data = read_part(self, *args)
         with lock:
             counts["read"] += 1
@@ -452,7 +452,7 @@ def test_put_multipart_bounded_read_ahead(
         with lock:
             counts["sent"] += 1
 
-    monkeypatch.setattr(_MultipartUpload, "_read_part", counting_read)
+    monkeypatch.setattr(PartPump, "_read_part", counting_read)
     hooks.before_call("UploadPart", slow_send)
     hooks.after_call("UploadPart", sent)
     target.put(path, "archive/big.bin", TransferOptions(part_size=5 * MIB, concurrency=2))

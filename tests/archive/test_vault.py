@@ -56,11 +56,11 @@ from custom_components.s3_glacier.archive.models import (
     RestoreTier,
     StorageClass,
 )
+from custom_components.s3_glacier.archive.transfer import PartPump
 from custom_components.s3_glacier.archive.vault import (
     MAX_DESCRIPTION_LENGTH,
     DescriptionInfo,
     VaultTarget,
-    _MultipartUpload,
     build_description,
     check_description,
     check_part_size,
@@ -1011,16 +1011,16 @@ def test_put_multipart_bounded_read_ahead(
     path = write_file(tmp_path / "f", 12 * MIB)
     lock = threading.Lock()
     counts = {"read": 0, "most_held": 0}
-    read_part = _MultipartUpload._read_part
+    read_part = PartPump._read_part
 
-    def counting_read(self: _MultipartUpload, *args: Any) -> bytes:
+    def counting_read(self: PartPump[Any], *args: Any) -> bytes:
         data = read_part(self, *args)
         with lock:
             counts["read"] += 1
             counts["most_held"] = max(counts["most_held"], counts["read"] - fake.parts_done)
         return data
 
-    monkeypatch.setattr(_MultipartUpload, "_read_part", counting_read)
+    monkeypatch.setattr(PartPump, "_read_part", counting_read)
     fake_target(fake_client, concurrency=2).put(path)
     assert counts["read"] == 12
     assert counts["most_held"] <= 2

@@ -12,20 +12,15 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-import contextlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-import errno
+from functools import partial
 import hashlib
 import logging
-import os
 from pathlib import Path
 import re
-import tempfile
-import threading
-from typing import IO, Any, Protocol
+from typing import IO, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -49,19 +44,24 @@ from .models import (
     StorageClass,
     TransferOptions,
 )
+from .transfer import (
+    CHUNK_SIZE,
+    GET_PROGRESS_STEP,
+    ProgressCallback,
+    ceil_div,
+    check_destination,
+    pump_parts,
+    utc,
+    write_into_place,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
-CHUNK_SIZE = MIB
 MIN_PART_SIZE = 5 * MIB
 MAX_PART_SIZE = 5 * GIB
 MAX_PARTS = 10_000
 MAX_OBJECT_SIZE = 5 * 1024 * GIB
 SHA256_METADATA = "sha256"
-
-# Downloads report progress at most this often, so a slow consumer (the event loop)
-# is not flooded with one call per MiB.
-_GET_PROGRESS_STEP = 8 * MIB
 
 # Codes meaning "this key (or its bucket, on a bodiless HEAD) is not there".
 _MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
@@ -72,13 +72,6 @@ _UNSUPPORTED_CODES = frozenset({"InvalidArgument", "InvalidRequest", "NotImpleme
 
 _ONGOING_RE = re.compile(r'ongoing-request\s*=\s*"(true|false)"', re.IGNORECASE)
 _EXPIRY_RE = re.compile(r'expiry-date\s*=\s*"([^"]+)"', re.IGNORECASE)
-
-
-class ProgressCallback(Protocol):
-    """Told how many bytes are done so far; ``put`` may call it from worker threads."""
-
-    def __call__(self, done: int, /) -> None:
-        """Report progress."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -112,8 +105,8 @@ def plan_part_size(size: int, part_size: int) -> int:
     if size > MAX_OBJECT_SIZE:
         raise ArchiveError("file is larger than the 5 TiB S3 object limit", size=size)
     part = min(max(part_size, MIN_PART_SIZE), MAX_PART_SIZE)
-    if _ceil_div(size, part) > MAX_PARTS:
-        part = _ceil_div(_ceil_div(size, MAX_PARTS), MIB) * MIB
+    if ceil_div(size, part) > MAX_PARTS:
+        part = ceil_div(ceil_div(size, MAX_PARTS), MIB) * MIB
     return part
 
 
@@ -306,8 +299,7 @@ class S3Target:
         and at the end, from the calling thread.
         """
         destination = Path(destination)
-        if not overwrite and destination.exists():
-            raise _file_exists(destination)
+        check_destination(destination, overwrite=overwrite)
         with aws_errors():
             response = self._client.get_object(Bucket=self.bucket, Key=key)
         body = response["Body"]
@@ -326,24 +318,15 @@ class S3Target:
         progress: ProgressCallback | None,
     ) -> tuple[str, int]:
         """Stream the body into a temporary file, verify it, and move it into place."""
-        fd, temp_name = tempfile.mkstemp(
-            dir=destination.parent, prefix=f".{destination.name}.", suffix=".part"
-        )
-        temp = Path(temp_name)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                os.fchmod(out.fileno(), _new_file_mode())
-                with aws_errors():
-                    digest, size = _copy_stream(response["Body"], out, progress)
-                out.flush()
-                os.fsync(out.fileno())
-            _check_download(key, response, digest, size)
-            _move_into_place(temp, destination, overwrite=overwrite)
-        except BaseException:
-            temp.unlink(missing_ok=True)
-            raise
-        _fsync_directory(destination.parent)
-        return digest, size
+
+        def write(out: IO[bytes]) -> tuple[str, int]:
+            with aws_errors():
+                return _copy_stream(response["Body"], out, progress)
+
+        def check(result: tuple[str, int]) -> None:
+            _check_download(key, response, *result)
+
+        return write_into_place(destination, write, overwrite=overwrite, check=check)
 
     # -- restore ---------------------------------------------------------------------
 
@@ -405,7 +388,7 @@ class S3Target:
             )
             for page in pages:
                 for upload in page.get("Uploads", []):
-                    if _utc(upload["Initiated"]) >= cutoff:
+                    if utc(upload["Initiated"]) >= cutoff:
                         continue
                     self._client.abort_multipart_upload(
                         Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
@@ -474,7 +457,7 @@ class S3Target:
 
 
 class _MultipartUpload:
-    """One multipart upload: a reader thread feeding a bounded pool of part uploaders.
+    """One multipart upload: ``pump_parts`` reads the parts and a bounded pool sends them.
 
     The calling thread reads parts in order and re-hashes them; at most
     ``concurrency`` parts are held in memory or in flight at any time.
@@ -496,14 +479,10 @@ class _MultipartUpload:
         self._bucket = bucket
         self._key = key
         self._part_size = part_size
-        self._concurrency = max(1, concurrency)
+        self._concurrency = concurrency
         self._algorithm = checksum_algorithm
         self._progress = progress
         self._upload_id = ""
-        self._slots = threading.BoundedSemaphore(self._concurrency)
-        self._failed = threading.Event()
-        self._progress_lock = threading.Lock()
-        self._bytes_done = 0
 
     def run(self, path: Path, size: int, digest: str, args: dict[str, Any]) -> int:
         """Upload ``path`` (``size`` bytes hashing to ``digest``); return the part count.
@@ -533,96 +512,43 @@ class _MultipartUpload:
         return len(parts)
 
     def _upload_parts(self, path: Path, size: int, digest: str) -> list[dict[str, Any]]:
-        """Read, re-hash and submit every part; return the parts for completion."""
+        """Read, re-hash and send every part; return the parts for completion."""
         hasher = hashlib.sha256()
-        futures: list[Future[dict[str, Any]]] = []
-        executor = ThreadPoolExecutor(
-            max_workers=self._concurrency, thread_name_prefix="s3_glacier_part"
-        )
-        try:
-            with path.open("rb") as handle:
-                for number in range(1, _ceil_div(size, self._part_size) + 1):
-                    self._slots.acquire()
-                    if self._failed.is_set():
-                        self._slots.release()
-                        break
-                    length = min(self._part_size, size - (number - 1) * self._part_size)
-                    futures.append(self._submit(executor, handle, number, length, hasher))
-                else:
-                    self._check_unchanged(handle, hasher, digest)
-            # result() re-raises the first failed part's exception here.
-            return [future.result() for future in futures]
-        except BaseException:
-            self._failed.set()
-            raise
-        finally:
-            # Wait for in-flight parts so the abort that follows leaves none behind.
-            executor.shutdown(wait=True, cancel_futures=True)
-
-    def _submit(
-        self,
-        executor: ThreadPoolExecutor,
-        handle: IO[bytes],
-        number: int,
-        length: int,
-        hasher: Any,
-    ) -> Future[dict[str, Any]]:
-        """Read part ``number`` (holding one slot) and hand it to the pool.
-
-        A separate function so the reader drops its reference to the bytes as soon as
-        they are submitted; only the worker keeps them.
-        """
-        try:
-            data = self._read_part(handle, length, hasher)
-            return executor.submit(self._upload_part, number, data)
-        except BaseException:
-            self._slots.release()
-            raise
-
-    def _read_part(self, handle: IO[bytes], length: int, hasher: Any) -> bytes:
-        """Read and hash the next ``length`` bytes; a short read means the file shrank."""
-        data = handle.read(length)
-        hasher.update(data)
-        if len(data) != length:
-            raise ChecksumMismatchError("file shrank while it was being archived", key=self._key)
-        return data
+        with path.open("rb") as handle:
+            return pump_parts(
+                handle,
+                size,
+                part_size=self._part_size,
+                concurrency=self._concurrency,
+                upload_part=self._upload_part,
+                name=self._key,
+                thread_name_prefix="s3_glacier_part",
+                hash_part=hasher.update,
+                after_read=partial(self._check_unchanged, handle, hasher, digest),
+                progress=self._progress,
+            )
 
     def _check_unchanged(self, handle: IO[bytes], hasher: Any, digest: str) -> None:
         """After the last part: raise if the file grew or its bytes differ from pass one."""
         if handle.read(1) or hasher.hexdigest() != digest:
             raise ChecksumMismatchError("file changed while it was being archived", key=self._key)
 
-    def _upload_part(self, number: int, data: bytes) -> dict[str, Any]:
-        """Upload one part (in a worker thread) and release its slot."""
-        try:
-            extra = _integrity_args(self._algorithm, data)
-            response = self._client.upload_part(
-                Bucket=self._bucket,
-                Key=self._key,
-                UploadId=self._upload_id,
-                PartNumber=number,
-                Body=data,
-                **extra,
-            )
-            part = {"PartNumber": number, "ETag": response["ETag"]}
-            checksum_field = f"Checksum{self._algorithm}"
-            if self._algorithm and response.get(checksum_field):
-                part[checksum_field] = response[checksum_field]
-            self._report(len(data))
-        except BaseException:
-            self._failed.set()
-            raise
-        finally:
-            self._slots.release()
+    def _upload_part(self, number: int, _offset: int, data: bytes) -> dict[str, Any]:
+        """Upload one part (in a worker thread); return it as the completion lists it."""
+        extra = _integrity_args(self._algorithm, data)
+        response = self._client.upload_part(
+            Bucket=self._bucket,
+            Key=self._key,
+            UploadId=self._upload_id,
+            PartNumber=number,
+            Body=data,
+            **extra,
+        )
+        part = {"PartNumber": number, "ETag": response["ETag"]}
+        checksum_field = f"Checksum{self._algorithm}"
+        if self._algorithm and response.get(checksum_field):
+            part[checksum_field] = response[checksum_field]
         return part
-
-    def _report(self, length: int) -> None:
-        """Add ``length`` to the bytes done and tell the progress callback."""
-        with self._progress_lock:
-            self._bytes_done += length
-            # Called under the lock so the values the callback sees never go back.
-            if self._progress is not None:
-                self._progress(self._bytes_done)
 
     def _abort(self) -> None:
         """Abort the upload so S3 drops (and stops billing) its parts."""
@@ -640,11 +566,6 @@ class _MultipartUpload:
 
 
 # -- module helpers --------------------------------------------------------------------
-
-
-def _ceil_div(numerator: int, denominator: int) -> int:
-    """Integer division rounding up."""
-    return -(-numerator // denominator)
 
 
 def _object_args(options: TransferOptions, digest: str) -> dict[str, Any]:
@@ -694,17 +615,10 @@ def _readable_without_restore(response: dict[str, Any]) -> bool:
     return not storage_class.needs_restore and not response.get("ArchiveStatus")
 
 
-def _utc(value: datetime) -> datetime:
-    """``value`` as an aware UTC datetime (naive values are taken to be UTC)."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
-
-
 def _parse_http_date(value: str) -> datetime | None:
     """Parse an RFC 1123 date as aware UTC; ``None`` if it cannot be read."""
     try:
-        return _utc(parsedate_to_datetime(value))
+        return utc(parsedate_to_datetime(value))
     except (TypeError, ValueError, IndexError):
         return None
 
@@ -731,7 +645,7 @@ def _object_from_response(
         key=key,
         size=size if size is not None else int(response.get("ContentLength", 0)),
         storage_class=_storage_class(response.get("StorageClass")),
-        last_modified=_utc(response["LastModified"]),
+        last_modified=utc(response["LastModified"]),
         etag=_strip_etag(response.get("ETag")),
         sha256=sha256 or _stored_sha256(response),
         restore_state=state,
@@ -749,12 +663,12 @@ def _object_from_listing(item: dict[str, Any]) -> ArchivedObject:
         else:
             state = RestoreState.RESTORED
             raw_expiry = restore.get("RestoreExpiryDate")
-            expiry = _utc(raw_expiry) if isinstance(raw_expiry, datetime) else None
+            expiry = utc(raw_expiry) if isinstance(raw_expiry, datetime) else None
     return ArchivedObject(
         key=item["Key"],
         size=int(item.get("Size", 0)),
         storage_class=_storage_class(item.get("StorageClass")),
-        last_modified=_utc(item["LastModified"]),
+        last_modified=utc(item["LastModified"]),
         etag=_strip_etag(item.get("ETag")),
         restore_state=state,
         restore_expiry=expiry,
@@ -770,7 +684,7 @@ def _copy_stream(body: Any, out: IO[bytes], progress: ProgressCallback | None) -
         out.write(chunk)
         hasher.update(chunk)
         size += len(chunk)
-        if progress is not None and size - (reported or 0) >= _GET_PROGRESS_STEP:
+        if progress is not None and size - (reported or 0) >= GET_PROGRESS_STEP:
             progress(size)
             reported = size
     if progress is not None and reported != size:
@@ -786,61 +700,6 @@ def _check_download(key: str, response: dict[str, Any], digest: str, size: int) 
     expected_digest = _stored_sha256(response)
     if expected_digest is not None and digest != expected_digest:
         raise ChecksumMismatchError("downloaded bytes differ from the archived file", key=key)
-
-
-def _move_into_place(temp: Path, destination: Path, *, overwrite: bool) -> None:
-    """Rename the finished temporary file to ``destination``.
-
-    Without ``overwrite`` a hard link is used, which fails atomically if a file
-    appeared at ``destination`` during the download; file systems without hard links
-    fall back to check-then-rename.
-    """
-    if overwrite:
-        temp.replace(destination)
-        return
-    try:
-        os.link(temp, destination)
-    except FileExistsError:
-        raise
-    except OSError:
-        if destination.exists():
-            raise _file_exists(destination) from None
-        temp.replace(destination)
-        return
-    temp.unlink(missing_ok=True)
-
-
-def _file_exists(destination: Path) -> FileExistsError:
-    """Build the error for a destination that must not be overwritten."""
-    return FileExistsError(errno.EEXIST, "destination exists", str(destination))
-
-
-def _new_file_mode() -> int:
-    """Return the mode a newly created file would get (0o666 less the umask).
-
-    ``mkstemp`` creates files 0o600. ``os.umask`` can only be read by setting it, which
-    races with other threads, so Linux's /proc is read instead; elsewhere the file
-    stays private.
-    """
-    try:
-        status = Path("/proc/self/status").read_text(encoding="ascii", errors="replace")
-    except OSError:
-        return 0o600
-    match = re.search(r"^Umask:\s*([0-7]+)", status, re.MULTILINE)
-    return 0o666 & ~int(match.group(1), 8) if match else 0o600
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make a rename in ``directory`` durable; best effort, not every OS allows it."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        with contextlib.suppress(OSError):
-            os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _integrity_args(algorithm: str | None, data: bytes) -> dict[str, str]:

@@ -26,18 +26,16 @@ boundary and written as ``name*=`` so the reader knows it is a prefix.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 import hashlib
 import json
 import logging
 import os
 from pathlib import Path
 import re
-import tempfile
-import threading
 from typing import IO, Any
 from urllib.parse import quote, unquote
 
@@ -55,12 +53,15 @@ from .errors import (
     map_botocore_error,
 )
 from .models import GIB, MIB, ArchivedObject, RestoreState, RestoreTier, StorageClass
-from .s3 import (
+from .transfer import (
+    CHUNK_SIZE,
+    GET_PROGRESS_STEP,
     ProgressCallback,
-    _file_exists,
-    _fsync_directory,
-    _move_into_place,
-    _new_file_mode,
+    ceil_div,
+    check_destination,
+    pump_parts,
+    utc,
+    write_into_place,
 )
 from .treehash import TreeHasher, combine
 
@@ -72,9 +73,6 @@ MAX_PARTS = 10_000
 MAX_DESCRIPTION_LENGTH = 1024
 DESCRIPTION_PREFIX = "s3_glacier/1"
 
-_CHUNK_SIZE = MIB
-# Downloads report progress at most this often (as S3Target.get does).
-_GET_PROGRESS_STEP = 8 * MIB
 # A download range whose stream is cut is asked for again this many times in all.
 _RANGE_ATTEMPTS = 3
 
@@ -135,7 +133,7 @@ def build_description(name: str, sha256: str | None, uploaded: datetime) -> str:
     """
     if sha256 is not None and not _SHA256_RE.fullmatch(sha256):
         raise ValueError("sha256 must be 64 lowercase hex digits")
-    fixed = f"{DESCRIPTION_PREFIX};uploaded={_utc(uploaded).strftime(_TIME_FORMAT)}"
+    fixed = f"{DESCRIPTION_PREFIX};uploaded={utc(uploaded).strftime(_TIME_FORMAT)}"
     if sha256 is not None:
         fixed += f";sha256={sha256}"
     encoded = _quote_name(name)
@@ -209,7 +207,7 @@ def _object_from_inventory(item: Mapping[str, Any]) -> ArchivedObject:
         archive_id=archive_id,
         size=int(item["Size"]),
         storage_class=StorageClass.VAULT,
-        last_modified=_utc(datetime.fromisoformat(str(item["CreationDate"]))),
+        last_modified=utc(datetime.fromisoformat(str(item["CreationDate"]))),
         sha256=info.sha256 if info else None,
         description=description,
         tree_hash=str(tree_hash).lower() if tree_hash else None,
@@ -226,7 +224,7 @@ def plan_part_size(size: int, part_size: int) -> int:
     ``ArchiveError`` if even 4 GiB parts are not enough (about 40 TiB).
     """
     check_part_size(part_size)
-    while _ceil_div(size, part_size) > MAX_PARTS:
+    while ceil_div(size, part_size) > MAX_PARTS:
         part_size *= 2
         if part_size > MAX_PART_SIZE:
             raise ArchiveError("file is larger than a vault archive can be", size=size)
@@ -474,8 +472,7 @@ class VaultTarget:
         calling thread.
         """
         destination = Path(destination)
-        if not overwrite and destination.exists():
-            raise _file_exists(destination)
+        check_destination(destination, overwrite=overwrite)
         download = _Download(
             self._client,
             vault_name=self.vault_name,
@@ -484,22 +481,12 @@ class VaultTarget:
             range_size=self.part_size,
             progress=progress,
         )
-        fd, temp_name = tempfile.mkstemp(
-            dir=destination.parent, prefix=f".{destination.name}.", suffix=".part"
-        )
-        temp = Path(temp_name)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                os.fchmod(out.fileno(), _new_file_mode())
-                digest, tree = download.run(out)
-                out.flush()
-                os.fsync(out.fileno())
+
+        def check(result: tuple[str, str]) -> None:
+            digest, tree = result
             _check_download(job_id, (tree, tree_hash), (digest, sha256))
-            _move_into_place(temp, destination, overwrite=overwrite)
-        except BaseException:
-            temp.unlink(missing_ok=True)
-            raise
-        _fsync_directory(destination.parent)
+
+        digest, tree = write_into_place(destination, download.run, overwrite=overwrite, check=check)
         return VaultGetResult(path=destination, size=size, sha256=digest, tree_hash=tree)
 
     # -- delete and inventory --------------------------------------------------------
@@ -547,7 +534,7 @@ class VaultTarget:
 
 
 class _MultipartUpload:
-    """One multipart upload: the calling thread reads parts, a bounded pool sends them.
+    """One multipart upload: ``pump_parts`` reads the parts and a bounded pool sends them.
 
     A part is read only once one of ``concurrency`` slots is free and the slot is held
     until its upload has finished, so at most ``concurrency`` parts are in memory.
@@ -570,13 +557,9 @@ class _MultipartUpload:
         self._vault = vault_name
         self._name = name
         self._part_size = part_size
-        self._concurrency = max(1, concurrency)
+        self._concurrency = concurrency
         self._progress = progress
         self._upload_id = ""
-        self._slots = threading.BoundedSemaphore(self._concurrency)
-        self._failed = threading.Event()
-        self._progress_lock = threading.Lock()
-        self._bytes_done = 0
 
     def run(
         self,
@@ -617,92 +600,50 @@ class _MultipartUpload:
     def _upload_parts(
         self, handle: IO[bytes], size: int, sha256: str | None, before: os.stat_result
     ) -> tuple[str, list[bytes]]:
-        """Read, hash and submit every part; return the SHA-256 and the parts' tree hashes."""
+        """Read, hash and send every part; return the SHA-256 and the parts' tree hashes."""
         hasher = hashlib.sha256()
-        futures: list[Future[bytes]] = []
-        executor = ThreadPoolExecutor(
-            max_workers=self._concurrency, thread_name_prefix="s3_glacier_vault_part"
+        part_digests = pump_parts(
+            handle,
+            size,
+            part_size=self._part_size,
+            concurrency=self._concurrency,
+            upload_part=self._upload_part,
+            name=self._name,
+            thread_name_prefix="s3_glacier_vault_part",
+            hash_part=hasher.update,
+            after_read=partial(self._check_read, handle, hasher, size, sha256, before),
+            progress=self._progress,
         )
-        try:
-            for start in range(0, size, self._part_size):
-                self._slots.acquire()
-                if self._failed.is_set():
-                    self._slots.release()
-                    break
-                length = min(self._part_size, size - start)
-                futures.append(self._submit(executor, handle, start, length, hasher))
-            else:
-                _check_unchanged(handle, before, size, self._name)
-                _check_sha256(hasher.hexdigest(), sha256, self._name)
-            # result() re-raises the first failed part's exception here.
-            return hasher.hexdigest(), [future.result() for future in futures]
-        except BaseException:
-            self._failed.set()
-            raise
-        finally:
-            # Wait for in-flight parts so the abort that follows leaves none behind.
-            executor.shutdown(wait=True, cancel_futures=True)
+        return hasher.hexdigest(), part_digests
 
-    def _submit(
+    def _check_read(
         self,
-        executor: ThreadPoolExecutor,
         handle: IO[bytes],
-        start: int,
-        length: int,
         hasher: Any,
-    ) -> Future[bytes]:
-        """Read the part at ``start`` (holding one slot) and hand it to the pool.
+        size: int,
+        sha256: str | None,
+        before: os.stat_result,
+    ) -> None:
+        """After the last part: raise if the file changed or is not the expected one."""
+        _check_unchanged(handle, before, size, self._name)
+        _check_sha256(hasher.hexdigest(), sha256, self._name)
 
-        A separate function so the reader drops its reference to the bytes as soon as
-        they are submitted; only the worker keeps them.
+    def _upload_part(self, _number: int, start: int, data: bytes) -> bytes:
+        """Upload one part (in a worker thread); return its tree hash (raw digest).
+
+        Checks the tree hash the service reports for the part.
         """
-        try:
-            data = self._read_part(handle, length, hasher)
-            return executor.submit(self._upload_part, start, data)
-        except BaseException:
-            self._slots.release()
-            raise
-
-    def _read_part(self, handle: IO[bytes], length: int, hasher: Any) -> bytes:
-        """Read and hash the next ``length`` bytes; a short read means the file shrank."""
-        data = handle.read(length)
-        hasher.update(data)
-        if len(data) != length:
-            raise ChecksumMismatchError("file shrank while it was being archived", key=self._name)
-        return data
-
-    def _upload_part(self, start: int, data: bytes) -> bytes:
-        """Upload one part (in a worker thread) and release its slot.
-
-        Checks the tree hash the service reports for the part; returns the part's tree
-        hash (raw digest).
-        """
-        try:
-            digest = TreeHasher(data).digest()
-            checksum = digest.hex()
-            response = self._client.upload_multipart_part(
-                vaultName=self._vault,
-                uploadId=self._upload_id,
-                range=f"bytes {start}-{start + len(data) - 1}/*",
-                checksum=checksum,
-                body=data,
-            )
-            _check_returned(response.get("checksum"), checksum, self._name)
-            self._report(len(data))
-        except BaseException:
-            self._failed.set()
-            raise
-        finally:
-            self._slots.release()
+        digest = TreeHasher(data).digest()
+        checksum = digest.hex()
+        response = self._client.upload_multipart_part(
+            vaultName=self._vault,
+            uploadId=self._upload_id,
+            range=f"bytes {start}-{start + len(data) - 1}/*",
+            checksum=checksum,
+            body=data,
+        )
+        _check_returned(response.get("checksum"), checksum, self._name)
         return digest
-
-    def _report(self, length: int) -> None:
-        """Add ``length`` to the bytes done and tell the progress callback."""
-        with self._progress_lock:
-            self._bytes_done += length
-            # Called under the lock so the values the callback sees never go back.
-            if self._progress is not None:
-                self._progress(self._bytes_done)
 
     def _abort(self) -> None:
         """Abort the upload so Glacier drops (and stops billing) its parts."""
@@ -803,7 +744,7 @@ class _Download:
             expected = self._size if whole or end is None else end - start + 1
             hasher = TreeHasher()
             try:
-                for chunk in body.iter_chunks(_CHUNK_SIZE):
+                for chunk in body.iter_chunks(CHUNK_SIZE):
                     out.write(chunk)
                     hasher.update(chunk)
                     whole_hasher.update(chunk)
@@ -830,7 +771,7 @@ class _Download:
 
     def _report(self, done: int) -> None:
         """Tell the progress callback every few MiB (never a smaller value than before)."""
-        if self._progress is not None and done - self._reported >= _GET_PROGRESS_STEP:
+        if self._progress is not None and done - self._reported >= GET_PROGRESS_STEP:
             self._reported = done
             self._progress(done)
 
@@ -883,15 +824,3 @@ def _check_download(job_id: str, *pairs: tuple[str, str | None]) -> None:
     for actual, expected in pairs:
         if expected is not None and actual != expected.lower():
             raise ChecksumMismatchError("downloaded bytes differ from the archive", job=job_id)
-
-
-def _ceil_div(numerator: int, denominator: int) -> int:
-    """Integer division rounding up."""
-    return -(-numerator // denominator)
-
-
-def _utc(value: datetime) -> datetime:
-    """``value`` as an aware UTC datetime (naive values are taken to be UTC)."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
