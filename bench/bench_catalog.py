@@ -136,42 +136,53 @@ def bench(rows: int, directory: Path) -> dict[str, Any]:
     return result
 
 
+COLUMNS = [
+    ("rows", "rows", "{:>9,}"),
+    ("fill_s", "fill s", "{:>8.1f}"),
+    ("file_mb", "file MB", "{:>8.1f}"),
+    ("usage_ms", "usage ms", "{:>9.3f}"),
+    ("last_archived_ms", "last ms", "{:>8.3f}"),
+    ("count_ms", "count ms", "{:>9.3f}"),
+    ("pending_restores_ms", "pending ms", "{:>10.3f}"),
+    ("refresh_ms", "refresh ms", "{:>10.3f}"),
+    ("reconcile_s", "reconcile s", "{:>11.2f}"),
+]
+
+
+def run(rows: list[int]) -> dict[str, Any]:
+    """Benchmark each row count in a temporary directory; return the report."""
+    with tempfile.TemporaryDirectory(prefix="bench_catalog_") as directory:
+        results = [bench(count, Path(directory)) for count in rows]
+    return {
+        "benchmark": "catalog refresh",
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "machine": platform.machine(),
+        "repeats": REPEATS,
+        "results": results,
+    }
+
+
+def report(result: dict[str, Any]) -> str:
+    """The table."""
+    lines = ["  ".join(f"{title:>{len(fmt.format(0))}}" for _, title, fmt in COLUMNS)]
+    lines += [
+        "  ".join(fmt.format(row[key]) for key, _, fmt in COLUMNS) for row in result["results"]
+    ]
+    return "\n".join(lines)
+
+
 def main() -> None:
     """Run the benchmark for each row count and report."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[10_000, 1_000_000])
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
-
-    with tempfile.TemporaryDirectory(prefix="bench_catalog_") as directory:
-        results = [bench(rows, Path(directory)) for rows in args.rows]
-
-    columns = [
-        ("rows", "rows", "{:>9,}"),
-        ("fill_s", "fill s", "{:>8.1f}"),
-        ("file_mb", "file MB", "{:>8.1f}"),
-        ("usage_ms", "usage ms", "{:>9.3f}"),
-        ("last_archived_ms", "last ms", "{:>8.3f}"),
-        ("count_ms", "count ms", "{:>9.3f}"),
-        ("pending_restores_ms", "pending ms", "{:>10.3f}"),
-        ("refresh_ms", "refresh ms", "{:>10.3f}"),
-        ("reconcile_s", "reconcile s", "{:>11.2f}"),
-    ]
-    print("  ".join(f"{title:>{len(fmt.format(0))}}" for _, title, fmt in columns))
-    for result in results:
-        print("  ".join(fmt.format(result[key]) for key, _, fmt in columns))
-
+    result = run(args.rows)
+    print(report(result))
     if args.json:
-        report = {
-            "benchmark": "catalog refresh",
-            "python": platform.python_version(),
-            "sqlite": sqlite3.sqlite_version,
-            "machine": platform.machine(),
-            "repeats": REPEATS,
-            "results": results,
-        }
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":
