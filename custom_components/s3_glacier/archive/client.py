@@ -53,9 +53,12 @@ def make_client(
     endpoint = credentials.endpoint_url
     if endpoint:
         validate_endpoint_url(endpoint)
+    attempts = DEFAULT_MAX_ATTEMPTS if max_attempts is None else max_attempts
     config = Config(
         region_name=credentials.region,
-        retries={"max_attempts": max_attempts or DEFAULT_MAX_ATTEMPTS, "mode": "standard"},
+        # total_max_attempts counts the first request; botocore's max_attempts counts
+        # only the retries after it.
+        retries={"total_max_attempts": attempts, "mode": "standard"},
         connect_timeout=_CONNECT_TIMEOUT,
         read_timeout=_READ_TIMEOUT,
         max_pool_connections=max_pool,
