@@ -7,6 +7,8 @@ does not change while it is copied; afterwards they resume.
 
 from __future__ import annotations
 
+from functools import partial
+
 from homeassistant.core import HomeAssistant
 
 from .const import DOMAIN
@@ -21,7 +23,7 @@ async def async_pre_backup(hass: HomeAssistant) -> None:
     """Checkpoint every catalog and pause its checkpoints."""
     for entry in _loaded(hass):
         await hass.async_add_executor_job(
-            lambda catalog=entry.runtime_data.catalog: catalog.checkpoint(pause=True)
+            partial(entry.runtime_data.catalog.checkpoint, pause=True)
         )
 
 
@@ -29,5 +31,5 @@ async def async_post_backup(hass: HomeAssistant) -> None:
     """Resume automatic checkpoints."""
     for entry in _loaded(hass):
         await hass.async_add_executor_job(
-            lambda catalog=entry.runtime_data.catalog: catalog.checkpoint(pause=False)
+            partial(entry.runtime_data.catalog.checkpoint, pause=False)
         )

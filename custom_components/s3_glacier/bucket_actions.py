@@ -228,6 +228,7 @@ async def restore(
         ),
     }
     if not needs_restore:
+        assert path is not None  # destination_required was raised otherwise
         return response | await _download_now(hass, entry, obj, call, path)
 
     with remote_errors(hass, entry, key=key):

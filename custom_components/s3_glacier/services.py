@@ -38,7 +38,7 @@ from .data import S3GlacierConfigEntry
 from .helpers import is_vault
 from .paths import invalid
 
-_ENTRY = {vol.Optional(ATTR_CONFIG_ENTRY_ID): cv.string}
+_ENTRY: dict[vol.Marker, object] = {vol.Optional(ATTR_CONFIG_ENTRY_ID): cv.string}
 ARCHIVE_SCHEMA = vol.Schema(
     {
         **_ENTRY,

@@ -440,13 +440,14 @@ class S3Target:
     def _head_response(self, key: str) -> dict[str, Any] | None:
         """``head_object`` for ``key``, or ``None`` when it does not exist."""
         try:
-            return self._client.head_object(Bucket=self.bucket, Key=key)
+            response: dict[str, Any] = self._client.head_object(Bucket=self.bucket, Key=key)
         except ClientError as err:
             if error_code(err) in _MISSING_CODES:
                 return None
             raise map_botocore_error(err) from err
         except BotoCoreError as err:
             raise map_botocore_error(err) from err
+        return response
 
     def _delete_quietly(self, key: str) -> None:
         """Best-effort delete while another error is being raised."""
