@@ -222,6 +222,9 @@ class _ErrorServer:
                 self.end_headers()
                 self.wfile.write(body)
 
+            def do_GET(self) -> None:
+                self.do_POST()
+
             def do_HEAD(self) -> None:
                 # A HEAD answer has no body: botocore only sees the status.
                 server.requests.append(f"{self.command} {self.path}")
@@ -288,11 +291,34 @@ def test_restore_of_an_active_object_is_not_auth(error_server: type[_ErrorServer
     assert len(server.requests) == 1
 
 
-def test_bare_403_over_http(error_server: type[_ErrorServer]) -> None:
-    """A bodiless 403: refused keys on the bucket check, a refused policy on an object."""
-    server = error_server(403, "")
-    with pytest.raises(AuthError):
+@pytest.mark.parametrize(
+    ("probe_code", "bucket_error", "object_error"),
+    [
+        ("InvalidAccessKeyId", AuthError, AuthError),
+        ("SignatureDoesNotMatch", AuthError, AuthError),
+        ("AccessDenied", AccessDeniedError, AccessDeniedError),
+    ],
+)
+def test_bare_403_is_explained_by_a_request_with_a_body(
+    error_server: type[_ErrorServer],
+    probe_code: str,
+    bucket_error: type[ArchiveError],
+    object_error: type[ArchiveError],
+) -> None:
+    """A HEAD refused with a bare 403 is followed by one empty listing, whose error code
+    tells revoked keys (reauth) from a policy without the action (repair issue)."""
+    server = error_server(403, probe_code)
+    with pytest.raises(bucket_error) as bucket:
         _target(server.url).check()
-    with pytest.raises(AccessDeniedError) as err:
+    with pytest.raises(object_error) as obj:
         _target(server.url).head("ha/a")
-    assert err.value.action == "s3:GetObject"
+    assert server.requests == [
+        f"HEAD /{BUCKET}",
+        f"GET /{BUCKET}?list-type=2&max-keys=0&encoding-type=url",
+        f"HEAD /{BUCKET}/ha/a",
+        f"GET /{BUCKET}?list-type=2&max-keys=0&encoding-type=url",
+    ]
+    if isinstance(bucket.value, AccessDeniedError):
+        assert bucket.value.action == "s3:ListBucket"
+    if isinstance(obj.value, AccessDeniedError):
+        assert obj.value.action == "s3:GetObject"

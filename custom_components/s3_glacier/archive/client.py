@@ -12,7 +12,11 @@ from urllib.parse import urlparse
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import InvalidRegionError as BotoInvalidRegionError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    InvalidRegionError as BotoInvalidRegionError,
+)
 from botocore.retries import quota, standard
 
 from .errors import (
@@ -20,7 +24,9 @@ from .errors import (
     InvalidEndpointError,
     InvalidRegionError,
     aws_errors,
+    error_code,
     iam_action,
+    means_refused_keys,
 )
 from .models import Credentials
 
@@ -115,9 +121,51 @@ def make_client(
         except ValueError as err:  # botocore's own check of the endpoint URL
             raise InvalidEndpointError(str(err)) from err
     _use_retry_conditions(client, attempts)
+    if service == "s3":
+        _explain_bare_403s(client)
     if granted is not None:
         _record_granted(client, service, granted)
     return client
+
+
+def _explain_bare_403s(client: Any) -> None:
+    """Tell refused keys from a refused policy when S3 answers a HEAD with a bare 403.
+
+    A HEAD answer has no body, so revoked keys and a policy without the action look
+    the same. Only then, one request that does carry a body (an empty listing) asks
+    again: its error code replaces the HEAD's, so revoked keys still lead to a reauth
+    and a policy that lacks the action to a repair issue.
+    """
+
+    def remember_bucket(*, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context[_BUCKET_CONTEXT] = params.get("Bucket")
+
+    def explain(
+        *, http_response: Any, parsed: dict[str, Any], context: dict[str, Any], **_: Any
+    ) -> None:
+        error = parsed.get("Error") or {}
+        bucket = context.get(_BUCKET_CONTEXT)
+        if getattr(http_response, "status_code", None) != 403 or not bucket:
+            return
+        if error.get("Code") not in (None, "", "403"):
+            return
+        try:
+            client.list_objects_v2(Bucket=bucket, MaxKeys=0)
+        except ClientError as probe:
+            code = error_code(probe)
+        except BotoCoreError:
+            return  # unexplained: the bare 403 stays as it is
+        else:
+            code = ""
+        keys_refused = means_refused_keys(code) or code == "NoSuchBucket"
+        parsed["Error"] = {**error, "Code": code if keys_refused else "AccessDenied"}
+
+    for operation in ("HeadBucket", "HeadObject"):
+        client.meta.events.register(f"before-parameter-build.s3.{operation}", remember_bucket)
+        client.meta.events.register(f"after-call.s3.{operation}", explain)
+
+
+_BUCKET_CONTEXT = "s3_glacier_bucket"
 
 
 def _record_granted(client: Any, service: str, granted: GrantedActions) -> None:

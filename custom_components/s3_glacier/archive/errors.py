@@ -188,6 +188,11 @@ _NOT_FOUND_CODES = frozenset({"NoSuchKey", "NotFound", "404", "ResourceNotFoundE
 _NO_LONGER_SUPPORTED_CODES = frozenset({"NoLongerSupportedException"})
 
 
+def means_refused_keys(code: str) -> bool:
+    """Whether an error code says the keys themselves were refused."""
+    return code in _AUTH_CODES
+
+
 def error_code(err: ClientError) -> str:
     """Return the error code of a ``ClientError`` ('' when the service sent none)."""
     return str(err.response.get("Error", {}).get("Code", ""))
