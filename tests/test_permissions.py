@@ -297,9 +297,11 @@ async def test_missing_upload_listing_is_a_repair_issue_not_a_reauth(
     mock_config_entry: MockConfigEntry,
     allowed: Path,
     freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Without s3:ListBucketMultipartUploads: refresh and the reconcile still work, a
-    repair issue names the action, the sensors stay available; granting it clears it."""
+    repair issue names the action (logged once), the sensors stay available; granting
+    it clears the issue."""
     moto = _moto(aws, monkeypatch, without="s3:ListBucketMultipartUploads")
     moto.s3.put_object(Bucket=BUCKET, Key="ha/there.bin", Body=b"12345")
     await _setup(hass, mock_config_entry, moto)
@@ -321,6 +323,8 @@ async def test_missing_upload_listing_is_a_repair_issue_not_a_reauth(
     ]
     _assert_healthy(hass, mock_config_entry)
     assert moto.uploads() == ["ha/crashed.bin"]
+    warnings = [r for r in caplog.records if "s3:ListBucketMultipartUploads" in r.getMessage()]
+    assert len(warnings) == 1  # setup's reconcile, refresh, the due reconcile: one line
 
     moto.set_policy(_moto_policy())
     await _call(hass, "refresh")

@@ -133,7 +133,11 @@ class S3GlacierCoordinator(DataUpdateCoordinator[ArchiveSummary]):
 
     async def async_reconcile(self) -> ReconcileResult:
         """Reconcile now (the refresh action) and push the new summary."""
-        result = await self.hass.async_add_executor_job(self._reconcile)
+        try:
+            result = await self.hass.async_add_executor_job(self._reconcile)
+        finally:
+            # A refused cleanup is reported even when the listing then fails.
+            self.async_permissions_changed()
         await self.async_catalog_changed()
         return result
 
