@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 import hashlib
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
 
 from .archive.catalog import Catalog, CatalogError
+from .archive.client import GrantedActions
 from .archive.errors import (
     AccessDeniedError,
     ArchiveError,
@@ -73,10 +75,17 @@ def _open_catalog(hass: HomeAssistant, entry: S3GlacierConfigEntry) -> Catalog:
 
 async def async_setup_entry(hass: HomeAssistant, entry: S3GlacierConfigEntry) -> bool:
     """Connect (in the executor), open the catalog, start the coordinator and watcher."""
+    granted = GrantedActions()
     try:
-        target = await hass.async_add_executor_job(connect, entry.data, entry.options)
-    except (AuthError, AccessDeniedError) as err:
+        target = await hass.async_add_executor_job(
+            partial(connect, entry.data, entry.options, granted=granted)
+        )
+    except AuthError as err:
         raise translated(ConfigEntryAuthFailed, err, "invalid_auth") from err
+    except AccessDeniedError as err:
+        # Valid keys whose policy lacks the action: new keys would not help, a fixed
+        # policy does, and Home Assistant retries setup by itself until it is fixed.
+        raise translated(ConfigEntryNotReady, err) from err
     except (
         BucketNotFoundError,
         VaultNotFoundError,
@@ -94,7 +103,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: S3GlacierConfigEntry) ->
         await hass.async_add_executor_job(target.close)
         raise translated(ConfigEntryError, err) from err
     activity = Activity()
-    coordinator = S3GlacierCoordinator(hass, entry, target, catalog)
+    coordinator = S3GlacierCoordinator(hass, entry, target, catalog, granted)
     restores = RestoreWatcher(hass, coordinator, activity)
     try:
         await coordinator.async_config_entry_first_refresh()

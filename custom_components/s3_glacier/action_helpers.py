@@ -11,10 +11,11 @@ from typing import NoReturn
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 
-from .archive.errors import ArchiveError, AuthError
+from .archive.errors import AccessDeniedError, ArchiveError, AuthError
 from .const import DOMAIN, LOGGER
 from .data import S3GlacierConfigEntry
 from .paths import invalid
+from .permissions import async_report_denied
 from .translate import translated
 
 ATTR_CONFIG_ENTRY_ID = "config_entry_id"
@@ -38,10 +39,16 @@ MIB = 1024 * 1024
 def raise_translated(
     hass: HomeAssistant, entry: S3GlacierConfigEntry, err: Exception, **placeholders: str
 ) -> NoReturn:
-    """Raise ``err`` as a translated error; refused keys also start reauth."""
+    """Raise ``err`` as a translated error.
+
+    Only refused keys start a reauth; a policy that lacks an action (the keys are
+    fine) raises a repair issue naming the action instead.
+    """
     if isinstance(err, AuthError):
         LOGGER.debug("%s: the service refused the keys (%s)", entry.title, err)
         entry.async_start_reauth(hass)
+    elif isinstance(err, AccessDeniedError):
+        async_report_denied(hass, entry, err)
     if isinstance(err, ArchiveError):
         raise translated(HomeAssistantError, err, **placeholders) from err
     if isinstance(err, FileExistsError):

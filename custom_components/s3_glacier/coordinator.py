@@ -7,12 +7,14 @@ from datetime import UTC, datetime, timedelta
 import json
 from typing import TYPE_CHECKING
 
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
+from . import repairs
 from .archive.catalog import Catalog, ReconcileResult
-from .archive.errors import AccessDeniedError, ArchiveError, AuthError
+from .archive.client import GrantedActions
+from .archive.errors import AccessDeniedError, ArchiveError, AuthError, BucketNotFoundError
 from .archive.models import ArchivedObject
 from .archive.pricing import PriceTable, price_table
 from .archive.s3 import S3Target
@@ -31,6 +33,7 @@ from .const import (
     LOGGER,
 )
 from .helpers import Target, is_vault
+from .permissions import async_clear_granted, async_report_denied
 from .translate import translated
 
 if TYPE_CHECKING:
@@ -42,6 +45,8 @@ CHECK_INTERVAL = timedelta(minutes=15)
 # Multipart uploads older than this under the prefix were abandoned (a crash): abort
 # them at each reconcile, so their parts stop being billed.
 STALE_UPLOAD_AGE = timedelta(days=1)
+# Repair issue raised while the periodic check finds the bucket gone.
+BUCKET_NOT_FOUND = "bucket_not_found"
 
 
 class S3GlacierCoordinator(DataUpdateCoordinator[ArchiveSummary]):
@@ -55,8 +60,13 @@ class S3GlacierCoordinator(DataUpdateCoordinator[ArchiveSummary]):
         entry: S3GlacierConfigEntry,
         target: Target,
         catalog: Catalog,
+        granted: GrantedActions | None = None,
     ) -> None:
-        """Keep the engine objects; the first refresh happens at setup."""
+        """Keep the engine objects; the first refresh happens at setup.
+
+        ``granted`` is filled by the target's client (``helpers.connect``) with the IAM
+        actions its requests were allowed: they clear "missing permission" issues.
+        """
         super().__init__(
             hass,
             LOGGER,
@@ -68,6 +78,9 @@ class S3GlacierCoordinator(DataUpdateCoordinator[ArchiveSummary]):
         self.catalog = catalog
         # A vault cannot be listed; its catalog is reconciled from inventory jobs.
         self.is_vault = is_vault(entry.data)
+        self.granted = granted or GrantedActions()
+        # Refusals of best-effort steps in the executor, reported on the event loop.
+        self._denied: list[AccessDeniedError] = []
 
     @property
     def prices(self) -> PriceTable:
@@ -88,10 +101,22 @@ class S3GlacierCoordinator(DataUpdateCoordinator[ArchiveSummary]):
             reconcile_due = await self.hass.async_add_executor_job(
                 self._check_or_reconcile, not first
             )
-        except (AuthError, AccessDeniedError) as err:
+        except AuthError as err:
             raise translated(ConfigEntryAuthFailed, err, "invalid_auth") from err
-        except ArchiveError as err:
+        except AccessDeniedError as err:
+            # The keys work and the catalog is intact: the sensors stay available and
+            # the user is told which action the policy lacks.
+            self.async_permissions_changed(err)
+            reconcile_due = False
+        except BucketNotFoundError as err:
+            self._async_bucket_missing(err)
             raise translated(UpdateFailed, err) from err
+        except ArchiveError as err:
+            self.async_permissions_changed()
+            raise translated(UpdateFailed, err) from err
+        else:
+            self.async_permissions_changed()
+            repairs.async_clear(self.hass, self.config_entry, BUCKET_NOT_FOUND)
         if first and reconcile_due:
             self.config_entry.async_create_background_task(
                 self.hass, self._async_background_reconcile(), f"{DOMAIN} reconcile"
@@ -101,14 +126,38 @@ class S3GlacierCoordinator(DataUpdateCoordinator[ArchiveSummary]):
     async def _async_background_reconcile(self) -> None:
         try:
             await self.async_reconcile()
+        except AccessDeniedError as err:
+            self.async_permissions_changed(err)
         except ArchiveError as err:
             LOGGER.warning("Could not reconcile %s: %s", self.config_entry.title, err)
 
     async def async_reconcile(self) -> ReconcileResult:
         """Reconcile now (the refresh action) and push the new summary."""
-        result = await self.hass.async_add_executor_job(self._reconcile)
+        try:
+            result = await self.hass.async_add_executor_job(self._reconcile)
+        finally:
+            # A refused cleanup is reported even when the listing then fails.
+            self.async_permissions_changed()
         await self.async_catalog_changed()
         return result
+
+    @callback
+    def async_permissions_changed(self, *denied: AccessDeniedError) -> None:
+        """Clear the issues of actions allowed since last time, raise those ``denied``.
+
+        Also reports what best-effort steps in the executor were refused.
+        """
+        async_clear_granted(self.hass, self.config_entry, self.granted)
+        while self._denied:  # appended from the executor: pop, never reassign
+            async_report_denied(self.hass, self.config_entry, self._denied.pop(0))
+        for err in denied:
+            async_report_denied(self.hass, self.config_entry, err)
+
+    @callback
+    def _async_bucket_missing(self, err: BucketNotFoundError) -> None:
+        bucket = self.target.bucket if isinstance(self.target, S3Target) else ""
+        repairs.async_raise(self.hass, self.config_entry, BUCKET_NOT_FOUND, bucket=bucket)
+        LOGGER.debug("%s: the bucket is gone (%s)", self.config_entry.title, err)
 
     async def async_catalog_changed(self) -> None:
         """Push a new summary right after an action changed the catalog.
@@ -117,6 +166,7 @@ class S3GlacierCoordinator(DataUpdateCoordinator[ArchiveSummary]):
         (an action may just have failed to reach it) nor postpones the periodic check.
         """
         self.data = await self.hass.async_add_executor_job(self._summarize)
+        self.async_permissions_changed()
         self.async_update_listeners()
 
     # Everything below runs in the executor.
@@ -143,11 +193,24 @@ class S3GlacierCoordinator(DataUpdateCoordinator[ArchiveSummary]):
     def _reconcile(self) -> ReconcileResult:
         """List the entry's prefix and bring the catalog in line with it."""
         assert isinstance(self.target, S3Target)
-        self.target.abort_stale_uploads(STALE_UPLOAD_AGE)
+        self._abort_stale_uploads(self.target)
         # List first: the catalog is locked while it reconciles, and a listing of a
         # large bucket takes many requests.
         listed = list(self.target.iterate())
         return self.reconcile_with(listed, prefix=self.target.prefix)
+
+    def _abort_stale_uploads(self, target: S3Target) -> None:
+        """Best effort: a refused or failed cleanup never stops the listing."""
+        try:
+            target.abort_stale_uploads(STALE_UPLOAD_AGE)
+        except AccessDeniedError as err:
+            self._denied.append(err)
+        except Exception:  # noqa: BLE001 - anything: the listing must still run
+            LOGGER.warning(
+                "Could not clean up abandoned uploads of %s",
+                self.config_entry.title,
+                exc_info=True,
+            )
 
     def reconcile_with(
         self,

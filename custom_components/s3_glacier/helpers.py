@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .archive.client import make_client
+from .archive.client import GrantedActions, make_client
 from .archive.models import MIB, Credentials
 from .archive.s3 import S3Target
 from .archive.vault import VaultTarget, check_part_size
@@ -48,9 +48,16 @@ def credentials_from_data(data: Mapping[str, Any]) -> Credentials:
     )
 
 
-def connect_bucket(data: Mapping[str, Any], max_attempts: int | None = None) -> S3Target:
+def connect_bucket(
+    data: Mapping[str, Any],
+    max_attempts: int | None = None,
+    *,
+    granted: GrantedActions | None = None,
+) -> S3Target:
     """Create the client and check the bucket answers. Blocking: run in the executor."""
-    client = make_client("s3", credentials_from_data(data), max_attempts=max_attempts)
+    client = make_client(
+        "s3", credentials_from_data(data), max_attempts=max_attempts, granted=granted
+    )
     target = S3Target(client, data[CONF_BUCKET], normalize_prefix(data.get(CONF_PREFIX)))
     return _checked(target)
 
@@ -59,10 +66,14 @@ def connect_vault(
     data: Mapping[str, Any],
     options: Mapping[str, Any] | None = None,
     max_attempts: int | None = None,
+    *,
+    granted: GrantedActions | None = None,
 ) -> VaultTarget:
     """Create the Glacier client and check the vault answers. Blocking: run in the executor."""
     options = options or {}
-    client = make_client("glacier", credentials_from_data(data), max_attempts=max_attempts)
+    client = make_client(
+        "glacier", credentials_from_data(data), max_attempts=max_attempts, granted=granted
+    )
     target = VaultTarget(client, data[CONF_VAULT_NAME])
     apply_vault_options(target, options)
     return _checked(target)
@@ -90,11 +101,16 @@ def connect(
     data: Mapping[str, Any],
     options: Mapping[str, Any] | None = None,
     max_attempts: int | None = None,
+    *,
+    granted: GrantedActions | None = None,
 ) -> Target:
-    """Connect to the entry's bucket or vault. Blocking: run in the executor."""
+    """Connect to the entry's bucket or vault. Blocking: run in the executor.
+
+    ``granted`` records the IAM actions the target's requests are allowed.
+    """
     if is_vault(data):
-        return connect_vault(data, options, max_attempts)
-    return connect_bucket(data, max_attempts)
+        return connect_vault(data, options, max_attempts, granted=granted)
+    return connect_bucket(data, max_attempts, granted=granted)
 
 
 def entry_title(data: Mapping[str, Any]) -> str:
