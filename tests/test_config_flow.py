@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -11,9 +13,12 @@ from homeassistant.data_entry_flow import FlowResultType
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+import custom_components.s3_glacier
 from custom_components.s3_glacier.archive.errors import ArchiveError
+from custom_components.s3_glacier.archive.models import S3_STORAGE_CLASSES
 from custom_components.s3_glacier.archive.s3 import S3Target
 from custom_components.s3_glacier.const import (
+    AWS_REGIONS,
     CONF_ACCESS_KEY_ID,
     CONF_BUCKET,
     CONF_CONCURRENCY,
@@ -30,6 +35,7 @@ from custom_components.s3_glacier.const import (
     CONF_TARGET,
     DOMAIN,
 )
+from custom_components.s3_glacier.helpers import option_value
 
 from .conftest import ACCESS_KEY_ID, BUCKET, REGION, SECRET_ACCESS_KEY, MotoServer
 
@@ -521,3 +527,47 @@ async def test_reconfigure_changes_the_keys(
     assert init_integration.data[CONF_SECRET_ACCESS_KEY] == moto_auth[CONF_SECRET_ACCESS_KEY]
     await hass.async_block_till_done(wait_background_tasks=True)
     assert init_integration.state is ConfigEntryState.LOADED
+
+
+def _english() -> dict[str, Any]:
+    path = Path(custom_components.s3_glacier.__file__).parent / "translations" / "en.json"
+    return dict(json.loads(path.read_text()))
+
+
+def test_vault_options_text_is_about_vaults() -> None:
+    """The vault's options speak of vaults only, with one set of retrieval times."""
+    english = _english()
+    texts = json.dumps(
+        [
+            english["options"]["step"]["vault"],
+            english["selector"]["vault_tier"],
+            english["selector"]["vault_part_size"],
+        ]
+    )
+    for s3_thing in ("class", "Deep Archive", "S3", "compatible"):
+        assert s3_thing not in texts
+    tier = english["options"]["step"]["vault"]["data_description"]["tier"]
+    labels = english["selector"]["vault_tier"]["options"]
+    for name, time in (
+        ("expedited", "1\N{EN DASH}5 minutes"),
+        ("standard", "3\N{EN DASH}5 hours"),
+        ("bulk", "5\N{EN DASH}12 hours"),
+    ):
+        assert time in tier
+        assert time in labels[name]
+
+
+def test_regions_are_named_and_class_names_agree() -> None:
+    """Each offered region has a name; options and price overrides name classes alike."""
+    english = _english()
+    regions = english["selector"]["region"]["options"]
+    assert set(regions) == set(AWS_REGIONS)
+    assert regions["us-east-1"] == "US East (N. Virginia) \N{EN DASH} us-east-1"
+    classes = english["selector"]["storage_class"]["options"]
+    prices = english["options"]["step"]["init"]["sections"]["price_overrides"]["data"]
+    for storage_class in S3_STORAGE_CLASSES:
+        assert prices[str(storage_class)].startswith(classes[option_value(storage_class)])
+    messages = [m["message"] for m in english["exceptions"].values()]
+    messages += list(english["config"]["error"].values())
+    messages += list(english["options"]["error"].values())
+    assert [m for m in messages if "`" in m] == []

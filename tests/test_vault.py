@@ -145,6 +145,7 @@ async def test_vault_options_and_reconfigure(
 ) -> None:
     """Vault options: power-of-two part size, threads, tier, vault price; reconfigure."""
     result = await hass.config_entries.options.async_init(vault_entry.entry_id)
+    assert result["step_id"] == "vault"  # its own texts: no storage classes there
     result = await hass.config_entries.options.async_configure(
         result["flow_id"],
         {
