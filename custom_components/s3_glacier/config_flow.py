@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from homeassistant.config_entries import (
     ConfigEntry,
@@ -131,24 +131,27 @@ def _select(options: list[str], translation_key: str) -> SelectSelector:
     return SelectSelector(SelectSelectorConfig(options=options, translation_key=translation_key))
 
 
-# Whole-number options: (minimum, maximum). The range is checked in the step, not by
-# the selector, so that a wrong value gets an error at its field that names the range
-# (a selector's own check shows "Value 1.0 is too small" above the whole form).
-_RANGES: dict[str, tuple[int, int]] = {
-    CONF_PART_SIZE_MIB: (5, 128),
-    CONF_CONCURRENCY: (1, 16),
-    CONF_RECONCILE_HOURS: (1, 720),
-}
-# The error of each ranged field, and its placeholders in the error's text.
-_RANGE_ERRORS = {
-    CONF_PART_SIZE_MIB: ("part_size_out_of_range", "part_size_min", "part_size_max"),
-    CONF_CONCURRENCY: ("concurrency_out_of_range", "concurrency_min", "concurrency_max"),
-    CONF_RECONCILE_HOURS: ("reconcile_out_of_range", "reconcile_min", "reconcile_max"),
+class _Range(NamedTuple):
+    """The bounds of a whole-number option, its error and its placeholders' stem."""
+
+    low: int
+    high: int
+    error: str
+    stem: str  # the texts use {<stem>_min} and {<stem>_max}
+
+
+# Checked in the step, not by the selector, so that a wrong value gets an error at its
+# field that names the range (a selector's own check shows "Value 1.0 is too small"
+# above the whole form).
+_RANGES: dict[str, _Range] = {
+    CONF_PART_SIZE_MIB: _Range(5, 128, "part_size_out_of_range", "part_size"),
+    CONF_CONCURRENCY: _Range(1, 16, "concurrency_out_of_range", "concurrency"),
+    CONF_RECONCILE_HOURS: _Range(1, 720, "reconcile_out_of_range", "reconcile"),
 }
 RANGE_PLACEHOLDERS = {
-    placeholder: str(bound)
-    for name, (_, low, high) in _RANGE_ERRORS.items()
-    for placeholder, bound in ((low, _RANGES[name][0]), (high, _RANGES[name][1]))
+    f"{bounds.stem}_{end}": str(value)
+    for bounds in _RANGES.values()
+    for end, value in (("min", bounds.low), ("max", bounds.high))
 }
 
 
@@ -407,12 +410,13 @@ def _option_errors(schema: vol.Schema, options: Mapping[str, Any]) -> dict[str, 
     """Field errors of the options: numbers out of range, a KMS key without KMS."""
     errors: dict[str, str] = {}
     numbers = {str(m) for m, field in schema.schema.items() if isinstance(field, NumberSelector)}
-    for name, (low, high) in _RANGES.items():
+    for name, bounds in _RANGES.items():
         value = options.get(name)
         if name not in numbers or value is None:
             continue  # a vault's part size is picked from a list
-        if not (isinstance(value, float | int) and low <= value <= high and value == int(value)):
-            errors[name] = _RANGE_ERRORS[name][0]
+        whole = isinstance(value, float | int) and value == int(value)
+        if not (whole and bounds.low <= value <= bounds.high):
+            errors[name] = bounds.error
     encryption = options.get(CONF_ENCRYPTION)
     if options.get(CONF_KMS_KEY_ID) and encryption is not None and encryption != _KMS:
         errors[CONF_KMS_KEY_ID] = "kms_key_without_kms"
