@@ -361,3 +361,25 @@ async def test_entry_with_the_right_region_has_no_issue(
     assert (
         issue_registry.async_get_issue(DOMAIN, f"wrong_region_{init_integration.entry_id}") is None
     )
+
+
+async def test_removing_the_entry_removes_its_region_issue(
+    hass: HomeAssistant, aws: None, issue_registry: ir.IssueRegistry
+) -> None:
+    """The wrong-region issue goes with the entry."""
+    boto3.client("s3", region_name="eu-west-1").create_bucket(
+        Bucket="eu-archive", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        minor_version=2,
+        title="eu-archive",
+        data={**BUCKET_DATA, CONF_BUCKET: "eu-archive"},
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert issue_registry.async_get_issue(DOMAIN, f"wrong_region_{entry.entry_id}")
+    assert await hass.config_entries.async_remove(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert issue_registry.async_get_issue(DOMAIN, f"wrong_region_{entry.entry_id}") is None

@@ -275,6 +275,7 @@ async def async_unload_entry(hass: HomeAssistant, entry: S3GlacierConfigEntry) -
 
 async def async_remove_entry(hass: HomeAssistant, entry: S3GlacierConfigEntry) -> None:
     """Delete the entry's catalogs; a vault's are kept aside, as they hold archive IDs."""
+    repairs.async_clear_entry(hass, entry)
 
     def _remove() -> None:
         for path in _entry_catalogs(hass, entry.entry_id):
