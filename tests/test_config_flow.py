@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
-from homeassistant.config_entries import SOURCE_USER
+import boto3
+from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+import custom_components.s3_glacier
 from custom_components.s3_glacier.archive.errors import ArchiveError
+from custom_components.s3_glacier.archive.models import S3_STORAGE_CLASSES
 from custom_components.s3_glacier.archive.s3 import S3Target
 from custom_components.s3_glacier.const import (
+    AWS_REGIONS,
     CONF_ACCESS_KEY_ID,
     CONF_BUCKET,
     CONF_CONCURRENCY,
@@ -29,6 +35,7 @@ from custom_components.s3_glacier.const import (
     CONF_TARGET,
     DOMAIN,
 )
+from custom_components.s3_glacier.helpers import option_value
 
 from .conftest import ACCESS_KEY_ID, BUCKET, REGION, SECRET_ACCESS_KEY, MotoServer
 
@@ -70,7 +77,8 @@ async def test_create_bucket_entry(hass: HomeAssistant) -> None:
         CONF_PREFIX: "ha",
         CONF_TARGET: "bucket",
     }
-    assert result["options"] == {CONF_STORAGE_CLASS: "GLACIER_IR", CONF_ENCRYPTION: "AES256"}
+    assert result["options"] == {CONF_STORAGE_CLASS: "glacier_ir", CONF_ENCRYPTION: "aes256"}
+    assert result["result"].minor_version == 2
     assert result["result"].unique_id == f"{REGION}|{BUCKET}|ha"
     await hass.async_block_till_done()
 
@@ -211,7 +219,12 @@ async def test_reconfigure(
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "reconfigure"
 
-    new_location = {CONF_REGION: REGION, CONF_BUCKET: "missing", CONF_PREFIX: "photos"}
+    new_location = {
+        CONF_ACCESS_KEY_ID: ACCESS_KEY_ID,
+        CONF_REGION: REGION,
+        CONF_BUCKET: "missing",
+        CONF_PREFIX: "photos",
+    }
     result = await hass.config_entries.flow.async_configure(result["flow_id"], new_location)
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {CONF_BUCKET: "bucket_not_found"}
@@ -242,7 +255,13 @@ async def test_reconfigure_onto_another_entry(
     other.add_to_hass(hass)
     result = await mock_config_entry.start_reconfigure_flow(hass)
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_REGION: REGION, CONF_BUCKET: BUCKET, CONF_PREFIX: "other"}
+        result["flow_id"],
+        {
+            CONF_ACCESS_KEY_ID: ACCESS_KEY_ID,
+            CONF_REGION: REGION,
+            CONF_BUCKET: BUCKET,
+            CONF_PREFIX: "other",
+        },
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
@@ -250,14 +269,15 @@ async def test_reconfigure_onto_another_entry(
 
 @pytest.mark.usefixtures("init_integration")
 async def test_options(hass: HomeAssistant, mock_config_entry: MockConfigEntry) -> None:
-    """Options: class, encryption (a KMS key only with KMS), transfers, reconcile, prices."""
+    """Options: class, encryption, transfers, reconcile, prices; applied without a reload."""
+    loaded = mock_config_entry.runtime_data
     result = await hass.config_entries.options.async_init(mock_config_entry.entry_id)
     assert result["type"] is FlowResultType.FORM
     result = await hass.config_entries.options.async_configure(
         result["flow_id"],
         {
-            CONF_STORAGE_CLASS: "DEEP_ARCHIVE",
-            CONF_ENCRYPTION: "aws:kms",
+            CONF_STORAGE_CLASS: "deep_archive",
+            CONF_ENCRYPTION: "aws_kms",
             CONF_KMS_KEY_ID: "alias/archive",
             CONF_PART_SIZE_MIB: 8.0,
             CONF_CONCURRENCY: 2.0,
@@ -267,25 +287,27 @@ async def test_options(hass: HomeAssistant, mock_config_entry: MockConfigEntry) 
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert mock_config_entry.options == {
-        CONF_STORAGE_CLASS: "DEEP_ARCHIVE",
-        CONF_ENCRYPTION: "aws:kms",
+        CONF_STORAGE_CLASS: "deep_archive",
+        CONF_ENCRYPTION: "aws_kms",
         CONF_KMS_KEY_ID: "alias/archive",
         CONF_PART_SIZE_MIB: 8,
         CONF_CONCURRENCY: 2,
         CONF_RECONCILE_HOURS: 12,
         CONF_PRICE_OVERRIDES: {"DEEP_ARCHIVE": 0.002},
     }
-    await hass.async_block_till_done()
+    # The new prices show at once, from the same loaded entry (no reload).
     attributes = hass.states.get("sensor.demo_archive_ha_estimated_monthly_cost").attributes
     assert attributes["overridden_prices"] == ["DEEP_ARCHIVE"]
+    assert mock_config_entry.runtime_data is loaded
+    await hass.async_block_till_done()
+    assert mock_config_entry.runtime_data is loaded
 
     result = await hass.config_entries.options.async_init(mock_config_entry.entry_id)
     result = await hass.config_entries.options.async_configure(
         result["flow_id"],
         {
-            CONF_STORAGE_CLASS: "GLACIER",
+            CONF_STORAGE_CLASS: "glacier",
             CONF_ENCRYPTION: "none",
-            CONF_KMS_KEY_ID: "stale",
             CONF_PART_SIZE_MIB: 16,
             CONF_CONCURRENCY: 4,
             CONF_RECONCILE_HOURS: 24,
@@ -293,13 +315,65 @@ async def test_options(hass: HomeAssistant, mock_config_entry: MockConfigEntry) 
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert mock_config_entry.options == {
-        CONF_STORAGE_CLASS: "GLACIER",
+        CONF_STORAGE_CLASS: "glacier",
         CONF_ENCRYPTION: "none",
         CONF_PART_SIZE_MIB: 16,
         CONF_CONCURRENCY: 4,
         CONF_RECONCILE_HOURS: 24,
         CONF_PRICE_OVERRIDES: {},
     }
+
+
+_VALID_OPTIONS: dict[str, Any] = {
+    CONF_STORAGE_CLASS: "glacier_ir",
+    CONF_ENCRYPTION: "aes256",
+    CONF_PART_SIZE_MIB: 16,
+    CONF_CONCURRENCY: 4,
+    CONF_RECONCILE_HOURS: 24,
+}
+
+
+@pytest.mark.parametrize(
+    ("changes", "errors"),
+    [
+        ({CONF_PART_SIZE_MIB: 1.0}, {CONF_PART_SIZE_MIB: "part_size_out_of_range"}),
+        ({CONF_PART_SIZE_MIB: 129}, {CONF_PART_SIZE_MIB: "part_size_out_of_range"}),
+        ({CONF_PART_SIZE_MIB: 6.5}, {CONF_PART_SIZE_MIB: "part_size_out_of_range"}),
+        ({CONF_CONCURRENCY: 0}, {CONF_CONCURRENCY: "concurrency_out_of_range"}),
+        ({CONF_RECONCILE_HOURS: 721}, {CONF_RECONCILE_HOURS: "reconcile_out_of_range"}),
+        ({CONF_KMS_KEY_ID: "alias/archive"}, {CONF_KMS_KEY_ID: "kms_key_without_kms"}),
+        (
+            {CONF_ENCRYPTION: "none", CONF_KMS_KEY_ID: "alias/archive"},
+            {CONF_KMS_KEY_ID: "kms_key_without_kms"},
+        ),
+    ],
+)
+@pytest.mark.usefixtures("init_integration")
+async def test_options_field_errors(
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    changes: dict[str, Any],
+    errors: dict[str, str],
+) -> None:
+    """A bad value gets an error at its own field that states the range; nothing is saved."""
+    before = dict(mock_config_entry.options)
+    result = await hass.config_entries.options.async_init(mock_config_entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {**_VALID_OPTIONS, **changes}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == errors
+    assert result["description_placeholders"] == {
+        "part_size_min": "5",
+        "part_size_max": "128",
+        "concurrency_min": "1",
+        "concurrency_max": "16",
+        "reconcile_min": "1",
+        "reconcile_max": "720",
+    }
+    assert mock_config_entry.options == before
+    result = await hass.config_entries.options.async_configure(result["flow_id"], _VALID_OPTIONS)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
 async def test_reconfigure_starts_a_new_catalog(
@@ -315,8 +389,185 @@ async def test_reconfigure_starts_a_new_catalog(
     s3.create_bucket(Bucket="new-bucket")
     result = await init_integration.start_reconfigure_flow(hass)
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_REGION: REGION, CONF_BUCKET: "new-bucket", CONF_PREFIX: "ha"}
+        result["flow_id"],
+        {
+            CONF_ACCESS_KEY_ID: ACCESS_KEY_ID,
+            CONF_REGION: REGION,
+            CONF_BUCKET: "new-bucket",
+            CONF_PREFIX: "ha",
+        },
     )
     assert result["reason"] == "reconfigure_successful"
     await hass.async_block_till_done(wait_background_tasks=True)
     assert hass.states.get("sensor.demo_archive_ha_archived_objects").state == "0"
+
+
+@pytest.mark.usefixtures("aws")
+async def test_unexpected_exception_is_unknown(
+    hass: HomeAssistant, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Any other exception while checking → unknown, logged with its traceback."""
+
+    def broken(self: S3Target) -> None:
+        raise RuntimeError("broken check")
+
+    monkeypatch.setattr(S3Target, "check", broken)
+    flow_id = await _bucket_form(hass)
+    result = await hass.config_entries.flow.async_configure(flow_id, USER_INPUT)
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "unknown"}
+    [record] = [r for r in caplog.records if r.getMessage().startswith("Unexpected error")]
+    assert record.exc_info is not None
+    assert "broken check" in str(record.exc_info[1])
+
+
+@pytest.mark.usefixtures("aws")
+async def test_invalid_endpoint_names_an_example(hass: HomeAssistant) -> None:
+    """The endpoint example is a placeholder: strings.json holds no URL."""
+    flow_id = await _bucket_form(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {**USER_INPUT, CONF_ENDPOINT_URL: "s3.example.com"}
+    )
+    assert result["errors"] == {CONF_ENDPOINT_URL: "invalid_endpoint"}
+    assert result["description_placeholders"] == {"endpoint_example": "https://s3.example.com"}
+
+
+@pytest.fixture
+def eu_bucket(aws: None) -> str:
+    """A bucket that AWS keeps in eu-west-1."""
+    boto3.client("s3", region_name="eu-west-1").create_bucket(
+        Bucket="eu-archive", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    return "eu-archive"
+
+
+async def test_bucket_entered_with_wrong_region(hass: HomeAssistant, eu_bucket: str) -> None:
+    """The bucket's real region is stored, priced and in the unique ID; no second entry."""
+    flow_id = await _bucket_form(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {**USER_INPUT, CONF_BUCKET: eu_bucket, CONF_REGION: "us-east-1"}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_REGION] == "eu-west-1"
+    assert result["result"].unique_id == f"eu-west-1|{eu_bucket}|ha"
+    await hass.async_block_till_done(wait_background_tasks=True)
+    cost = hass.states.get("sensor.eu_archive_ha_estimated_monthly_cost")
+    assert cost.attributes["priced_region"] == "eu-west-1"
+
+    for region in ("us-east-1", "ap-southeast-2", "eu-west-1"):
+        flow_id = await _bucket_form(hass)
+        result = await hass.config_entries.flow.async_configure(
+            flow_id, {**USER_INPUT, CONF_BUCKET: eu_bucket, CONF_REGION: region}
+        )
+        assert result["type"] is FlowResultType.ABORT, region
+        assert result["reason"] == "already_configured"
+    assert len(hass.config_entries.async_entries(DOMAIN)) == 1
+
+
+async def test_reconfigure_stores_the_real_region(
+    hass: HomeAssistant, init_integration: MockConfigEntry, eu_bucket: str
+) -> None:
+    """Reconfiguring to a bucket of another region stores that region, not the one typed."""
+    result = await init_integration.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {CONF_ACCESS_KEY_ID: ACCESS_KEY_ID, CONF_REGION: REGION, CONF_BUCKET: eu_bucket},
+    )
+    assert result["reason"] == "reconfigure_successful"
+    assert init_integration.data[CONF_REGION] == "eu-west-1"
+    assert init_integration.unique_id == f"eu-west-1|{eu_bucket}|"
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
+async def test_reconfigure_without_changes(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """Submitting the same keys and location says so, and does not reload the entry."""
+    loaded = init_integration.runtime_data
+    result = await init_integration.start_reconfigure_flow(hass)
+    suggested = {
+        str(field): (field.description or {}).get("suggested_value")
+        for field in result["data_schema"].schema
+    }
+    # The keys can change here too; the stored secret is never sent to the browser.
+    assert suggested[CONF_ACCESS_KEY_ID] == ACCESS_KEY_ID
+    assert suggested[CONF_SECRET_ACCESS_KEY] is None
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {
+            CONF_ACCESS_KEY_ID: ACCESS_KEY_ID,
+            CONF_REGION: REGION,
+            CONF_BUCKET: BUCKET,
+            CONF_PREFIX: "ha",
+        },
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "no_changes"
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert init_integration.runtime_data is loaded
+
+
+async def test_reconfigure_changes_the_keys(
+    hass: HomeAssistant, init_integration: MockConfigEntry, moto_auth: dict[str, str]
+) -> None:
+    """New keys are checked before they are saved; an empty secret keeps the stored one."""
+    location = {CONF_REGION: REGION, CONF_BUCKET: BUCKET, CONF_PREFIX: "ha"}
+    result = await init_integration.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_ACCESS_KEY_ID: moto_auth[CONF_ACCESS_KEY_ID], **location}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "invalid_auth"}  # new key ID, old secret
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {**moto_auth, **location}
+    )
+    assert result["reason"] == "reconfigure_successful"
+    assert init_integration.data[CONF_ACCESS_KEY_ID] == moto_auth[CONF_ACCESS_KEY_ID]
+    assert init_integration.data[CONF_SECRET_ACCESS_KEY] == moto_auth[CONF_SECRET_ACCESS_KEY]
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert init_integration.state is ConfigEntryState.LOADED
+
+
+def _english() -> dict[str, Any]:
+    path = Path(custom_components.s3_glacier.__file__).parent / "translations" / "en.json"
+    return dict(json.loads(path.read_text()))
+
+
+def test_vault_options_text_is_about_vaults() -> None:
+    """The vault's options speak of vaults only, with one set of retrieval times."""
+    english = _english()
+    texts = json.dumps(
+        [
+            english["options"]["step"]["vault"],
+            english["selector"]["vault_tier"],
+            english["selector"]["vault_part_size"],
+        ]
+    )
+    for s3_thing in ("class", "Deep Archive", "S3", "compatible"):
+        assert s3_thing not in texts
+    tier = english["options"]["step"]["vault"]["data_description"]["tier"]
+    labels = english["selector"]["vault_tier"]["options"]
+    for name, time in (
+        ("expedited", "1\N{EN DASH}5 minutes"),
+        ("standard", "3\N{EN DASH}5 hours"),
+        ("bulk", "5\N{EN DASH}12 hours"),
+    ):
+        assert time in tier
+        assert time in labels[name]
+
+
+def test_regions_are_named_and_class_names_agree() -> None:
+    """Each offered region has a name; options and price overrides name classes alike."""
+    english = _english()
+    regions = english["selector"]["region"]["options"]
+    assert set(regions) == set(AWS_REGIONS)
+    assert regions["us-east-1"] == "US East (N. Virginia) \N{EN DASH} us-east-1"
+    classes = english["selector"]["storage_class"]["options"]
+    prices = english["options"]["step"]["init"]["sections"]["price_overrides"]["data"]
+    for storage_class in S3_STORAGE_CLASSES:
+        assert prices[str(storage_class)].startswith(classes[option_value(storage_class)])
+    messages = [m["message"] for m in english["exceptions"].values()]
+    messages += list(english["config"]["error"].values())
+    messages += list(english["options"]["error"].values())
+    assert [m for m in messages if "`" in m] == []

@@ -2,16 +2,40 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+from typing import Any
 
-from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
-from homeassistant.core import HomeAssistant
+import boto3
+from homeassistant.config_entries import (
+    SOURCE_REAUTH,
+    ConfigEntry,
+    ConfigEntryState,
+    ConfigFlow,
+    ConfigFlowResult,
+)
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP
+from homeassistant.core import Event, HomeAssistant
+from homeassistant.helpers import issue_registry as ir
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.s3_glacier.const import CONF_BUCKET, CONF_ENDPOINT_URL, DOMAIN
+from custom_components.s3_glacier.archive.catalog import Catalog
+from custom_components.s3_glacier.const import (
+    CONF_ACCESS_KEY_ID,
+    CONF_BUCKET,
+    CONF_ENCRYPTION,
+    CONF_ENDPOINT_URL,
+    CONF_KMS_KEY_ID,
+    CONF_PART_SIZE_MIB,
+    CONF_PREFIX,
+    CONF_REGION,
+    CONF_STORAGE_CLASS,
+    CONF_TIER,
+    DOMAIN,
+)
 
-from .conftest import BUCKET, SECRET_ACCESS_KEY
+from .conftest import BUCKET, BUCKET_DATA, REGION, SECRET_ACCESS_KEY
 
 
 async def test_setup_and_unload(hass: HomeAssistant, init_integration: MockConfigEntry) -> None:
@@ -96,3 +120,266 @@ async def test_removing_the_entry_deletes_its_catalog(
     assert await hass.config_entries.async_remove(init_integration.entry_id)
     await hass.async_block_till_done()
     assert list(storage.glob(f"{DOMAIN}.*")) == []
+
+
+# --- one reload mechanism (Home Assistant 2026.6+ reports a listener next to it) -------
+
+
+@pytest.fixture
+def reload_reports(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What Home Assistant 2026.6+ reports when a flow reloads an entry with a listener.
+
+    2026.2 (installed here) does not check yet; this applies 2026.11's check to every
+    async_update_reload_and_abort and collects its report.
+    """
+    reports: list[str] = []
+    original = ConfigFlow.async_update_reload_and_abort
+
+    def checked(self: ConfigFlow, entry: ConfigEntry, **kwargs: Any) -> ConfigFlowResult:
+        if entry.update_listeners:
+            reports.append(
+                f"{entry.domain} has an update listener and should use it for scheduling a reload"
+            )
+        return original(self, entry, **kwargs)
+
+    monkeypatch.setattr(ConfigFlow, "async_update_reload_and_abort", checked)
+    return reports
+
+
+async def test_flows_reload_without_an_update_listener(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    moto_auth: dict[str, str],
+    reload_reports: list[str],
+) -> None:
+    """Reauth and reconfigure reload a loaded entry once, with no listener to double it."""
+    entry = init_integration
+    assert entry.update_listeners == []
+    setups: list[str] = []
+    entry.async_on_state_change(lambda: setups.append(entry.state.value))
+
+    result = await entry.start_reauth_flow(hass)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], moto_auth)
+    assert result["reason"] == "reauth_successful"
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert entry.state is ConfigEntryState.LOADED
+    assert entry.update_listeners == []
+
+    result = await entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {
+            CONF_ACCESS_KEY_ID: moto_auth[CONF_ACCESS_KEY_ID],
+            CONF_REGION: "us-east-1",
+            CONF_BUCKET: BUCKET,
+            CONF_PREFIX: "photos",
+        },
+    )
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert entry.state is ConfigEntryState.LOADED
+    assert entry.runtime_data.target.prefix == "photos/"
+    assert reload_reports == []
+
+
+async def test_reauth_reloads_an_entry_that_failed_setup(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry, moto_auth: dict[str, str]
+) -> None:
+    """Keys refused at setup: working keys from reauth load the entry (no listener needed)."""
+    mock_config_entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert mock_config_entry.state is ConfigEntryState.SETUP_ERROR
+    [flow] = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    result = await hass.config_entries.flow.async_configure(flow["flow_id"], moto_auth)
+    assert result["reason"] == "reauth_successful"
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert mock_config_entry.state is ConfigEntryState.LOADED
+
+
+# --- migration -------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("aws")
+async def test_migrate_upper_case_options(hass: HomeAssistant) -> None:
+    """1.1 → 1.2: stored selector values become the lower-case option values."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        version=1,
+        minor_version=1,
+        title=f"{BUCKET}/ha",
+        data=dict(BUCKET_DATA),
+        options={
+            CONF_STORAGE_CLASS: "DEEP_ARCHIVE",
+            CONF_ENCRYPTION: "aws:kms",
+            CONF_KMS_KEY_ID: "alias/archive",
+            CONF_TIER: "Expedited",
+            CONF_PART_SIZE_MIB: 16,
+        },
+        unique_id=f"{REGION}|{BUCKET}|ha",
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert (entry.version, entry.minor_version) == (1, 2)
+    assert entry.options == {
+        CONF_STORAGE_CLASS: "deep_archive",
+        CONF_ENCRYPTION: "aws_kms",
+        CONF_KMS_KEY_ID: "alias/archive",
+        CONF_TIER: "expedited",
+        CONF_PART_SIZE_MIB: 16,
+    }
+
+
+@pytest.mark.usefixtures("aws")
+async def test_entry_from_a_newer_version_is_not_loaded(hass: HomeAssistant) -> None:
+    """An entry written by a newer major version is left alone (migration error)."""
+    entry = MockConfigEntry(domain=DOMAIN, version=2, data=dict(BUCKET_DATA))
+    entry.add_to_hass(hass)
+    assert not await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.MIGRATION_ERROR
+
+
+# --- closing the catalog ---------------------------------------------------------------
+
+
+@pytest.fixture
+def catalog_closes(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Every Catalog.close call (the real close still runs), by catalog path."""
+    closes: list[Path] = []
+    original = Catalog.close
+
+    def counted(self: Catalog) -> None:
+        closes.append(self.path)
+        original(self)
+
+    monkeypatch.setattr(Catalog, "close", counted)
+    return closes
+
+
+def _errors(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_stop_then_unload_closes_once(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    catalog_closes: list[Path],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Stop closes the catalog; a later unload neither closes it again nor logs an error."""
+    path = init_integration.runtime_data.catalog.path
+    hass.bus.async_fire(EVENT_HOMEASSISTANT_STOP)
+    await hass.async_block_till_done()
+    assert catalog_closes == [path]
+
+    assert await hass.config_entries.async_unload(init_integration.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert catalog_closes == [path]
+    assert _errors(caplog) == []
+
+
+async def test_stop_waits_for_the_close_an_unload_deferred(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    catalog_closes: list[Path],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Unloaded while an action runs, then stopped: the close still happens, once.
+
+    The action ends during the stop (a stop listener ends it), after Home Assistant
+    has cancelled its background tasks.
+    """
+    path = init_integration.runtime_data.catalog.path
+    action = init_integration.runtime_data.activity.busy()
+    await action.__aenter__()
+    assert await hass.config_entries.async_unload(init_integration.entry_id)
+    # (No async_block_till_done here: it would wait for the close, which waits for
+    # the action.)
+    assert catalog_closes == []
+
+    async def _action_ends(_event: Event) -> None:
+        await action.__aexit__(None, None, None)
+
+    hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, _action_ends)
+    await hass.async_stop(force=True)
+    assert catalog_closes == [path]
+    assert _errors(caplog) == []
+
+
+async def test_unload_closes_once(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    catalog_closes: list[Path],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A plain unload closes the catalog once; a stop afterwards does nothing more."""
+    path = init_integration.runtime_data.catalog.path
+    assert await hass.config_entries.async_unload(init_integration.entry_id)
+    await hass.async_block_till_done()
+    assert catalog_closes == [path]
+    hass.bus.async_fire(EVENT_HOMEASSISTANT_STOP)
+    await hass.async_block_till_done()
+    assert catalog_closes == [path]
+    assert _errors(caplog) == []
+
+
+# --- the bucket's real region ----------------------------------------------------------
+
+
+async def test_entry_with_a_wrong_region_gets_a_repair_issue(
+    hass: HomeAssistant, aws: None, issue_registry: ir.IssueRegistry
+) -> None:
+    """An older entry that names the wrong region is told to reconfigure; it still loads."""
+    boto3.client("s3", region_name="eu-west-1").create_bucket(
+        Bucket="eu-archive", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        minor_version=2,
+        title="eu-archive",
+        data={**BUCKET_DATA, CONF_BUCKET: "eu-archive"},
+        unique_id=f"{REGION}|eu-archive|ha",
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert entry.state is ConfigEntryState.LOADED
+    issue = issue_registry.async_get_issue(DOMAIN, f"wrong_region_{entry.entry_id}")
+    assert issue is not None
+    assert issue.translation_placeholders == {
+        "title": "eu-archive",
+        "region": "eu-west-1",
+        "configured": "us-east-1",
+    }
+
+
+async def test_entry_with_the_right_region_has_no_issue(
+    hass: HomeAssistant, init_integration: MockConfigEntry, issue_registry: ir.IssueRegistry
+) -> None:
+    """The region S3 reports matches: no issue."""
+    assert (
+        issue_registry.async_get_issue(DOMAIN, f"wrong_region_{init_integration.entry_id}") is None
+    )
+
+
+async def test_removing_the_entry_removes_its_region_issue(
+    hass: HomeAssistant, aws: None, issue_registry: ir.IssueRegistry
+) -> None:
+    """The wrong-region issue goes with the entry."""
+    boto3.client("s3", region_name="eu-west-1").create_bucket(
+        Bucket="eu-archive", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        minor_version=2,
+        title="eu-archive",
+        data={**BUCKET_DATA, CONF_BUCKET: "eu-archive"},
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert issue_registry.async_get_issue(DOMAIN, f"wrong_region_{entry.entry_id}")
+    assert await hass.config_entries.async_remove(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert issue_registry.async_get_issue(DOMAIN, f"wrong_region_{entry.entry_id}") is None

@@ -9,11 +9,12 @@ from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import SOURCE_REAUTH
-from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.core import Context, HomeAssistant
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError, Unauthorized
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
+    MockUser,
     async_capture_events,
     async_fire_time_changed,
 )
@@ -560,3 +561,70 @@ async def test_reconcile_aborts_abandoned_uploads(
     assert old not in uploads
     assert fresh in uploads
     assert len(uploads) == 2  # the one outside the prefix is not ours to abort
+
+
+# --- who may call, and which spellings -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("action", "data"),
+    [
+        ("archive", {"path": "/tmp/x"}),
+        ("restore", {"key": "ha/x"}),
+        ("delete", {"key": "ha/x"}),
+        ("list", {}),
+        ("refresh", {}),
+    ],
+)
+async def test_actions_are_for_administrators(
+    hass: HomeAssistant, hass_read_only_user: MockUser, s3: Any, action: str, data: dict[str, Any]
+) -> None:
+    """A non-admin user is refused every action, list and refresh (billed requests) too."""
+    listed = 0
+
+    def count(**_: Any) -> None:
+        nonlocal listed
+        listed += 1
+
+    entry = hass.config_entries.async_entries(DOMAIN)[0]
+    entry.runtime_data.target._client.meta.events.register("before-call.s3.*", count)
+    with pytest.raises(Unauthorized):
+        await hass.services.async_call(
+            DOMAIN,
+            action,
+            data,
+            blocking=True,
+            return_response=action == "list",
+            context=Context(user_id=hass_read_only_user.id),
+        )
+    assert listed == 0
+
+
+@pytest.mark.parametrize(
+    ("storage_class", "tier"),
+    [("glacier", "expedited"), ("GLACIER", "Expedited"), ("deep_archive", "bulk")],
+)
+async def test_old_and_new_spellings_are_accepted(
+    hass: HomeAssistant, allowed: Path, s3: Any, storage_class: str, tier: str
+) -> None:
+    """Automations written with AWS's names keep working next to the option values."""
+    _write(allowed / "v.bin", 10)
+    response = await _call(
+        hass, "archive", path=str(allowed / "v.bin"), storage_class=storage_class
+    )
+    assert response["archived"][0]["storage_class"] == storage_class.upper()
+    assert s3.head_object(Bucket=BUCKET, Key="ha/v.bin")["StorageClass"] == storage_class.upper()
+    response = await _call(hass, "restore", key="ha/v.bin", tier=tier)
+    assert response["status"] in ("restore_requested", "restored")
+
+
+async def test_unknown_spelling_lists_the_option_values(hass: HomeAssistant, allowed: Path) -> None:
+    """A wrong class is refused with the values the UI offers."""
+    _write(allowed / "v.bin", 10)
+    with pytest.raises(ServiceValidationError) as err:
+        await _call(hass, "archive", path=str(allowed / "v.bin"), storage_class="cold")
+    assert err.value.translation_placeholders == {
+        "value": "cold",
+        "allowed": "standard, standard_ia, onezone_ia, intelligent_tiering, glacier_ir,"
+        " glacier, deep_archive",
+    }

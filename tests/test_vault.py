@@ -120,7 +120,7 @@ async def test_vault_flow(hass: HomeAssistant) -> None:
     assert result["title"] == VAULT
     assert result["data"] == VAULT_DATA
     assert result["result"].unique_id == f"{REGION}|vault|{VAULT}"
-    assert result["options"] == {CONF_PART_SIZE_MIB: 8, CONF_CONCURRENCY: 4, CONF_TIER: "Standard"}
+    assert result["options"] == {CONF_PART_SIZE_MIB: 8, CONF_CONCURRENCY: 4, CONF_TIER: "standard"}
     await hass.async_block_till_done(wait_background_tasks=True)
 
 
@@ -145,12 +145,13 @@ async def test_vault_options_and_reconfigure(
 ) -> None:
     """Vault options: power-of-two part size, threads, tier, vault price; reconfigure."""
     result = await hass.config_entries.options.async_init(vault_entry.entry_id)
+    assert result["step_id"] == "vault"  # its own texts: no storage classes there
     result = await hass.config_entries.options.async_configure(
         result["flow_id"],
         {
             CONF_PART_SIZE_MIB: "64",
             CONF_CONCURRENCY: 2,
-            CONF_TIER: "Bulk",
+            CONF_TIER: "bulk",
             CONF_PRICE_OVERRIDES: {"VAULT": 0.004},
         },
     )
@@ -159,15 +160,20 @@ async def test_vault_options_and_reconfigure(
     assert vault_entry.options == {
         CONF_PART_SIZE_MIB: 64,
         CONF_CONCURRENCY: 2,
-        CONF_TIER: "Bulk",
+        CONF_TIER: "bulk",
         CONF_PRICE_OVERRIDES: {"VAULT": 0.004},
     }
-    assert vault_entry.runtime_data.target.part_size == 64 * 1024 * 1024  # reloaded
+    assert vault_entry.runtime_data.target.part_size == 64 * 1024 * 1024  # applied live
 
     glacier.create_vault(vaultName="other-vault")
     result = await vault_entry.start_reconfigure_flow(hass)
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_REGION: REGION, CONF_VAULT_NAME: "other-vault"}
+        result["flow_id"],
+        {
+            CONF_ACCESS_KEY_ID: VAULT_DATA[CONF_ACCESS_KEY_ID],
+            CONF_REGION: REGION,
+            CONF_VAULT_NAME: "other-vault",
+        },
     )
     assert result["reason"] == "reconfigure_successful"
     assert vault_entry.title == "other-vault"

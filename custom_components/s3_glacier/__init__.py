@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Mapping
 from functools import partial
 import hashlib
 from pathlib import Path
+from typing import Any
 
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
-from homeassistant.core import Event, HomeAssistant
+from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryError, ConfigEntryNotReady
-from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import config_validation as cv, issue_registry as ir
 from homeassistant.helpers.typing import ConfigType
 
+from . import repairs
 from .archive.catalog import Catalog, CatalogError
 from .archive.client import GrantedActions
 from .archive.errors import (
@@ -26,10 +30,25 @@ from .archive.errors import (
     VaultNotFoundError,
 )
 from .archive.vault import VaultTarget
-from .const import DOMAIN, LOGGER
+from .const import (
+    CONF_ENCRYPTION,
+    CONF_ENDPOINT_URL,
+    CONF_REGION,
+    CONF_STORAGE_CLASS,
+    CONF_TIER,
+    DOMAIN,
+    LOGGER,
+)
 from .coordinator import S3GlacierCoordinator
 from .data import Activity, S3GlacierConfigEntry, S3GlacierData
-from .helpers import Target, apply_vault_options, connect, is_vault, unique_id_from_data
+from .helpers import (
+    Target,
+    apply_vault_options,
+    connect,
+    is_vault,
+    option_value,
+    unique_id_from_data,
+)
 from .restore import RestoreWatcher
 from .services import async_setup_services
 from .translate import translated
@@ -73,11 +92,30 @@ def _open_catalog(hass: HomeAssistant, entry: S3GlacierConfigEntry) -> Catalog:
     return Catalog(path)
 
 
+async def async_migrate_entry(hass: HomeAssistant, entry: S3GlacierConfigEntry) -> bool:
+    """Bring stored options up to the current minor version.
+
+    1.2: selector values are lower case (hassfest's rule for translation keys):
+    ``GLACIER_IR`` → ``glacier_ir``, ``aws:kms`` → ``aws_kms``, ``Expedited`` →
+    ``expedited``. Actions still accept the old spellings.
+    """
+    if entry.version > 1:
+        return False  # written by a newer version of the integration
+    if entry.minor_version < 2:
+        options = dict(entry.options)
+        for name in (CONF_STORAGE_CLASS, CONF_ENCRYPTION, CONF_TIER):
+            if isinstance(options.get(name), str):
+                options[name] = option_value(options[name])
+        hass.config_entries.async_update_entry(entry, options=options, minor_version=2)
+        LOGGER.debug("Migrated the options of %s to version 1.2", entry.title)
+    return True
+
+
 async def async_setup_entry(hass: HomeAssistant, entry: S3GlacierConfigEntry) -> bool:
     """Connect (in the executor), open the catalog, start the coordinator and watcher."""
     granted = GrantedActions()
     try:
-        target = await hass.async_add_executor_job(
+        target, reported = await hass.async_add_executor_job(
             partial(connect, entry.data, entry.options, granted=granted)
         )
     except AuthError as err:
@@ -96,6 +134,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: S3GlacierConfigEntry) ->
         raise translated(ConfigEntryError, err) from err
     except ArchiveError as err:
         raise translated(ConfigEntryNotReady, err, "cannot_connect") from err
+    _async_check_region(hass, entry, reported)
 
     try:
         catalog = await hass.async_add_executor_job(_open_catalog, hass, entry)
@@ -121,19 +160,51 @@ async def async_setup_entry(hass: HomeAssistant, entry: S3GlacierConfigEntry) ->
         await hass.async_add_executor_job(_close, target, catalog)
         raise
     entry.async_on_unload(restores.async_stop)
-    entry.async_on_unload(entry.add_update_listener(_async_options_updated))
-
-    async def _async_close_on_stop(_event: Event) -> None:
-        # Home Assistant does not unload entries when it stops: close here, so the
-        # WAL is folded back into the catalog file.
-        restores.async_stop()
-        await activity.async_wait_idle()
-        await hass.async_add_executor_job(_close, target, catalog)
-
+    # Deliberately no update listener: the reauth and reconfigure flows reload the entry
+    # (async_update_reload_and_abort) and the options flow applies its options itself
+    # (async_apply_options). Home Assistant reports a listener next to a flow's reload.
     entry.async_on_unload(
-        hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, _async_close_on_stop)
+        EntryCloser(hass, entry.title, target, catalog, activity, restores).async_close
     )
     return True
+
+
+@callback
+def _async_check_region(
+    hass: HomeAssistant, entry: S3GlacierConfigEntry, reported: Mapping[str, Any]
+) -> None:
+    """Raise a repair issue when AWS keeps the bucket in another region than stored.
+
+    New entries store the region S3 reports; an older entry may have been created
+    with a wrong one (botocore follows the redirect), which prices it wrongly.
+    Reconfiguring the entry stores the right region.
+    """
+    if reported[CONF_REGION] != entry.data[CONF_REGION] and not entry.data.get(CONF_ENDPOINT_URL):
+        repairs.async_raise(
+            hass,
+            entry,
+            "wrong_region",
+            severity=ir.IssueSeverity.WARNING,
+            region=reported[CONF_REGION],
+            configured=entry.data[CONF_REGION],
+        )
+    else:
+        repairs.async_clear(hass, entry, "wrong_region")
+
+
+async def async_apply_options(hass: HomeAssistant, entry: S3GlacierConfigEntry) -> None:
+    """Apply saved options to a loaded entry without a reload.
+
+    Prices show at once; a vault's part size and threads apply to the next upload; a
+    bucket's class, encryption and parts are read by each action anyway.
+    """
+    if entry.state is not ConfigEntryState.LOADED:
+        return  # the next setup reads them
+    data = entry.runtime_data
+    async with data.activity.busy():
+        if isinstance(data.target, VaultTarget):
+            apply_vault_options(data.target, entry.options)
+        await data.coordinator.async_catalog_changed()
 
 
 def _close(target: Target, catalog: Catalog) -> None:
@@ -142,15 +213,62 @@ def _close(target: Target, catalog: Catalog) -> None:
     target.close()
 
 
-async def _async_options_updated(hass: HomeAssistant, entry: S3GlacierConfigEntry) -> None:
-    """Apply new options: prices at once, a vault's part size and threads to the next upload."""
-    if entry.state is not ConfigEntryState.LOADED:
-        return  # a reload (reauth, reconfigure) is under way and reads them itself
-    data = entry.runtime_data
-    async with data.activity.busy():
-        if isinstance(data.target, VaultTarget):
-            apply_vault_options(data.target, entry.options)
-        await data.coordinator.async_catalog_changed()
+class EntryCloser:
+    """Closes an entry's catalog and client exactly once: at unload or at stop.
+
+    Home Assistant does not unload entries when it stops, so stopping closes too
+    (folding the WAL back into the catalog file). The close waits until no action
+    uses the catalog. Whichever comes first starts it; the other awaits the same
+    task. The stop listener outlives the unload until the close is done, so a stop
+    during a deferred close still waits for it, and it is only removed while it is
+    still registered.
+    """
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        title: str,
+        target: Target,
+        catalog: Catalog,
+        activity: Activity,
+        restores: RestoreWatcher,
+    ) -> None:
+        """Listen for the stop; nothing is closed yet."""
+        self._hass = hass
+        self._title = title
+        self._target = target
+        self._catalog = catalog
+        self._activity = activity
+        self._restores = restores
+        self._task: asyncio.Task[None] | None = None
+        self._unsub_stop: CALLBACK_TYPE | None = hass.bus.async_listen(
+            EVENT_HOMEASSISTANT_STOP, self._async_on_stop
+        )
+
+    @callback
+    def async_close(self) -> None:
+        """Start the close, unless it has started already."""
+        if self._task is None:
+            # A tracked task, not a background one: stopping cancels those.
+            self._task = self._hass.async_create_task(
+                self._async_close(), f"{DOMAIN} close {self._title}"
+            )
+
+    async def _async_on_stop(self, _event: Event) -> None:
+        """Close at stop; if unloading started the close, wait for that one."""
+        self.async_close()
+        assert self._task is not None
+        await self._task
+
+    async def _async_close(self) -> None:
+        self._restores.async_stop()
+        await self._activity.async_wait_idle()
+        try:
+            await self._hass.async_add_executor_job(_close, self._target, self._catalog)
+        finally:
+            if self._unsub_stop is not None:
+                self._unsub_stop()
+                self._unsub_stop = None
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: S3GlacierConfigEntry) -> bool:
@@ -158,22 +276,15 @@ async def async_unload_entry(hass: HomeAssistant, entry: S3GlacierConfigEntry) -
 
     An upload still running in the executor records its object before the catalog
     closes, even though the entry is already unloaded (or reloaded: SQLite lets the
-    new entry open the same file meanwhile).
+    new entry open the same file meanwhile). The close (EntryCloser, started by the
+    entry's unload callbacks) is not awaited here, but a stop meanwhile waits for it.
     """
-    if not await hass.config_entries.async_unload_platforms(entry, PLATFORMS):
-        return False
-    data = entry.runtime_data
-
-    async def _close_when_idle() -> None:
-        await data.activity.async_wait_idle()
-        await hass.async_add_executor_job(_close, data.target, data.catalog)
-
-    hass.async_create_background_task(_close_when_idle(), f"{DOMAIN} close {entry.title}")
-    return True
+    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: S3GlacierConfigEntry) -> None:
     """Delete the entry's catalogs; a vault's are kept aside, as they hold archive IDs."""
+    repairs.async_clear_entry(hass, entry)
 
     def _remove() -> None:
         for path in _entry_catalogs(hass, entry.entry_id):

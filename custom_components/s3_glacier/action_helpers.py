@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import NoReturn
 
 from homeassistant.core import HomeAssistant
@@ -14,6 +15,7 @@ from homeassistant.exceptions import HomeAssistantError
 from .archive.errors import AccessDeniedError, ArchiveError, AuthError
 from .const import DOMAIN, LOGGER
 from .data import S3GlacierConfigEntry
+from .helpers import option_value, parse_option
 from .paths import invalid
 from .permissions import async_report_denied
 from .translate import translated
@@ -76,12 +78,16 @@ def remote_errors(
         raise_translated(hass, entry, err, **placeholders)
 
 
-def choice[T](value: str, allowed: tuple[T, ...], problem: str) -> T:
-    """Return the allowed value whose text is ``value``, else raise ``problem``."""
-    for candidate in allowed:
-        if str(candidate) == value:
-            return candidate
-    raise invalid(problem, value=value, allowed=", ".join(str(c) for c in allowed))
+def choice[E: StrEnum](value: str, allowed: tuple[E, ...], problem: str) -> E:
+    """Return the allowed value ``value`` names, else raise ``problem``.
+
+    Both spellings are accepted: the lower-case option values the UI offers
+    (``glacier_ir``, ``expedited``) and AWS's names that earlier versions used
+    (``GLACIER_IR``, ``Expedited``), so existing automations keep working.
+    """
+    if (member := parse_option(value, allowed)) is not None:
+        return member
+    raise invalid(problem, value=value, allowed=", ".join(option_value(c) for c in allowed))
 
 
 class ProgressLog:

@@ -58,6 +58,7 @@ from .const import (
     LOGGER,
 )
 from .data import S3GlacierConfigEntry
+from .helpers import parse_option
 from .paths import (
     Source,
     check_in_prefix,
@@ -75,11 +76,13 @@ def _target(entry: S3GlacierConfigEntry) -> S3Target:
 
 
 def _transfer_options(entry: S3GlacierConfigEntry, storage_class: str | None) -> TransferOptions:
+    """How this entry's uploads are made: the action's class, else the options'."""
     options = entry.options
     chosen = storage_class or options.get(CONF_STORAGE_CLASS, DEFAULT_STORAGE_CLASS)
+    encryption = options.get(CONF_ENCRYPTION, DEFAULT_ENCRYPTION)
     return TransferOptions(
         storage_class=choice(chosen, S3_STORAGE_CLASSES, "invalid_storage_class"),
-        encryption=ServerSideEncryption(options.get(CONF_ENCRYPTION, DEFAULT_ENCRYPTION)),
+        encryption=parse_option(encryption, ServerSideEncryption) or ServerSideEncryption.AES256,
         kms_key_id=options.get(CONF_KMS_KEY_ID),
         part_size=int(options.get(CONF_PART_SIZE_MIB, DEFAULT_PART_SIZE_MIB)) * MIB,
         concurrency=int(options.get(CONF_CONCURRENCY, DEFAULT_CONCURRENCY)),

@@ -1,9 +1,9 @@
-"""Config flow for S3 Glacier Archive: bucket (vault later), reauth, reconfigure, options."""
+"""Config flow for S3 Glacier Archive: bucket or vault, reauth, reconfigure, options."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from homeassistant.config_entries import (
     ConfigEntry,
@@ -26,6 +26,7 @@ from homeassistant.helpers.selector import (
 )
 import voluptuous as vol
 
+from . import async_apply_options
 from .archive.errors import (
     AccessDeniedError,
     ArchiveError,
@@ -72,7 +73,14 @@ from .const import (
     TARGET_VAULT,
     VAULT_PART_SIZES_MIB,
 )
-from .helpers import connect, entry_title, is_vault, normalize_prefix, unique_id_from_data
+from .helpers import (
+    connect,
+    entry_title,
+    is_vault,
+    normalize_prefix,
+    option_value,
+    unique_id_from_data,
+)
 
 _TEXT = TextSelector()
 _URL = TextSelector(TextSelectorConfig(type=TextSelectorType.URL))
@@ -83,6 +91,7 @@ _REGION = SelectSelector(
         custom_value=True,
         mode=SelectSelectorMode.DROPDOWN,
         sort=True,
+        translation_key=CONF_REGION,
     )
 )
 
@@ -109,49 +118,70 @@ VAULT_LOCATION_SCHEMA = vol.Schema(
     }
 )
 VAULT_SCHEMA = CREDENTIALS_SCHEMA.extend(VAULT_LOCATION_SCHEMA.schema)
+# Reconfigure: the keys may change too; an empty secret keeps the stored one.
+RECONFIGURE_CREDENTIALS_SCHEMA = vol.Schema(
+    {
+        vol.Required(CONF_ACCESS_KEY_ID): _TEXT,
+        vol.Optional(CONF_SECRET_ACCESS_KEY): _PASSWORD,
+    }
+)
+
+
+def _select(options: list[str], translation_key: str) -> SelectSelector:
+    return SelectSelector(SelectSelectorConfig(options=options, translation_key=translation_key))
+
+
+class _Range(NamedTuple):
+    """The bounds of a whole-number option, its error and its placeholders' stem."""
+
+    low: int
+    high: int
+    error: str
+    stem: str  # the texts use {<stem>_min} and {<stem>_max}
+
+
+# Checked in the step, not by the selector, so that a wrong value gets an error at its
+# field that names the range (a selector's own check shows "Value 1.0 is too small"
+# above the whole form).
+_RANGES: dict[str, _Range] = {
+    CONF_PART_SIZE_MIB: _Range(5, 128, "part_size_out_of_range", "part_size"),
+    CONF_CONCURRENCY: _Range(1, 16, "concurrency_out_of_range", "concurrency"),
+    CONF_RECONCILE_HOURS: _Range(1, 720, "reconcile_out_of_range", "reconcile"),
+}
+RANGE_PLACEHOLDERS = {
+    f"{bounds.stem}_{end}": str(value)
+    for bounds in _RANGES.values()
+    for end, value in (("min", bounds.low), ("max", bounds.high))
+}
+
+
+def _whole_number(unit: str | None = None) -> NumberSelector:
+    config = NumberSelectorConfig(step=1, mode=NumberSelectorMode.BOX)
+    if unit:
+        config["unit_of_measurement"] = unit
+    return NumberSelector(config)
+
+
+_PRICE = NumberSelector(
+    NumberSelectorConfig(
+        min=0, step="any", mode=NumberSelectorMode.BOX, unit_of_measurement="USD/GB-month"
+    )
+)
 
 OPTIONS_SCHEMA = vol.Schema(
     {
-        vol.Required(CONF_STORAGE_CLASS, default=DEFAULT_STORAGE_CLASS): SelectSelector(
-            SelectSelectorConfig(
-                options=[str(c) for c in S3_STORAGE_CLASSES],
-                translation_key=CONF_STORAGE_CLASS,
-            )
+        vol.Required(CONF_STORAGE_CLASS, default=DEFAULT_STORAGE_CLASS): _select(
+            [option_value(c) for c in S3_STORAGE_CLASSES], CONF_STORAGE_CLASS
         ),
-        vol.Required(CONF_ENCRYPTION, default=DEFAULT_ENCRYPTION): SelectSelector(
-            SelectSelectorConfig(
-                options=[str(e) for e in ServerSideEncryption],
-                translation_key=CONF_ENCRYPTION,
-            )
+        vol.Required(CONF_ENCRYPTION, default=DEFAULT_ENCRYPTION): _select(
+            [option_value(e) for e in ServerSideEncryption], CONF_ENCRYPTION
         ),
         vol.Optional(CONF_KMS_KEY_ID): _TEXT,
-        vol.Required(CONF_PART_SIZE_MIB, default=DEFAULT_PART_SIZE_MIB): NumberSelector(
-            NumberSelectorConfig(
-                min=5, max=128, step=1, mode=NumberSelectorMode.BOX, unit_of_measurement="MiB"
-            )
-        ),
-        vol.Required(CONF_CONCURRENCY, default=DEFAULT_CONCURRENCY): NumberSelector(
-            NumberSelectorConfig(min=1, max=16, step=1, mode=NumberSelectorMode.BOX)
-        ),
-        vol.Required(CONF_RECONCILE_HOURS, default=DEFAULT_RECONCILE_HOURS): NumberSelector(
-            NumberSelectorConfig(
-                min=1, max=720, step=1, mode=NumberSelectorMode.BOX, unit_of_measurement="h"
-            )
-        ),
+        vol.Required(CONF_PART_SIZE_MIB, default=DEFAULT_PART_SIZE_MIB): _whole_number("MiB"),
+        vol.Required(CONF_CONCURRENCY, default=DEFAULT_CONCURRENCY): _whole_number(),
+        vol.Required(CONF_RECONCILE_HOURS, default=DEFAULT_RECONCILE_HOURS): _whole_number("h"),
         vol.Optional(CONF_PRICE_OVERRIDES, default={}): section(
-            vol.Schema(
-                {
-                    vol.Optional(str(storage_class)): NumberSelector(
-                        NumberSelectorConfig(
-                            min=0,
-                            step="any",
-                            mode=NumberSelectorMode.BOX,
-                            unit_of_measurement="USD/GB-month",
-                        )
-                    )
-                    for storage_class in S3_STORAGE_CLASSES
-                }
-            ),
+            vol.Schema({vol.Optional(str(c)): _PRICE for c in S3_STORAGE_CLASSES}),
             {"collapsed": True},
         ),
     }
@@ -165,30 +195,19 @@ VAULT_OPTIONS_SCHEMA = vol.Schema(
                 mode=SelectSelectorMode.DROPDOWN,
             )
         ),
-        vol.Required(CONF_CONCURRENCY, default=DEFAULT_CONCURRENCY): NumberSelector(
-            NumberSelectorConfig(min=1, max=16, step=1, mode=NumberSelectorMode.BOX)
-        ),
-        vol.Required(CONF_TIER, default=DEFAULT_TIER): SelectSelector(
-            SelectSelectorConfig(options=[str(t) for t in RestoreTier], translation_key="tier")
+        vol.Required(CONF_CONCURRENCY, default=DEFAULT_CONCURRENCY): _whole_number(),
+        vol.Required(CONF_TIER, default=DEFAULT_TIER): _select(
+            [option_value(t) for t in RestoreTier], "vault_tier"
         ),
         vol.Optional(CONF_PRICE_OVERRIDES, default={}): section(
-            vol.Schema(
-                {
-                    vol.Optional(str(StorageClass.VAULT)): NumberSelector(
-                        NumberSelectorConfig(
-                            min=0,
-                            step="any",
-                            mode=NumberSelectorMode.BOX,
-                            unit_of_measurement="USD/GB-month",
-                        )
-                    )
-                }
-            ),
+            vol.Schema({vol.Optional(str(StorageClass.VAULT)): _PRICE}),
             {"collapsed": True},
         ),
     }
 )
-_WHOLE_NUMBERS = (CONF_PART_SIZE_MIB, CONF_CONCURRENCY, CONF_RECONCILE_HOURS)
+_KMS = option_value(ServerSideEncryption.KMS)
+# Shown in the invalid_endpoint error (hassfest keeps URLs out of strings.json).
+ENDPOINT_EXAMPLE = "https://s3.example.com"
 
 
 def _missing(schema: vol.Schema, data: Mapping[str, Any]) -> dict[str, str]:
@@ -211,9 +230,11 @@ def _clean(user_input: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class S3GlacierConfigFlow(ConfigFlow, domain=DOMAIN):
-    """Create an entry for one bucket (and prefix) or, later, one Glacier vault."""
+    """Create an entry for one bucket (and prefix) or one legacy Glacier vault."""
 
     VERSION = 1
+    # 1.2: lower-case option values (async_migrate_entry converts stored ones).
+    MINOR_VERSION = 2
 
     @staticmethod
     @callback
@@ -221,32 +242,41 @@ class S3GlacierConfigFlow(ConfigFlow, domain=DOMAIN):
         """Options: how new objects are stored."""
         return S3GlacierOptionsFlow()
 
-    async def _async_validate(self, data: Mapping[str, Any]) -> dict[str, str]:
-        """Connect with a real call in the executor; return form errors (empty when fine)."""
+    async def _async_validate(
+        self, data: Mapping[str, Any]
+    ) -> tuple[dict[str, str], Mapping[str, Any]]:
+        """Connect with a real call in the executor.
+
+        Returns the form errors (empty when fine) and the data as the service reported
+        it (a bucket's real region on AWS).
+        """
         try:
             # One attempt: the user is waiting on the form and can simply submit again.
-            target = await self.hass.async_add_executor_job(connect, data, None, 1)
+            target, reported = await self.hass.async_add_executor_job(connect, data, None, 1)
         except (AuthError, AccessDeniedError):
-            return {"base": "invalid_auth"}
+            return {"base": "invalid_auth"}, data
         except VaultNotFoundError:
-            return {CONF_VAULT_NAME: "vault_not_found"}
+            return {CONF_VAULT_NAME: "vault_not_found"}, data
         except ServiceUnavailableError:
-            return {"base": "vault_service_unavailable"}
+            return {"base": "vault_service_unavailable"}, data
         except BucketNotFoundError:
-            return {CONF_BUCKET: "bucket_not_found"}
+            return {CONF_BUCKET: "bucket_not_found"}, data
         except InvalidRegionError:
-            return {CONF_REGION: "invalid_region"}
+            return {CONF_REGION: "invalid_region"}, data
         except InvalidRequestError:
-            return {CONF_VAULT_NAME if is_vault(data) else CONF_BUCKET: "invalid_name"}
+            return {CONF_VAULT_NAME if is_vault(data) else CONF_BUCKET: "invalid_name"}, data
         except InvalidEndpointError:
-            return {CONF_ENDPOINT_URL: "invalid_endpoint"}
+            return {CONF_ENDPOINT_URL: "invalid_endpoint"}, data
         except (CannotConnectError, ThrottledError):
-            return {"base": "cannot_connect"}
+            return {"base": "cannot_connect"}, data
         except ArchiveError as err:
             LOGGER.warning("Unexpected answer while checking the location: %s", err)
-            return {"base": "unknown"}
+            return {"base": "unknown"}, data
+        except Exception:  # noqa: BLE001 - the form must answer, whatever went wrong
+            LOGGER.exception("Unexpected error while checking the location")
+            return {"base": "unknown"}, data
         await self.hass.async_add_executor_job(target.close)
-        return {}
+        return {}, reported
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Pick what to archive to: an S3 bucket or a legacy Glacier vault."""
@@ -288,21 +318,30 @@ class S3GlacierConfigFlow(ConfigFlow, domain=DOMAIN):
                 return self._async_show(target, schema, user_input, missing)
             await self.async_set_unique_id(unique_id_from_data(data))
             self._abort_if_unique_id_configured()
-            if not (errors := await self._async_validate(data)):
-                return self.async_create_entry(title=entry_title(data), data=data, options=options)
+            errors, reported = await self._async_validate(data)
+            if not errors:
+                # The region S3 reports may differ from the one entered.
+                await self.async_set_unique_id(
+                    unique_id_from_data(reported), raise_on_progress=False
+                )
+                self._abort_if_unique_id_configured()
+                return self.async_create_entry(
+                    title=entry_title(reported), data=dict(reported), options=options
+                )
         return self._async_show(target, schema, user_input, errors)
 
     def _async_show(
         self,
         step_id: str,
         schema: vol.Schema,
-        user_input: dict[str, Any] | None,
+        user_input: Mapping[str, Any] | None,
         errors: dict[str, str],
     ) -> ConfigFlowResult:
         return self.async_show_form(
             step_id=step_id,
             data_schema=self.add_suggested_values_to_schema(schema, user_input),
             errors=errors,
+            description_placeholders={"endpoint_example": ENDPOINT_EXAMPLE},
         )
 
     async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
@@ -318,7 +357,10 @@ class S3GlacierConfigFlow(ConfigFlow, domain=DOMAIN):
         if user_input is not None:
             data = {**entry.data, **_clean(user_input)}
             errors = _missing(CREDENTIALS_SCHEMA, _clean(user_input))
-            if not errors and not (errors := await self._async_validate(data)):
+            if not errors:
+                errors, _ = await self._async_validate(data)
+            if not errors:
+                # No update listener: this reload is the entry's only one.
                 return self.async_update_reload_and_abort(entry, data=data)
         return self.async_show_form(
             step_id="reauth_confirm",
@@ -331,61 +373,107 @@ class S3GlacierConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Change region, endpoint, and bucket and prefix or vault; keys stay."""
+        """Change keys, region, endpoint, and bucket and prefix or vault."""
         entry = self._get_reconfigure_entry()
+        location_schema = VAULT_LOCATION_SCHEMA if is_vault(entry.data) else LOCATION_SCHEMA
+        schema = RECONFIGURE_CREDENTIALS_SCHEMA.extend(location_schema.schema)
         errors: dict[str, str] = {}
         if user_input is not None:
-            location = _clean(user_input)
-            schema = VAULT_LOCATION_SCHEMA if is_vault(entry.data) else LOCATION_SCHEMA
-            if missing := _missing(schema, location):
+            cleaned = _clean(user_input)
+            if missing := _missing(schema, cleaned):
                 return self._async_show("reconfigure", schema, user_input, missing)
             data = {
-                CONF_ACCESS_KEY_ID: entry.data[CONF_ACCESS_KEY_ID],
                 CONF_SECRET_ACCESS_KEY: entry.data[CONF_SECRET_ACCESS_KEY],
                 CONF_TARGET: entry.data.get(CONF_TARGET, TARGET_BUCKET),
-                **location,
+                **cleaned,
             }
-            unique_id = unique_id_from_data(data)
-            if any(
-                other.unique_id == unique_id and other.entry_id != entry.entry_id
-                for other in self._async_current_entries(include_ignore=False)
-            ):
-                return self.async_abort(reason="already_configured")
-            if not (errors := await self._async_validate(data)):
+            errors, reported = await self._async_validate(data)
+            if not errors:
+                if reported == entry.data:
+                    return self.async_abort(reason="no_changes")
+                unique_id = unique_id_from_data(reported)
+                if any(
+                    other.unique_id == unique_id and other.entry_id != entry.entry_id
+                    for other in self._async_current_entries(include_ignore=False)
+                ):
+                    return self.async_abort(reason="already_configured")
+                # No update listener: this reload is the entry's only one.
                 return self.async_update_reload_and_abort(
-                    entry, unique_id=unique_id, title=entry_title(data), data=data
+                    entry, unique_id=unique_id, title=entry_title(reported), data=reported
                 )
         suggested = user_input if user_input is not None else dict(entry.data)
-        schema = VAULT_LOCATION_SCHEMA if is_vault(entry.data) else LOCATION_SCHEMA
-        return self.async_show_form(
-            step_id="reconfigure",
-            data_schema=self.add_suggested_values_to_schema(schema, suggested),
-            errors=errors,
-        )
+        suggested = {k: v for k, v in suggested.items() if k != CONF_SECRET_ACCESS_KEY}
+        return self._async_show("reconfigure", schema, suggested, errors)
+
+
+def _option_errors(schema: vol.Schema, options: Mapping[str, Any]) -> dict[str, str]:
+    """Field errors of the options: numbers out of range, a KMS key without KMS."""
+    errors: dict[str, str] = {}
+    numbers = {str(m) for m, field in schema.schema.items() if isinstance(field, NumberSelector)}
+    for name, bounds in _RANGES.items():
+        value = options.get(name)
+        if name not in numbers or value is None:
+            continue  # a vault's part size is picked from a list
+        whole = isinstance(value, float | int) and value == int(value)
+        if not (whole and bounds.low <= value <= bounds.high):
+            errors[name] = bounds.error
+    encryption = options.get(CONF_ENCRYPTION)
+    if options.get(CONF_KMS_KEY_ID) and encryption is not None and encryption != _KMS:
+        errors[CONF_KMS_KEY_ID] = "kms_key_without_kms"
+    return errors
 
 
 class S3GlacierOptionsFlow(OptionsFlow):
-    """How new archives are made: class, encryption and parts (bucket) or parts and tier (vault)."""
+    """How new archives are made: class, encryption and parts (bucket) or parts and tier (vault).
+
+    The options are applied to the loaded entry at once, without a reload (prices show
+    immediately; an upload running keeps its own settings).
+    """
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Show and save the options."""
+        """Show and save a bucket's options (a vault has its own step)."""
+        if is_vault(self.config_entry.data):
+            return await self.async_step_vault(user_input)
+        return await self._async_step("init", OPTIONS_SCHEMA, user_input)
+
+    async def async_step_vault(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Show and save a vault's options: parts, threads, tier and price."""
+        return await self._async_step("vault", VAULT_OPTIONS_SCHEMA, user_input)
+
+    async def _async_step(
+        self, step_id: str, schema: vol.Schema, user_input: dict[str, Any] | None
+    ) -> ConfigFlowResult:
+        errors: dict[str, str] = {}
         if user_input is not None:
             options = _clean(user_input)
-            if options.get(CONF_ENCRYPTION) != ServerSideEncryption.KMS:
-                options.pop(CONF_KMS_KEY_ID, None)
-            for name in _WHOLE_NUMBERS:
-                if name in options:
-                    options[name] = int(options[name])
-            options[CONF_PRICE_OVERRIDES] = {
-                storage_class: price
-                for storage_class, price in options.get(CONF_PRICE_OVERRIDES, {}).items()
-                if price is not None
-            }
-            return self.async_create_entry(data=options)
-        schema = VAULT_OPTIONS_SCHEMA if is_vault(self.config_entry.data) else OPTIONS_SCHEMA
-        suggested = dict(self.config_entry.options)
-        if CONF_PART_SIZE_MIB in suggested and schema is VAULT_OPTIONS_SCHEMA:
+            if not (errors := _option_errors(schema, options)):
+                for name in _RANGES:
+                    if name in options:
+                        options[name] = int(options[name])
+                options[CONF_PRICE_OVERRIDES] = {
+                    storage_class: price
+                    for storage_class, price in options.get(CONF_PRICE_OVERRIDES, {}).items()
+                    if price is not None
+                }
+                return await self._async_save(options)
+        suggested = dict(self.config_entry.options) if user_input is None else user_input
+        if schema is VAULT_OPTIONS_SCHEMA and CONF_PART_SIZE_MIB in suggested:
             suggested[CONF_PART_SIZE_MIB] = str(suggested[CONF_PART_SIZE_MIB])
         return self.async_show_form(
-            step_id="init", data_schema=self.add_suggested_values_to_schema(schema, suggested)
+            step_id=step_id,
+            data_schema=self.add_suggested_values_to_schema(schema, suggested),
+            errors=errors,
+            description_placeholders=RANGE_PLACEHOLDERS,
         )
+
+    async def _async_save(self, options: dict[str, Any]) -> ConfigFlowResult:
+        """Store the options and apply them to the loaded entry, without a reload.
+
+        The entry has no update listener (its flows reload it themselves), so the
+        options are stored and applied here; finishing the flow then finds them
+        unchanged.
+        """
+        entry = self.config_entry
+        self.hass.config_entries.async_update_entry(entry, options=options)
+        await async_apply_options(self.hass, entry)
+        return self.async_create_entry(data=options)

@@ -25,11 +25,14 @@ CONF_STORAGE_CLASS: Final = "storage_class"
 CONF_ENCRYPTION: Final = "encryption"
 CONF_KMS_KEY_ID: Final = "kms_key_id"
 
+# Stored option values are the selector's keys: lower case (hassfest allows only
+# [a-z0-9-_] there). helpers.option_value maps AWS's names onto them.
 DEFAULT_REGION: Final = "us-east-1"
-DEFAULT_STORAGE_CLASS: Final = "GLACIER_IR"
-DEFAULT_ENCRYPTION: Final = "AES256"
+DEFAULT_STORAGE_CLASS: Final = "glacier_ir"
+DEFAULT_ENCRYPTION: Final = "aes256"
 
-# Regions offered in the selector; any other value can be typed in.
+# Regions offered in the selector (strings.json names them); any other region code
+# can be typed in.
 AWS_REGIONS: Final = (
     "us-east-1",
     "us-east-2",
@@ -77,7 +80,7 @@ EVENT_RESTORE_FAILED: Final = f"{DOMAIN}_restore_failed"
 CONF_VAULT_NAME: Final = "vault_name"
 CONF_TIER: Final = "tier"
 DEFAULT_VAULT_PART_SIZE_MIB: Final = 8
-DEFAULT_TIER: Final = "Standard"
+DEFAULT_TIER: Final = "standard"
 # Part sizes Glacier accepts: 1 MiB times a power of two, at most 4 GiB.
 VAULT_PART_SIZES_MIB: Final = tuple(2**n for n in range(13))
 META_INVENTORY_JOB: Final = "inventory_job"

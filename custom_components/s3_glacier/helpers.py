@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from enum import StrEnum
+import re
+from typing import Any, NamedTuple
 
 from .archive.client import GrantedActions, make_client
 from .archive.models import MIB, Credentials
@@ -26,6 +28,31 @@ from .const import (
 )
 
 type Target = S3Target | VaultTarget
+
+_NOT_IN_OPTION = re.compile(r"[^a-z0-9]+")
+
+
+class Connected(NamedTuple):
+    """A checked target, and the entry data with the location the service reported."""
+
+    target: Target
+    data: Mapping[str, Any]
+
+
+def option_value(aws_name: str) -> str:
+    """The option value standing for one of AWS's names: lower case, [a-z0-9_].
+
+    ``GLACIER_IR`` → ``glacier_ir``, ``aws:kms`` → ``aws_kms``, ``Expedited`` →
+    ``expedited``. Stored options, selectors and actions use these; the engine keeps
+    AWS's names.
+    """
+    return _NOT_IN_OPTION.sub("_", aws_name.strip().lower()).strip("_")
+
+
+def parse_option[E: StrEnum](value: str, allowed: Iterable[E]) -> E | None:
+    """The member of ``allowed`` that ``value`` names, in AWS's or the option's spelling."""
+    wanted = option_value(value)
+    return next((member for member in allowed if option_value(member) == wanted), None)
 
 
 def is_vault(data: Mapping[str, Any]) -> bool:
@@ -53,13 +80,21 @@ def connect_bucket(
     max_attempts: int | None = None,
     *,
     granted: GrantedActions | None = None,
-) -> S3Target:
-    """Create the client and check the bucket answers. Blocking: run in the executor."""
+) -> Connected:
+    """Create the client and check the bucket answers. Blocking: run in the executor.
+
+    On AWS the bucket's own region (HeadBucket's ``x-amz-bucket-region``) replaces the
+    one entered: botocore follows the redirect, so a wrong region would otherwise
+    pass, price the bucket for the wrong region and let it be added twice.
+    """
     client = make_client(
         "s3", credentials_from_data(data), max_attempts=max_attempts, granted=granted
     )
     target = S3Target(client, data[CONF_BUCKET], normalize_prefix(data.get(CONF_PREFIX)))
-    return _checked(target)
+    region = _checked(target, target.check)
+    if region and not data.get(CONF_ENDPOINT_URL) and region != data[CONF_REGION]:
+        data = {**data, CONF_REGION: region}
+    return Connected(target, data)
 
 
 def connect_vault(
@@ -68,7 +103,7 @@ def connect_vault(
     max_attempts: int | None = None,
     *,
     granted: GrantedActions | None = None,
-) -> VaultTarget:
+) -> Connected:
     """Create the Glacier client and check the vault answers. Blocking: run in the executor."""
     options = options or {}
     client = make_client(
@@ -76,7 +111,8 @@ def connect_vault(
     )
     target = VaultTarget(client, data[CONF_VAULT_NAME])
     apply_vault_options(target, options)
-    return _checked(target)
+    _checked(target, target.check)
+    return Connected(target, data)
 
 
 def apply_vault_options(target: VaultTarget, options: Mapping[str, Any]) -> None:
@@ -87,14 +123,13 @@ def apply_vault_options(target: VaultTarget, options: Mapping[str, Any]) -> None
     target.concurrency = max(1, int(options.get(CONF_CONCURRENCY, DEFAULT_CONCURRENCY)))
 
 
-def _checked[T: (S3Target, VaultTarget)](target: T) -> T:
-    """Check the target answers; close its client if it does not."""
+def _checked[R](target: Target, check: Callable[[], R]) -> R:
+    """Run the target's check; close its client if it does not answer."""
     try:
-        target.check()
+        return check()
     except BaseException:
         target.close()
         raise
-    return target
 
 
 def connect(
@@ -103,7 +138,7 @@ def connect(
     max_attempts: int | None = None,
     *,
     granted: GrantedActions | None = None,
-) -> Target:
+) -> Connected:
     """Connect to the entry's bucket or vault. Blocking: run in the executor.
 
     ``granted`` records the IAM actions the target's requests are allowed.

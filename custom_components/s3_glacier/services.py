@@ -115,10 +115,6 @@ ACTIONS: dict[str, tuple[vol.Schema, SupportsResponse, Handler, Handler]] = {
 }
 
 
-# These read and write local files and delete archives: administrators only.
-ADMIN_ONLY = frozenset({"archive", "restore", "delete"})
-
-
 def _entry_for_call(hass: HomeAssistant, call: ServiceCall) -> S3GlacierConfigEntry:
     """The loaded entry the call names, or the only loaded one."""
     entry_id = call.data.get(ATTR_CONFIG_ENTRY_ID)
@@ -151,11 +147,9 @@ def async_setup_services(hass: HomeAssistant) -> None:
                 # Anything the handler did not name a key for (the catalog, a file).
                 raise_translated(hass, entry, err)
 
-        if name in ADMIN_ONLY:
-            async_register_admin_service(
-                hass, DOMAIN, name, _call, schema=schema, supports_response=supports_response
-            )
-        else:
-            hass.services.async_register(
-                DOMAIN, name, _call, schema=schema, supports_response=supports_response
-            )
+        # Administrators only: archive, restore and delete read and write local files
+        # and delete archives; list and refresh are billed requests (a refresh lists
+        # the whole prefix, or starts a vault inventory job).
+        async_register_admin_service(
+            hass, DOMAIN, name, _call, schema=schema, supports_response=supports_response
+        )

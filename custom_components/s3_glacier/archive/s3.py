@@ -163,16 +163,22 @@ class S3Target:
         """Close the client's connections (the target is not used afterwards)."""
         self._client.close()
 
-    def check(self) -> None:
-        """Verify that the bucket exists and the credentials may use it."""
+    def check(self) -> str | None:
+        """Verify that the bucket exists and the credentials may use it.
+
+        Returns the bucket's region as S3 reports it (``x-amz-bucket-region``; botocore
+        follows the redirect when the client's region is another), if it reports one.
+        """
         try:
-            self._client.head_bucket(Bucket=self.bucket)
+            response = self._client.head_bucket(Bucket=self.bucket)
         except ClientError as err:
             if error_code(err) in _MISSING_BUCKET_CODES:
                 raise BucketNotFoundError(error_code(err), bucket=self.bucket) from err
             raise map_botocore_error(err) from err
         except BotoCoreError as err:
             raise map_botocore_error(err) from err
+        region = response.get("BucketRegion")
+        return str(region) if region else None
 
     def head(self, key: str) -> ArchivedObject | None:
         """Describe the object at ``key``, or return ``None`` if there is none."""
