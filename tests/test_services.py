@@ -348,7 +348,9 @@ async def test_glacier_restore_is_watched_to_completion(
     )
     assert response["status"] == "restore_requested"
     restores.hold("ha/old.tar")
-    assert response["path"] is None
+    # Where the file will be written once the restore is ready, and how big it is.
+    assert response["path"] == str((allowed / "old.tar").resolve())
+    assert response["size"] == 5000
     assert response["ready_by"] is not None
     # GLACIER Bulk: free retrieval; 3 days of the restored copy at the STANDARD rate.
     assert response["estimated_cost"] == pytest.approx(5000 / 2**30 * 0.023 * 3 / 30, rel=0.01)

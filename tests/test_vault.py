@@ -208,8 +208,12 @@ async def test_archive_list_restore_delete(
     response = await _call(hass, "restore", key="photos.tar", destination=str(files))
     assert response["status"] == "restore_requested"
     assert response["archive_id"] == archive_id
-    again = await _call(hass, "restore", archive_id=archive_id, destination=str(files))
+    # Where the file will be written when the job is done, and its size.
+    assert response["path"] == str((files / "photos.tar").resolve())
+    assert response["size"] == len(data)
+    again = await _call(hass, "restore", archive_id=archive_id, destination=str(files / "x"))
     assert again["status"] == "restore_in_progress"
+    assert again["path"] == response["path"]  # the running job keeps its destination
     assert hass.states.get("sensor.demo_vault_pending_restores").state == "1"
 
     await _tick(hass, freezer, timedelta(minutes=1, seconds=1))
