@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 import json
+import math
 import os
 from pathlib import Path
 import socket
@@ -63,8 +64,12 @@ BUCKET_DATA: dict[str, Any] = {
 
 
 @pytest.fixture(autouse=True)
-def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
+def auto_enable_custom_integrations(request: pytest.FixtureRequest) -> None:
     """Let Home Assistant load the integration from custom_components."""
+    if "recorder_mock" in request.fixturenames:
+        # The recorder's database must be prepared before Home Assistant starts.
+        request.getfixturevalue("recorder_db_url")
+    request.getfixturevalue("enable_custom_integrations")
 
 
 @pytest.fixture(autouse=True)
@@ -298,3 +303,8 @@ def moto_endpoint(socket_enabled: None, moto_server_process: MotoServer) -> Iter
 def endpoint_data(moto_endpoint: MotoServer) -> dict[str, Any]:
     """Entry data pointing at moto_server over HTTP."""
     return {**BUCKET_DATA, CONF_ENDPOINT_URL: moto_endpoint.url}
+
+
+def shown_money(usd: float) -> float:
+    """An amount as responses show it: rounded up to a hundredth of a cent."""
+    return math.ceil(round(usd * 10_000, 6)) / 10_000
