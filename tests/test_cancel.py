@@ -16,25 +16,15 @@ from pathlib import Path
 import threading
 from typing import Any
 
-import boto3
 from homeassistant.core import HomeAssistant
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.s3_glacier import bucket_actions, vault_actions
 from custom_components.s3_glacier.archive.catalog import Catalog, CatalogError
-from custom_components.s3_glacier.const import (
-    CONF_ACCESS_KEY_ID,
-    CONF_REGION,
-    CONF_SECRET_ACCESS_KEY,
-    CONF_TARGET,
-    CONF_VAULT_NAME,
-    DOMAIN,
-)
+from custom_components.s3_glacier.const import DOMAIN
 
-from .conftest import ACCESS_KEY_ID, BUCKET, REGION, SECRET_ACCESS_KEY
-
-VAULT = "demo-vault"
+from .conftest import BUCKET
 
 
 class HeldUpload:
@@ -193,31 +183,9 @@ async def test_unload_waits_for_a_cancelled_upload_to_record_its_object(
     assert recorded.size == 5000
 
 
-@pytest.fixture
-async def vault_entry(hass: HomeAssistant, aws: None) -> MockConfigEntry:
-    """A loaded entry of moto's demo vault."""
-    boto3.client("glacier", region_name=REGION).create_vault(vaultName=VAULT)
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title=VAULT,
-        data={
-            CONF_ACCESS_KEY_ID: ACCESS_KEY_ID,
-            CONF_SECRET_ACCESS_KEY: SECRET_ACCESS_KEY,
-            CONF_REGION: REGION,
-            CONF_VAULT_NAME: VAULT,
-            CONF_TARGET: "vault",
-        },
-        unique_id=f"{REGION}|vault|{VAULT}",
-    )
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done(wait_background_tasks=True)
-    return entry
-
-
 async def test_cancelled_vault_upload_keeps_its_archive_id(
     hass: HomeAssistant,
-    vault_entry: MockConfigEntry,
+    loaded_vault: MockConfigEntry,
     files: Path,
     held: HeldUpload,
     jobs: ExecutorJobs,
@@ -225,11 +193,11 @@ async def test_cancelled_vault_upload_keeps_its_archive_id(
     """A vault archive whose call was cancelled, then the entry unloaded, is in the catalog."""
     body = b"v" * 4000
     (files / "photos.tar").write_bytes(body)
-    data = vault_entry.runtime_data
+    data = loaded_vault.runtime_data
     await _start_and_cancel(hass, held, files / "photos.tar")
 
     mark = jobs.mark()
-    unload = hass.async_create_task(hass.config_entries.async_unload(vault_entry.entry_id))
+    unload = hass.async_create_task(hass.config_entries.async_unload(loaded_vault.entry_id))
     await jobs.settle(mark)
     held.release.set()
     assert await unload
