@@ -156,6 +156,33 @@ async def test_second_archive_to_the_key_waits_for_the_cancelled_upload(
     assert recorded.sha256 == hashlib.sha256(b"2" * 2000).hexdigest()
 
 
+async def test_cancelled_upload_keeps_its_transfer_slot(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    files: Path,
+    s3: Any,
+    held: HeldUpload,
+    jobs: ExecutorJobs,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With one transfer slot, an archive to another key waits for the cancelled upload."""
+    monkeypatch.setattr(init_integration.runtime_data, "transfers", asyncio.Semaphore(1))
+    (files / "first.bin").write_bytes(b"1" * 1000)
+    (files / "second.bin").write_bytes(b"2" * 1000)
+    await _start_and_cancel(hass, held, files / "first.bin")
+
+    mark = jobs.mark()
+    second = hass.async_create_task(_call(hass, "archive", path=str(files / "second.bin")))
+    await jobs.settle(mark)
+    assert not second.done()  # queued for the slot the first upload still uses
+    held.release.set()
+    response = await second
+
+    assert [item["key"] for item in response["archived"]] == ["ha/second.bin"]
+    listed = s3.list_objects_v2(Bucket=BUCKET)["Contents"]
+    assert sorted(obj["Key"] for obj in listed) == ["ha/first.bin", "ha/second.bin"]
+
+
 async def test_unload_waits_for_a_cancelled_upload_to_record_its_object(
     hass: HomeAssistant,
     init_integration: MockConfigEntry,
