@@ -90,8 +90,9 @@ async def test_cost_and_exposure_are_hand_computed(
     assert Decimal("0.0001") > GLACIER_IR_COST + DEEP_ARCHIVE_COST
     cost = hass.states.get("sensor.demo_archive_ha_estimated_monthly_cost")
     assert cost.state == "0.0001"
-    assert cost.attributes["glacier_ir"] == 0.0001
-    assert cost.attributes["deep_archive"] == 0.0001
+    # Text: the frontend would show a number attribute of 0.0001 as 0.
+    assert cost.attributes["glacier_ir"] == "$0.0001"
+    assert cost.attributes["deep_archive"] == "$0.0001"
     assert "standard" not in cost.attributes  # only classes that hold objects
     assert cost.attributes["price_table_date"] == "2024-09-25"
     exposure = hass.states.get("sensor.demo_archive_ha_early_deletion_exposure")

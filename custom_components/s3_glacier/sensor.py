@@ -25,7 +25,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .action_helpers import human_size, money, round_money
+from .action_helpers import human_size, round_money
 from .archive.models import MIB, S3_STORAGE_CLASSES, ArchivedObject, StorageClass
 from .archive.summary import ArchiveSummary
 from .archive.vault import parse_description
@@ -46,6 +46,11 @@ _SIZE_STEP = Decimal("0.01")
 def mebibytes(size: int) -> Decimal:
     """Bytes as MiB, rounded up to the displayed two decimals (one byte reads 0.01)."""
     return (Decimal(size) / MIB).quantize(_SIZE_STEP, rounding=ROUND_CEILING)
+
+
+def dollars(amount: Decimal) -> str:
+    """USD as text for an attribute: ``$0.0001``, ``$1,234.5000`` (rounded up)."""
+    return f"${round_money(amount):,}"
 
 
 def class_key(storage_class: StorageClass) -> str:
@@ -74,8 +79,9 @@ def _size_attributes(summary: ArchiveSummary) -> dict[str, Any]:
 
 def _cost_attributes(summary: ArchiveSummary) -> dict[str, Any]:
     prices = summary.prices
-    # One attribute per storage class that holds objects, named after the class.
-    by_class = {class_key(c): money(v) for c, v in sorted(summary.cost.by_class.items())}
+    # One attribute per storage class that holds objects, named after the class. Text,
+    # because the frontend shows a number attribute with at most two decimals.
+    by_class = {class_key(c): dollars(v) for c, v in sorted(summary.cost.by_class.items())}
     return {
         **by_class,
         "price_table_date": prices.date.isoformat(),
