@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 import json
+import math
 import os
 from pathlib import Path
 import socket
@@ -43,8 +44,10 @@ from custom_components.s3_glacier.const import (
     CONF_SECRET_ACCESS_KEY,
     CONF_STORAGE_CLASS,
     CONF_TARGET,
+    CONF_VAULT_NAME,
     DOMAIN,
     TARGET_BUCKET,
+    TARGET_VAULT,
 )
 
 BUCKET = "demo-archive"
@@ -63,8 +66,12 @@ BUCKET_DATA: dict[str, Any] = {
 
 
 @pytest.fixture(autouse=True)
-def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
+def auto_enable_custom_integrations(request: pytest.FixtureRequest) -> None:
     """Let Home Assistant load the integration from custom_components."""
+    if "recorder_mock" in request.fixturenames:
+        # The recorder's database must be prepared before Home Assistant starts.
+        request.getfixturevalue("recorder_db_url")
+    request.getfixturevalue("enable_custom_integrations")
 
 
 @pytest.fixture(autouse=True)
@@ -298,3 +305,33 @@ def moto_endpoint(socket_enabled: None, moto_server_process: MotoServer) -> Iter
 def endpoint_data(moto_endpoint: MotoServer) -> dict[str, Any]:
     """Entry data pointing at moto_server over HTTP."""
     return {**BUCKET_DATA, CONF_ENDPOINT_URL: moto_endpoint.url}
+
+
+def shown_money(usd: float) -> float:
+    """An amount as responses show it: rounded up to a hundredth of a cent."""
+    return math.ceil(round(usd * 10_000, 6)) / 10_000
+
+
+DEMO_VAULT = "demo-vault"
+
+
+@pytest.fixture
+async def loaded_vault(hass: HomeAssistant, aws: None) -> MockConfigEntry:
+    """A loaded entry of moto's demo vault."""
+    boto3.client("glacier", region_name=REGION).create_vault(vaultName=DEMO_VAULT)
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=DEMO_VAULT,
+        data={
+            CONF_ACCESS_KEY_ID: ACCESS_KEY_ID,
+            CONF_SECRET_ACCESS_KEY: SECRET_ACCESS_KEY,
+            CONF_REGION: REGION,
+            CONF_VAULT_NAME: DEMO_VAULT,
+            CONF_TARGET: TARGET_VAULT,
+        },
+        unique_id=f"{REGION}|vault|{DEMO_VAULT}",
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    return entry

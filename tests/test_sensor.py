@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
+import json
 from pathlib import Path
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.components.recorder import Recorder, get_instance, history
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 import pytest
@@ -16,8 +19,12 @@ from pytest_homeassistant_custom_component.common import (
     async_fire_time_changed,
     snapshot_platform,
 )
+from pytest_homeassistant_custom_component.components.recorder.common import (
+    async_wait_recording_done,
+)
 from syrupy.assertion import SnapshotAssertion
 
+from custom_components.s3_glacier.archive.models import PendingRestore, RestoreTier
 from custom_components.s3_glacier.const import DOMAIN
 
 from .conftest import BUCKET
@@ -76,21 +83,107 @@ async def test_sensor_states(
 async def test_cost_and_exposure_are_hand_computed(
     hass: HomeAssistant, archived: MockConfigEntry
 ) -> None:
-    """The cost sensors equal the figures computed by hand from FACTS.md."""
+    """The cost sensors equal the figures computed by hand from FACTS.md, rounded up.
+
+    Money shows in hundredths of a cent, rounded up: a cost below that reads 0.0001.
+    """
+    assert Decimal("0.0001") > GLACIER_IR_COST + DEEP_ARCHIVE_COST
     cost = hass.states.get("sensor.demo_archive_ha_estimated_monthly_cost")
-    assert Decimal(cost.state) == GLACIER_IR_COST + DEEP_ARCHIVE_COST
-    assert cost.attributes["by_storage_class"] == {
-        "DEEP_ARCHIVE": float(DEEP_ARCHIVE_COST),
-        "GLACIER_IR": float(GLACIER_IR_COST),
-    }
+    assert cost.state == "0.0001"
+    # Text: the frontend would show a number attribute of 0.0001 as 0.
+    assert cost.attributes["glacier_ir"] == "$0.0001"
+    assert cost.attributes["deep_archive"] == "$0.0001"
+    assert "standard" not in cost.attributes  # only classes that hold objects
     assert cost.attributes["price_table_date"] == "2024-09-25"
     exposure = hass.states.get("sensor.demo_archive_ha_early_deletion_exposure")
-    assert Decimal(exposure.state) == EXPOSURE
+    assert Decimal("0.0000713726806640625") == EXPOSURE
+    assert exposure.state == "0.0001"
     size = hass.states.get("sensor.demo_archive_ha_archived_size")
-    assert float(size.state) == pytest.approx((100 * KIB + 11 * MIB) / GIB)
+    # 100 KiB + 11 MiB = 11.09765625 MiB, rounded up to the shown two decimals
+    assert size.state == "11.10"
+    assert size.attributes["unit_of_measurement"] == "MiB"
+    assert size.attributes["bytes"] == 100 * KIB + 11 * MIB
     assert hass.states.get("sensor.demo_archive_ha_archived_objects").state == "3"
     last = hass.states.get("sensor.demo_archive_ha_last_archived")
     assert last.attributes["key"] == "ha/ten.bin"
+    assert last.attributes["size"] == "10 MiB"
+    assert last.attributes["storage_class"] == "deep_archive"
+
+
+async def test_small_archive_never_reads_zero(
+    hass: HomeAssistant, init_integration: MockConfigEntry, tmp_path: Path
+) -> None:
+    """One 43-byte file: its size and cost read 0.01 MiB and $0.0001, not zero."""
+    hass.config.allowlist_external_dirs = {str(tmp_path.resolve())}
+    (tmp_path / "tiny.txt").write_bytes(b"t" * 43)
+    response = await hass.services.async_call(
+        DOMAIN,
+        "archive",
+        {"path": str(tmp_path / "tiny.txt"), "storage_class": "DEEP_ARCHIVE"},
+        blocking=True,
+        return_response=True,
+    )
+    assert response is not None
+    # (43 + 32 KiB) x 0.00099 / 2^30 + 8 KiB x 0.023 / 2^30 = 2.05e-7: printed plainly
+    assert response["archived"][0]["monthly_cost"] == 0.0001
+    assert "e-" not in json.dumps(response)
+    size = hass.states.get("sensor.demo_archive_ha_archived_size")
+    assert (size.state, size.attributes["unit_of_measurement"]) == ("0.01", "MiB")
+    assert hass.states.get("sensor.demo_archive_ha_estimated_monthly_cost").state == "0.0001"
+    assert hass.states.get("sensor.demo_archive_ha_last_archived").attributes["size"] == "43 B"
+
+
+async def test_pending_restores_attribute_is_capped_and_not_recorded(
+    recorder_mock: Recorder,
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+) -> None:
+    """130 pending restores: the attribute lists the 20 soonest, counts the rest, unrecorded."""
+    catalog = init_integration.runtime_data.catalog
+    now = datetime(2026, 11, 21, 12, 0, 0, 123456, tzinfo=UTC)
+    restores = [
+        PendingRestore(
+            key=f"ha/{n:03}.bin",
+            tier=RestoreTier.BULK,
+            days=1,
+            requested_at=now,
+            # Written in reverse so that the order must come from ready_by.
+            ready_by=now + timedelta(minutes=130 - n),
+        )
+        for n in range(130)
+    ]
+    for restore in restores:
+        await hass.async_add_executor_job(catalog.add_pending_restore, restore)
+    await init_integration.runtime_data.coordinator.async_catalog_changed()
+
+    state = hass.states.get("sensor.demo_archive_ha_pending_restores")
+    assert state.state == "130"
+    assert "unit_of_measurement" not in state.attributes
+    listed = state.attributes["restores"]
+    assert len(listed) == 20
+    assert listed[0] == {
+        "key": "ha/129.bin",
+        "tier": "Bulk",
+        "ready_by": "2026-11-21T12:01:00+00:00",
+    }
+    assert [r["key"] for r in listed] == [f"ha/{n:03}.bin" for n in range(129, 109, -1)]
+    assert state.attributes["more_restores"] == 110
+
+    await async_wait_recording_done(hass)
+    recorded = await get_instance(hass).async_add_executor_job(
+        partial(
+            history.get_significant_states,
+            hass,
+            now - timedelta(hours=1),
+            entity_ids=[state.entity_id],
+            significant_changes_only=False,
+        )
+    )
+    last = recorded[state.entity_id][-1]
+    assert last.state == "130"
+    assert "restores" not in last.attributes
+    assert "more_restores" not in last.attributes
+    assert last.attributes["friendly_name"] == state.attributes["friendly_name"]
 
 
 async def test_exposure_falls_with_time(
@@ -100,9 +193,10 @@ async def test_exposure_falls_with_time(
     freezer.tick(timedelta(days=120))
     async_fire_time_changed(hass)
     await hass.async_block_till_done(wait_background_tasks=True)
-    exposure = Decimal(hass.states.get("sensor.demo_archive_ha_early_deletion_exposure").state)
-    # 60 of 180 days left: 2 months of the DEEP_ARCHIVE class-rate bytes
-    assert exposure == Decimal("0.00000969818115234375") * 2
+    exposure = hass.states.get("sensor.demo_archive_ha_early_deletion_exposure").state
+    # 60 of 180 days left: 2 months of the DEEP_ARCHIVE class-rate bytes, rounded up
+    assert Decimal("0.00000969818115234375") * 2 < Decimal("0.0001")
+    assert exposure == "0.0001"
 
 
 async def test_other_region_falls_back_to_us_east_1(
@@ -149,3 +243,37 @@ async def test_daily_reconcile(
     async_fire_time_changed(hass)
     await hass.async_block_till_done(wait_background_tasks=True)
     assert hass.states.get("sensor.demo_archive_ha_archived_objects").state == "1"
+
+
+async def test_sizes_registered_in_gib_now_show_mib(
+    hass: HomeAssistant,
+    aws: None,
+    mock_config_entry: MockConfigEntry,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    """A size sensor registered when GiB was suggested shows MiB; a unit the user chose stays."""
+    mock_config_entry.add_to_hass(hass)
+    entity_ids = {}
+    for key in ("archived_size", "size_glacier_ir"):
+        entity = entity_registry.async_get_or_create(
+            "sensor",
+            DOMAIN,
+            f"{mock_config_entry.entry_id}_{key}",
+            config_entry=mock_config_entry,
+            suggested_object_id=f"demo_archive_ha_{key}",
+        )
+        entity_registry.async_update_entity_options(
+            entity.entity_id, "sensor.private", {"suggested_unit_of_measurement": "GiB"}
+        )
+        entity_ids[key] = entity.entity_id
+    entity_registry.async_update_entity_options(
+        entity_ids["size_glacier_ir"], "sensor", {"unit_of_measurement": "GiB"}
+    )
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    size = hass.states.get(entity_ids["archived_size"])
+    assert size.attributes["unit_of_measurement"] == "MiB"
+    chosen = entity_registry.async_get(entity_ids["size_glacier_ir"])
+    assert chosen.options["sensor"]["unit_of_measurement"] == "GiB"
+    assert chosen.options["sensor.private"]["suggested_unit_of_measurement"] == "GiB"

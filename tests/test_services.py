@@ -26,7 +26,7 @@ from custom_components.s3_glacier.const import (
     DOMAIN,
 )
 
-from .conftest import BUCKET, MotoRestores
+from .conftest import BUCKET, MotoRestores, shown_money
 
 pytestmark = pytest.mark.usefixtures("init_integration")
 
@@ -81,7 +81,7 @@ async def test_archive_one_file(hass: HomeAssistant, allowed: Path, s3: Any) -> 
     assert item["storage_class"] == "GLACIER_IR"
     assert item["sha256"] == digest
     # 3000 bytes bill as 128 KiB in GLACIER_IR: 131072 / 2**30 * 0.004
-    assert item["monthly_cost"] == pytest.approx(131072 / 2**30 * 0.004)
+    assert item["monthly_cost"] == shown_money(131072 / 2**30 * 0.004)
     head = s3.head_object(Bucket=BUCKET, Key="ha/export.csv")
     assert head["StorageClass"] == "GLACIER_IR"
     assert head["Metadata"]["sha256"] == digest
@@ -262,7 +262,7 @@ async def test_restore_instant_class(hass: HomeAssistant, allowed: Path) -> None
     assert response["path"] == str((allowed / "out" / "v.bin").resolve())
     assert response["size"] == 70_000
     # GLACIER_IR: $0.03/GB retrieval + one GET at $0.01 per 1,000
-    assert response["estimated_cost"] == pytest.approx(70_000 / 2**30 * 0.03 + 0.01 / 1000)
+    assert response["estimated_cost"] == shown_money(70_000 / 2**30 * 0.03 + 0.01 / 1000)
     assert (allowed / "out" / "v.bin").read_bytes() == data
 
     response = await _call(
@@ -349,10 +349,12 @@ async def test_glacier_restore_is_watched_to_completion(
     )
     assert response["status"] == "restore_requested"
     restores.hold("ha/old.tar")
-    assert response["path"] is None
+    # Where the file will be written once the restore is ready, and how big it is.
+    assert response["path"] == str((allowed / "old.tar").resolve())
+    assert response["size"] == 5000
     assert response["ready_by"] is not None
     # GLACIER Bulk: free retrieval; 3 days of the restored copy at the STANDARD rate.
-    assert response["estimated_cost"] == pytest.approx(5000 / 2**30 * 0.023 * 3 / 30, rel=0.01)
+    assert response["estimated_cost"] == shown_money(5000 / 2**30 * 0.023 * 3 / 30)
     assert hass.states.get("sensor.demo_archive_ha_pending_restores").state == "1"
 
     again = await _call(hass, "restore", key="ha/old.tar", destination=str(allowed), tier="Bulk")
@@ -453,7 +455,7 @@ async def test_delete_reports_early_deletion_charge(
     assert response["key"] == "ha/big.bin"
     # (1 MiB + 32 KiB) at $0.00099/GB-month for 180 days (6 months), +8 KiB at STANDARD
     expected = (1024 * 1024 + 32 * 1024) / 2**30 * 0.00099 * 6
-    assert response["early_deletion_charge"] == pytest.approx(expected, rel=0.02)
+    assert response["early_deletion_charge"] == shown_money(expected)
     assert _keys(s3) == []
     assert hass.states.get("sensor.demo_archive_ha_archived_objects").state == "0"
 
@@ -497,8 +499,8 @@ async def test_refresh_reconciles(hass: HomeAssistant, allowed: Path, s3: Any) -
     s3.delete_object(Bucket=BUCKET, Key="ha/mine.bin")
     response = await _call(hass, "refresh")
     assert response == {"added": 1, "removed": 1, "changed": 0, "objects": 1, "bytes": 5}
-    size = float(hass.states.get("sensor.demo_archive_ha_archived_size").state)
-    assert size == pytest.approx(5 / 2**30)
+    size = hass.states.get("sensor.demo_archive_ha_archived_size").state
+    assert size == "0.01"  # MiB, rounded up: 5 bytes
 
 
 async def test_refused_keys_in_action_start_reauth(

@@ -40,7 +40,7 @@ from custom_components.s3_glacier.const import (
     DOMAIN,
 )
 
-from .conftest import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY
+from .conftest import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, shown_money
 
 VAULT = "demo-vault"
 VAULT_DATA: dict[str, Any] = {
@@ -214,8 +214,12 @@ async def test_archive_list_restore_delete(
     response = await _call(hass, "restore", key="photos.tar", destination=str(files))
     assert response["status"] == "restore_requested"
     assert response["archive_id"] == archive_id
-    again = await _call(hass, "restore", archive_id=archive_id, destination=str(files))
+    # Where the file will be written when the job is done, and its size.
+    assert response["path"] == str((files / "photos.tar").resolve())
+    assert response["size"] == len(data)
+    again = await _call(hass, "restore", archive_id=archive_id, destination=str(files / "x"))
     assert again["status"] == "restore_in_progress"
+    assert again["path"] == response["path"]  # the running job keeps its destination
     assert hass.states.get("sensor.demo_vault_pending_restores").state == "1"
 
     await _tick(hass, freezer, timedelta(minutes=1, seconds=1))
@@ -227,8 +231,8 @@ async def test_archive_list_restore_delete(
 
     response = await _call(hass, "delete", archive_id=archive_id)
     # 90-day minimum at $0.0036/GB-month: (768,000 + 32 KiB) bytes for 3 months
-    assert response["early_deletion_charge"] == pytest.approx(
-        (len(data) + 32 * 1024) / 2**30 * 0.0036 * 3, rel=0.02
+    assert response["early_deletion_charge"] == shown_money(
+        (len(data) + 32 * 1024) / 2**30 * 0.0036 * 3
     )
     assert hass.states.get("sensor.demo_vault_archived_objects").state == "0"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from enum import StrEnum
 from typing import NoReturn
 
@@ -106,9 +106,34 @@ class ProgressLog:
         LOGGER.debug("%s %s: %d%%", self._verb, self._key, 100 * done // self._size)
 
 
+# Money is shown rounded *up* to a hundredth of a cent: a cost below that never reads
+# zero, and a float of at least 0.0001 never prints in scientific notation.
+MONEY_STEP = Decimal("0.0001")
+_SIZE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
+
+
+def round_money(value: Decimal) -> Decimal:
+    """USD rounded up to the next hundredth of a cent (zero stays zero)."""
+    return value.quantize(MONEY_STEP, rounding=ROUND_CEILING)
+
+
 def money(value: Decimal) -> float:
-    """Money for a response: a float (automations compute with it)."""
-    return float(value)
+    """Money for a response or attribute: a float (automations compute with it)."""
+    return float(round_money(value))
+
+
+def human_size(size: int) -> str:
+    """A size as a person reads it: ``43 B``, ``1.46 KiB``, ``11.1 MiB``, ``120 GiB``."""
+    value = float(size)
+    for unit in _SIZE_UNITS:
+        if round(value) < 1024 or unit == _SIZE_UNITS[-1]:
+            break
+        value /= 1024
+    if unit == "B":
+        return f"{size} B"
+    # Three significant digits; never scientific notation (1000-1023 stay whole).
+    text = f"{value:.0f}" if value >= 100 else f"{value:.3g}"
+    return f"{text} {unit}"
 
 
 def iso(moment: datetime | None) -> str | None:

@@ -55,6 +55,7 @@ from .const import (
     DEFAULT_PART_SIZE_MIB,
     DEFAULT_STORAGE_CLASS,
     EVENT_ARCHIVED,
+    EVENT_DELETED,
     LOGGER,
 )
 from .data import S3GlacierConfigEntry
@@ -116,6 +117,12 @@ def _archive_one(
     return result
 
 
+def _delete_one(target: S3Target, catalog: Catalog, key: str) -> None:
+    """Delete the object and its catalog row in one executor job (survives a cancelled call)."""
+    target.delete(key)
+    catalog.remove(key)
+
+
 async def archive(
     hass: HomeAssistant, entry: S3GlacierConfigEntry, call: ServiceCall
 ) -> ServiceResponse:
@@ -131,9 +138,9 @@ async def archive(
     )
     try:
         for source in sources:
-            async with data.key_lock(source.key), data.transfers:
+            async with data.lease(hass, source.key, transfer=True) as lease:
                 with remote_errors(hass, entry, key=source.key):
-                    result = await hass.async_add_executor_job(
+                    result = await lease.run(
                         _archive_one,
                         target,
                         data.catalog,
@@ -143,7 +150,7 @@ async def archive(
                     )
                     if call.data[ATTR_DELETE_SOURCE]:
                         # put() returns only once a HEAD confirmed size and SHA-256.
-                        await hass.async_add_executor_job(source.path.unlink)
+                        await lease.run(source.path.unlink)
             obj = result.object
             if result.skipped:
                 skipped.append({"path": str(source.path), "key": obj.key, "reason": result.reason})
@@ -177,9 +184,9 @@ async def _download_now(
 ) -> dict[str, Any]:
     data = entry.runtime_data
     target = _target(entry)
-    async with data.key_lock(obj.key), data.transfers:
+    async with data.lease(hass, obj.key, transfer=True) as lease:
         with remote_errors(hass, entry, key=obj.key):
-            restored = await hass.async_add_executor_job(
+            restored = await lease.run(
                 partial(
                     target.get,
                     obj.key,
@@ -223,8 +230,8 @@ async def restore(
 
     response: dict[str, Any] = {
         "key": key,
-        "path": None,
-        "size": None,
+        "path": str(path) if path else None,
+        "size": obj.size,
         "ready_by": None,
         "estimated_cost": money(
             restore_cost(data.coordinator.prices, obj.storage_class, tier, obj.size, days)
@@ -267,9 +274,9 @@ async def delete(
         raise invalid("key_required")
     key = check_in_prefix(validate_key(call.data[ATTR_KEY]), _target(entry).prefix)
     target = _target(entry)
-    async with data.key_lock(key):
+    async with data.lease(hass, key) as lease:
         with remote_errors(hass, entry, key=key):
-            obj = await hass.async_add_executor_job(target.head, key)
+            obj = await lease.run(target.head, key)
             if obj is None:
                 raise invalid("key_not_found", key=key)
             charge = early_deletion_charge(
@@ -279,11 +286,20 @@ async def delete(
                 obj.last_modified,
                 datetime.now(UTC),
             )
-            await hass.async_add_executor_job(target.delete, key)
-            await hass.async_add_executor_job(data.catalog.remove, key)
+            await lease.run(_delete_one, target, data.catalog, key)
         await data.restores.async_forget(key)
         await data.coordinator.async_catalog_changed()
-    return {"key": key, "early_deletion_charge": money(charge)}
+    response: dict[str, Any] = {"key": key, "early_deletion_charge": money(charge)}
+    hass.bus.async_fire(
+        EVENT_DELETED,
+        {
+            "config_entry_id": entry.entry_id,
+            **response,
+            "size": obj.size,
+            "storage_class": str(obj.storage_class),
+        },
+    )
+    return response
 
 
 async def list_objects(
@@ -301,8 +317,9 @@ async def list_objects(
         objects = list(islice(target.iterate(prefix), limit + 1))
         return objects, {p.key for p in data.catalog.pending_restores()}
 
-    with remote_errors(hass, entry, key=prefix or target.prefix):
-        objects, pending = await hass.async_add_executor_job(_page)
+    async with data.lease(hass) as lease:
+        with remote_errors(hass, entry, key=prefix or target.prefix):
+            objects, pending = await lease.run(_page)
 
     def _restore_state(obj: ArchivedObject) -> str:
         # Not every service reports restore status in listings; ours we know.

@@ -75,6 +75,7 @@ MAX_PARALLEL_TRANSFERS: Final = 2
 EVENT_ARCHIVED: Final = f"{DOMAIN}_archived"
 EVENT_RESTORE_COMPLETED: Final = f"{DOMAIN}_restore_completed"
 EVENT_RESTORE_FAILED: Final = f"{DOMAIN}_restore_failed"
+EVENT_DELETED: Final = f"{DOMAIN}_deleted"
 
 # Legacy Glacier vaults.
 CONF_VAULT_NAME: Final = "vault_name"

@@ -1,25 +1,35 @@
-"""Sensors: what the archive holds, what it costs, what deleting early would cost."""
+"""Sensors: what the archive holds, what it costs, what deleting early would cost.
+
+Readable values: sizes are MiB with two decimals and money USD with four, both
+rounded *up*, so that a non-empty archive never reads "0.00" (the exact byte count
+is an attribute). Storage classes show by their AWS names through translations.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 from homeassistant.components.sensor import (
+    DOMAIN as SENSOR_DOMAIN,
     SensorDeviceClass,
     SensorEntity,
     SensorEntityDescription,
     SensorStateClass,
 )
 from homeassistant.const import EntityCategory, UnitOfInformation
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .archive.models import S3_STORAGE_CLASSES, StorageClass
+from .action_helpers import human_size, round_money
+from .archive.models import MIB, S3_STORAGE_CLASSES, ArchivedObject, StorageClass
 from .archive.summary import ArchiveSummary
+from .archive.vault import parse_description
+from .const import DOMAIN
 from .data import S3GlacierConfigEntry
 from .entity import S3GlacierEntity
 
@@ -27,6 +37,32 @@ from .entity import S3GlacierEntity
 PARALLEL_UPDATES = 0
 
 CURRENCY = "USD"
+# The pending-restores attribute lists this many (the soonest ready); more would
+# outgrow the recorder's attribute limit, so the attribute is not recorded either.
+MAX_LISTED_RESTORES = 20
+_SIZE_STEP = Decimal("0.01")
+
+
+def mebibytes(size: int) -> Decimal:
+    """Bytes as MiB, rounded up to the displayed two decimals (one byte reads 0.01)."""
+    return (Decimal(size) / MIB).quantize(_SIZE_STEP, rounding=ROUND_CEILING)
+
+
+def dollars(amount: Decimal) -> str:
+    """USD as text for an attribute: ``$0.0001``, ``$1,234.5000`` (rounded up)."""
+    return f"${round_money(amount):,}"
+
+
+def class_key(storage_class: StorageClass) -> str:
+    """The translation key of a storage class (attribute names and values)."""
+    return storage_class.value.lower()
+
+
+def object_name(obj: ArchivedObject) -> str:
+    """An S3 key, or a vault archive's file name (its ID when the description has none)."""
+    if obj.storage_class is StorageClass.VAULT and (info := parse_description(obj.description)):
+        return info.name
+    return obj.key
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,10 +73,17 @@ class S3GlacierSensorDescription(SensorEntityDescription):
     attrs_fn: Callable[[ArchiveSummary], Mapping[str, Any] | None] = lambda _: None
 
 
+def _size_attributes(summary: ArchiveSummary) -> dict[str, Any]:
+    return {"bytes": summary.bytes}
+
+
 def _cost_attributes(summary: ArchiveSummary) -> dict[str, Any]:
     prices = summary.prices
+    # One attribute per storage class that holds objects, named after the class. Text,
+    # because the frontend shows a number attribute with at most two decimals.
+    by_class = {class_key(c): dollars(v) for c, v in sorted(summary.cost.by_class.items())}
     return {
-        "by_storage_class": {str(c): float(v) for c, v in sorted(summary.cost.by_class.items())},
+        **by_class,
         "price_table_date": prices.date.isoformat(),
         "priced_region": prices.priced_region,
         "region_fallback": prices.fallback,
@@ -49,37 +92,49 @@ def _cost_attributes(summary: ArchiveSummary) -> dict[str, Any]:
 
 
 def _pending_attributes(summary: ArchiveSummary) -> dict[str, Any]:
-    return {
+    soonest = sorted(summary.pending_restores, key=lambda p: (p.ready_by, p.key))
+    listed = soonest[:MAX_LISTED_RESTORES]
+    attributes: dict[str, Any] = {
         "restores": [
-            {"key": p.key, "tier": str(p.tier), "ready_by": p.ready_by.isoformat()}
-            for p in summary.pending_restores
+            {
+                "key": p.key,
+                "tier": p.tier.value,
+                "ready_by": p.ready_by.replace(microsecond=0).isoformat(),
+            }
+            for p in listed
         ]
     }
+    if len(soonest) > len(listed):
+        attributes["more_restores"] = len(soonest) - len(listed)
+    return attributes
 
 
 def _last_archived_attributes(summary: ArchiveSummary) -> dict[str, Any] | None:
     if (obj := summary.last_archived) is None:
         return None
-    return {"key": obj.key, "size": obj.size, "storage_class": str(obj.storage_class)}
+    return {
+        "key": object_name(obj),
+        "size": human_size(obj.size),
+        "storage_class": class_key(obj.storage_class),
+    }
 
 
-def _class_size(storage_class: StorageClass) -> Callable[[ArchiveSummary], int]:
-    def value(summary: ArchiveSummary) -> int:
+def _class_size(storage_class: StorageClass) -> Callable[[ArchiveSummary], Decimal]:
+    def value(summary: ArchiveSummary) -> Decimal:
         usage = summary.usage.get(storage_class)
-        return usage.bytes if usage else 0
+        return mebibytes(usage.bytes if usage else 0)
 
     return value
 
 
 def _size_sensor(storage_class: StorageClass) -> S3GlacierSensorDescription:
-    """A diagnostic sensor of the bytes in one storage class, disabled by default."""
+    """A diagnostic sensor of the MiB in one storage class, disabled by default."""
     return S3GlacierSensorDescription(
-        key=f"size_{storage_class.lower()}",
-        translation_key=f"size_{storage_class.lower()}",
+        key=f"size_{class_key(storage_class)}",
+        translation_key=f"size_{class_key(storage_class)}",
         device_class=SensorDeviceClass.DATA_SIZE,
         state_class=SensorStateClass.MEASUREMENT,
-        native_unit_of_measurement=UnitOfInformation.BYTES,
-        suggested_unit_of_measurement=UnitOfInformation.GIBIBYTES,
+        native_unit_of_measurement=UnitOfInformation.MEBIBYTES,
         suggested_display_precision=2,
         entity_category=EntityCategory.DIAGNOSTIC,
         entity_registry_enabled_default=False,
@@ -93,10 +148,10 @@ SENSORS: tuple[S3GlacierSensorDescription, ...] = (
         translation_key="archived_size",
         device_class=SensorDeviceClass.DATA_SIZE,
         state_class=SensorStateClass.MEASUREMENT,
-        native_unit_of_measurement=UnitOfInformation.BYTES,
-        suggested_unit_of_measurement=UnitOfInformation.GIBIBYTES,
+        native_unit_of_measurement=UnitOfInformation.MEBIBYTES,
         suggested_display_precision=2,
-        value_fn=lambda s: s.bytes,
+        value_fn=lambda s: mebibytes(s.bytes),
+        attrs_fn=_size_attributes,
     ),
     S3GlacierSensorDescription(
         key="archived_objects",
@@ -110,7 +165,7 @@ SENSORS: tuple[S3GlacierSensorDescription, ...] = (
         device_class=SensorDeviceClass.MONETARY,
         native_unit_of_measurement=CURRENCY,
         suggested_display_precision=4,
-        value_fn=lambda s: s.cost.total,
+        value_fn=lambda s: round_money(s.cost.total),
         attrs_fn=_cost_attributes,
     ),
     S3GlacierSensorDescription(
@@ -120,7 +175,7 @@ SENSORS: tuple[S3GlacierSensorDescription, ...] = (
         native_unit_of_measurement=CURRENCY,
         suggested_display_precision=4,
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda s: s.early_deletion_exposure,
+        value_fn=lambda s: round_money(s.early_deletion_exposure),
     ),
     S3GlacierSensorDescription(
         key="pending_restores",
@@ -139,12 +194,37 @@ SENSORS: tuple[S3GlacierSensorDescription, ...] = (
 )
 
 
+@callback
+def _forget_gibibytes(hass: HomeAssistant, entry: S3GlacierConfigEntry) -> None:
+    """Let size sensors registered when GiB was suggested show MiB.
+
+    Home Assistant stores the suggested unit when an entity is first registered; a
+    unit the user chose is kept.
+    """
+    registry = er.async_get(hass)
+    for entity in er.async_entries_for_config_entry(registry, entry.entry_id):
+        private: Mapping[str, Any] = entity.options.get(f"{SENSOR_DOMAIN}.private") or {}
+        chosen_by_user: Mapping[str, Any] = entity.options.get(SENSOR_DOMAIN) or {}
+        chosen = chosen_by_user.get("unit_of_measurement")
+        if (
+            entity.platform == DOMAIN
+            and chosen is None
+            and private.get("suggested_unit_of_measurement") == UnitOfInformation.GIBIBYTES
+        ):
+            registry.async_update_entity_options(
+                entity.entity_id,
+                f"{SENSOR_DOMAIN}.private",
+                {"suggested_unit_of_measurement": UnitOfInformation.MEBIBYTES},
+            )
+
+
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: S3GlacierConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the sensors of one entry."""
+    _forget_gibibytes(hass, entry)
     coordinator = entry.runtime_data.coordinator
     classes = (StorageClass.VAULT,) if coordinator.is_vault else S3_STORAGE_CLASSES
     descriptions = (*SENSORS, *(_size_sensor(storage_class) for storage_class in classes))
@@ -155,6 +235,8 @@ class S3GlacierSensor(S3GlacierEntity, SensorEntity):
     """A sensor of the archive summary."""
 
     entity_description: S3GlacierSensorDescription
+    # Lists that change with every restore: shown, not kept in the history.
+    _unrecorded_attributes = frozenset({"restores", "more_restores"})
 
     @property
     def native_value(self) -> int | Decimal | datetime | None:

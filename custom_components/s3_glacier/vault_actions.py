@@ -42,7 +42,7 @@ from .archive.models import (
 )
 from .archive.pricing import early_deletion_charge, object_monthly_cost, restore_cost
 from .archive.vault import VaultTarget, parse_description
-from .const import CONF_TIER, DEFAULT_TIER, EVENT_ARCHIVED, LOGGER
+from .const import CONF_TIER, DEFAULT_TIER, EVENT_ARCHIVED, EVENT_DELETED, LOGGER
 from .data import S3GlacierConfigEntry
 from .paths import Source, collect_sources, invalid, resolve_destination
 
@@ -104,6 +104,12 @@ def _archive_one(target: VaultTarget, catalog: Catalog, source: Source) -> Archi
     return obj
 
 
+def _delete_one(target: VaultTarget, catalog: Catalog, archive_id: str) -> None:
+    """Delete the archive and its catalog row in one executor job (survives a cancelled call)."""
+    target.delete(archive_id)
+    catalog.remove(archive_id)
+
+
 async def archive(
     hass: HomeAssistant, entry: S3GlacierConfigEntry, call: ServiceCall
 ) -> ServiceResponse:
@@ -121,14 +127,12 @@ async def archive(
     archived: list[dict[str, Any]] = []
     try:
         for source in sources:
-            async with data.transfers:
+            async with data.lease(hass, transfer=True) as lease:
                 with remote_errors(hass, entry, key=source.path.name):
-                    obj = await hass.async_add_executor_job(
-                        _archive_one, target, data.catalog, source
-                    )
+                    obj = await lease.run(_archive_one, target, data.catalog, source)
                     if call.data[ATTR_DELETE_SOURCE]:
                         # put() returns only once the service confirmed the tree hash.
-                        await hass.async_add_executor_job(source.path.unlink)
+                        await lease.run(source.path.unlink)
             item = {
                 "path": str(source.path),
                 "archive_id": obj.key,
@@ -167,22 +171,23 @@ async def restore(
     response: dict[str, Any] = {
         "archive_id": obj.key,
         "key": file_name(obj),
-        "path": None,
-        "size": None,
+        "path": str(path) if path else None,
+        "size": obj.size,
         # A job's output stays downloadable for 24 hours; days do not apply to vaults.
         "estimated_cost": money(
             restore_cost(data.coordinator.prices, StorageClass.VAULT, tier, obj.size, 1)
         ),
     }
-    async with data.key_lock(obj.key):
+    async with data.lease(hass, obj.key) as lease:
         if running := data.restores.pending(obj.key):
             # One job per archive: each is billed. The running job keeps its destination.
             return response | {
                 "status": "restore_in_progress",
+                "path": str(running.destination) if running.destination else None,
                 "ready_by": running.ready_by.isoformat(),
             }
         with remote_errors(hass, entry, key=obj.key):
-            job_id = await hass.async_add_executor_job(target.request_restore, obj.key, tier)
+            job_id = await lease.run(target.request_restore, obj.key, tier)
         now = datetime.now(UTC)
         restore_job = PendingRestore(
             key=obj.key,
@@ -207,13 +212,23 @@ async def delete(
     charge = early_deletion_charge(
         data.coordinator.prices, StorageClass.VAULT, obj.size, obj.last_modified, datetime.now(UTC)
     )
-    async with data.key_lock(obj.key):
+    async with data.lease(hass, obj.key) as lease:
         with remote_errors(hass, entry, key=obj.key):
-            await hass.async_add_executor_job(_target(entry).delete, obj.key)
-            await hass.async_add_executor_job(data.catalog.remove, obj.key)
+            await lease.run(_delete_one, _target(entry), data.catalog, obj.key)
         await data.restores.async_forget(obj.key)
         await data.coordinator.async_catalog_changed()
-    return {"archive_id": obj.key, "early_deletion_charge": money(charge)}
+    response: dict[str, Any] = {"archive_id": obj.key, "early_deletion_charge": money(charge)}
+    hass.bus.async_fire(
+        EVENT_DELETED,
+        {
+            "config_entry_id": entry.entry_id,
+            **response,
+            "key": file_name(obj),
+            "size": obj.size,
+            "storage_class": str(StorageClass.VAULT),
+        },
+    )
+    return response
 
 
 async def list_objects(
@@ -232,7 +247,8 @@ async def list_objects(
                     break
         return found
 
-    objects = await hass.async_add_executor_job(_matching)
+    async with entry.runtime_data.lease(hass) as lease:
+        objects = await lease.run(_matching)
     return {
         "objects": [
             {
