@@ -30,8 +30,8 @@ from .helpers import is_vault
 # AWS's names for the storage classes, as the sensors and options show them.
 CLASS_NAMES: dict[StorageClass, str] = {
     StorageClass.STANDARD: "Standard",
-    StorageClass.STANDARD_IA: "Standard-IA",
-    StorageClass.ONEZONE_IA: "One Zone-IA",
+    StorageClass.STANDARD_IA: "Standard-Infrequent Access",
+    StorageClass.ONEZONE_IA: "One Zone-Infrequent Access",
     StorageClass.INTELLIGENT_TIERING: "Intelligent-Tiering",
     StorageClass.GLACIER_IR: "Glacier Instant Retrieval",
     StorageClass.GLACIER: "Glacier Flexible Retrieval",
