@@ -31,6 +31,8 @@ ATTR_PREFIX = "prefix"
 ATTR_LIMIT = "limit"
 
 MAX_DAYS = 365
+# A restored copy's days when the call gives none.
+DEFAULT_DAYS = 1
 MAX_LIMIT = 10_000
 MIB = 1024 * 1024
 

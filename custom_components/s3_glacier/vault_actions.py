@@ -24,6 +24,7 @@ from .action_helpers import (
     ATTR_PREFIX,
     ATTR_STORAGE_CLASS,
     ATTR_TIER,
+    DEFAULT_DAYS,
     MAX_DAYS,
     ProgressLog,
     check_limit,
@@ -157,8 +158,9 @@ async def restore(
         tuple(RestoreTier),
         "invalid_tier",
     )
-    if not 1 <= call.data[ATTR_DAYS] <= MAX_DAYS:
-        raise invalid("invalid_days", days=call.data[ATTR_DAYS], max=MAX_DAYS)
+    days = call.data.get(ATTR_DAYS, DEFAULT_DAYS)
+    if not 1 <= days <= MAX_DAYS:
+        raise invalid("invalid_days", days=days, max=MAX_DAYS)
     path = None
     if destination := call.data.get(ATTR_DESTINATION):
         path = await hass.async_add_executor_job(
