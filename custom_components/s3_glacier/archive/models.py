@@ -60,7 +60,7 @@ class ArchiveStatus(StrEnum):
 
 # What decides a restore's tiers, times and prices: the storage class, or for an
 # INTELLIGENT_TIERING object its archive tier.
-type RestoreSource = StorageClass | ArchiveStatus
+RestoreSource = StorageClass | ArchiveStatus
 
 
 class RestoreState(StrEnum):
