@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from decimal import Decimal
 import hashlib
 from pathlib import Path
 import threading
@@ -38,6 +39,8 @@ from custom_components.s3_glacier.const import DOMAIN
 from .conftest import BUCKET, MotoRestores
 
 GB = 2**30
+
+pytestmark = pytest.mark.usefixtures("init_integration")
 
 
 @pytest.fixture
@@ -494,3 +497,66 @@ async def test_restore_downloads_share_the_transfer_slots(
     assert sorted(e.data["key"] for e in completed) == [f"ha/{i}.bin" for i in range(count)]
     for i in range(count):
         assert (allowed / f"{i}.bin").read_bytes() == originals[i]
+
+
+# --- 10.6 costs the bill will show ----------------------------------------------------
+
+
+@pytest.mark.freeze_time("2026-11-21 12:00:00+00:00")
+async def test_monthly_cost_includes_restored_copies_until_they_expire(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    allowed: Path,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A restored copy is billed at the STANDARD rate on top, until its expiry."""
+    size = 1024 * 1024
+    _write(allowed / "c.bin", size)
+    await _call(hass, "archive", path=str(allowed / "c.bin"), storage_class="GLACIER")
+    coordinator = init_integration.runtime_data.coordinator
+    archived_only = coordinator.data.cost.total
+
+    await _call(hass, "restore", key="ha/c.bin", days=2)  # moto restores at once
+    await hass.async_block_till_done()
+    copy = Decimal(size) * Decimal("0.023") / GB
+    assert coordinator.data.cost.restored_copies == copy
+    assert coordinator.data.cost.total == archived_only + copy
+    assert coordinator.data.restored_copy_bytes == size
+
+    await _tick(hass, freezer, timedelta(days=2, seconds=1))
+    await coordinator.async_refresh()
+    assert coordinator.data.cost.restored_copies == 0
+    assert coordinator.data.cost.total == archived_only
+
+
+async def test_archive_reports_other_class_and_early_deletion(
+    hass: HomeAssistant, allowed: Path, s3: Any, freezer: FrozenDateTimeFactory
+) -> None:
+    """Same bytes in another class: skipped with both classes, or replaced on overwrite
+    with the early deletion charge the replaced object causes."""
+    size = 256 * 1024
+    _write(allowed / "o.bin", size)
+    await _call(hass, "archive", path=str(allowed / "o.bin"), storage_class="GLACIER_IR")
+
+    response = await _call(hass, "archive", path=str(allowed / "o.bin"), storage_class="STANDARD")
+    assert response["archived"] == []
+    assert response["skipped"] == [
+        {
+            "path": str(allowed / "o.bin"),
+            "key": "ha/o.bin",
+            "reason": "identical_other_class",
+            "storage_class": "GLACIER_IR",
+            "requested_storage_class": "STANDARD",
+        }
+    ]
+    assert s3.head_object(Bucket=BUCKET, Key="ha/o.bin")["StorageClass"] == "GLACIER_IR"
+
+    freezer.tick(timedelta(days=10))
+    response = await _call(
+        hass, "archive", path=str(allowed / "o.bin"), storage_class="STANDARD", overwrite=True
+    )
+    [item] = response["archived"]
+    assert item["storage_class"] == "STANDARD"
+    # GLACIER_IR: 90 days minimum, 80 left: 256 KiB * $0.004 * 80 / 30.
+    assert item["early_deletion_charge"] == pytest.approx(size / GB * 0.004 * 80 / 30)
+    assert "StorageClass" not in s3.head_object(Bucket=BUCKET, Key="ha/o.bin")  # STANDARD
