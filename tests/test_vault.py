@@ -208,6 +208,15 @@ async def test_archive_list_restore_delete(
     response = await _call(hass, "restore", key="photos.tar", destination=str(files))
     assert response["status"] == "restore_requested"
     assert response["archive_id"] == archive_id
+    # Downloading the job's output is internet egress ($0.09/GB in us-east-1, priced
+    # as if the account's free 100 GB were used up); each charge is listed.
+    breakdown = response["cost_breakdown"]
+    assert breakdown["egress"] == pytest.approx(len(data) / 2**30 * 0.09)
+    assert breakdown["copy_storage"] == 0
+    assert breakdown["egress_free_gb_per_month"] == 100
+    assert response["estimated_cost"] == pytest.approx(
+        breakdown["retrieval"] + breakdown["requests"] + breakdown["egress"]
+    )
     again = await _call(hass, "restore", archive_id=archive_id, destination=str(files))
     assert again["status"] == "restore_in_progress"
     assert hass.states.get("sensor.demo_vault_pending_restores").state == "1"
