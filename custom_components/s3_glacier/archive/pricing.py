@@ -174,9 +174,11 @@ _ARCHIVE_TIER_RESTORE: Mapping[tuple[ArchiveStatus, RestoreTier], tuple[str, str
 # the first 10 TB a month beyond the free allowance. The first 100 GB a month are
 # free, summed over the whole AWS account and every region: this integration cannot
 # know how much of it is left, so estimates use the rate that applies once it is
-# used up (an upper bound) and say so. Read from AWS's data transfer prices on the
-# date below; an unknown region uses us-east-1's.
-EGRESS_PRICE_DATE = dt.date(2026, 9, 1)
+# used up (an upper bound) and say so. An unknown region uses us-east-1's.
+# us-east-1's rate is FACTS.md's; the others are AWS's published first-10-TB rates
+# (ap-southeast-2's as documented since 2020), not re-read from a feed: the date is
+# when they were entered here, for a reader to know how old they are.
+EGRESS_PRICE_DATE = dt.date(2026, 11, 27)
 EGRESS_FREE_GB_PER_MONTH = 100
 _EGRESS_PER_GB: Mapping[str, str] = MappingProxyType(
     {"us-east-1": "0.09", "eu-west-1": "0.09", "eu-central-1": "0.09", "ap-southeast-2": "0.114"}
