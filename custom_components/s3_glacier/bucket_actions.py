@@ -368,7 +368,7 @@ async def _restore_archived(
                 target.request_restore, key, ask.restore_days, ask.tier
             )
             status = "restore_upgraded"
-    pending = _next_pending(ask, running, now, follow=status == "restore_in_progress")
+    pending = _next_pending(ask, running, now, status)
     if pending is not running:
         await data.restores.async_watch(pending)
     cost = ask.estimate(prices, copy_days=ask.restore_days or 0)
@@ -376,30 +376,35 @@ async def _restore_archived(
 
 
 def _next_pending(
-    ask: _RestoreAsk, running: PendingRestore | None, now: datetime, *, follow: bool
+    ask: _RestoreAsk, running: PendingRestore | None, now: datetime, status: str
 ) -> PendingRestore:
     """The pending record after this call.
 
-    ``follow``: the running restore goes on at its own pace (same or slower tier
-    asked); a destination given now replaces the old one. Otherwise the record takes
-    the new tier's pace, never promising later than the running one did.
+    A restore followed as it runs (same or slower tier asked) keeps its pace; a
+    destination given now replaces the old one. An upgrade takes the new tier's pace,
+    never promising later than the running one did. A new request starts afresh.
     """
-    if running is not None and follow:
+    if running is not None and status == "restore_in_progress":
         if ask.path is None:
             return running
         return replace(running, destination=ask.path, overwrite=ask.overwrite)
-    ready_by = now + typical_restore_time(ask.obj.restore_source, ask.tier)
-    keep = running is not None and ask.path is None
-    if running is not None:
-        ready_by = min(ready_by, running.ready_by)
-    return PendingRestore(
+    fresh = PendingRestore(
         key=ask.obj.key,
         tier=ask.tier,
         days=ask.days,
-        requested_at=now if running is None else running.requested_at,
-        ready_by=ready_by,
-        destination=running.destination if keep and running else ask.path,
-        overwrite=running.overwrite if keep and running else ask.overwrite,
+        requested_at=now,
+        ready_by=now + typical_restore_time(ask.obj.restore_source, ask.tier),
+        destination=ask.path,
+        overwrite=ask.overwrite,
+    )
+    if running is None or status != "restore_upgraded":
+        return fresh
+    return replace(
+        fresh,
+        requested_at=running.requested_at,
+        ready_by=min(fresh.ready_by, running.ready_by),
+        destination=running.destination if ask.path is None else ask.path,
+        overwrite=running.overwrite if ask.path is None else ask.overwrite,
     )
 
 
