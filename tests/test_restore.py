@@ -517,13 +517,14 @@ async def test_monthly_cost_includes_restored_copies_until_they_expire(
     archived_only = coordinator.data.cost.total
 
     await _call(hass, "restore", key="ha/c.bin", days=2)  # moto restores at once
-    await hass.async_block_till_done()
+    assert coordinator.data.cost.restored_copies == 0  # restoring: no copy yet
+    await _tick(hass, freezer, timedelta(minutes=16))  # the watcher sees it readable
     copy = Decimal(size) * Decimal("0.023") / GB
     assert coordinator.data.cost.restored_copies == copy
     assert coordinator.data.cost.total == archived_only + copy
     assert coordinator.data.restored_copy_bytes == size
 
-    await _tick(hass, freezer, timedelta(days=2, seconds=1))
+    await _tick(hass, freezer, timedelta(days=2))
     await coordinator.async_refresh()
     assert coordinator.data.cost.restored_copies == 0
     assert coordinator.data.cost.total == archived_only
