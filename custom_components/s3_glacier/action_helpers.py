@@ -12,6 +12,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 
 from .archive.errors import ArchiveError, AuthError
+from .archive.pricing import EGRESS_FREE_GB_PER_MONTH, RestoreEstimate
 from .const import DOMAIN, LOGGER
 from .data import S3GlacierConfigEntry
 from .paths import invalid
@@ -98,6 +99,21 @@ class ProgressLog:
 def money(value: Decimal) -> float:
     """Money for a response: a float (automations compute with it)."""
     return float(value)
+
+
+def restore_breakdown(estimate: RestoreEstimate) -> dict[str, float | int]:
+    """A restore estimate as responses show it: each charge, and the egress allowance.
+
+    Egress is priced as if the account's free monthly allowance were used up: it is
+    shared by the whole AWS account, so this integration cannot know what is left.
+    """
+    return {
+        "retrieval": money(estimate.retrieval),
+        "requests": money(estimate.requests),
+        "copy_storage": money(estimate.copy_storage),
+        "egress": money(estimate.egress),
+        "egress_free_gb_per_month": EGRESS_FREE_GB_PER_MONTH,
+    }
 
 
 def iso(moment: datetime | None) -> str | None:

@@ -32,6 +32,7 @@ from .action_helpers import (
     iso,
     money,
     remote_errors,
+    restore_breakdown,
 )
 from .archive.catalog import Catalog, CatalogError
 from .archive.models import (
@@ -49,9 +50,7 @@ from .archive.models import (
     typical_restore_time,
 )
 from .archive.pricing import (
-    EGRESS_FREE_GB_PER_MONTH,
     PriceTable,
-    RestoreEstimate,
     early_deletion_charge,
     object_monthly_cost,
     restore_estimate,
@@ -221,18 +220,6 @@ async def _download_now(
     return {"status": "restored", "path": str(path), "size": restored.size}
 
 
-def _breakdown(estimate: RestoreEstimate) -> dict[str, Any]:
-    """A restore estimate as the response shows it: each charge, and the egress note."""
-    return {
-        "retrieval": money(estimate.retrieval),
-        "requests": money(estimate.requests),
-        "copy_storage": money(estimate.copy_storage),
-        "egress": money(estimate.egress),
-        # Egress is priced as if the account's free monthly allowance were used up.
-        "egress_free_gb_per_month": EGRESS_FREE_GB_PER_MONTH,
-    }
-
-
 def _extension_days(expiry: datetime | None, days: int, now: datetime) -> int:
     """Days a restored copy lives longer when asked again for ``days`` days."""
     if expiry is None:
@@ -271,7 +258,7 @@ class _RestoreAsk:
             download=self.path is not None,
             **kwargs,
         )
-        return {"estimated_cost": money(result.total), "cost_breakdown": _breakdown(result)}
+        return {"estimated_cost": money(result.total), "cost_breakdown": restore_breakdown(result)}
 
 
 async def restore(
@@ -361,7 +348,10 @@ async def _restore_archived(
                 target.request_restore, key, ask.restore_days, ask.tier
             )
             status = "restore_requested"
-            await _record_head(hass, target, data.catalog, key)
+            # What the HEAD showed (class, archive tier), now restoring; the watcher
+            # records the copy and its expiry once readable.
+            running_obj = replace(ask.obj, restore_state=RestoreState.IN_PROGRESS)
+            await hass.async_add_executor_job(_record_quietly, data.catalog, running_obj)
         elif running is not None and _faster(ask.tier, running.tier, ask.obj.restore_source):
             # S3 upgrades a running restore asked again at a faster tier.
             await hass.async_add_executor_job(
@@ -413,14 +403,18 @@ async def _record_head(hass: HomeAssistant, target: S3Target, catalog: Catalog, 
 
     def _record() -> None:
         obj = target.head(key)
-        if obj is None:
-            return
-        try:
-            catalog.record(obj)
-        except CatalogError as err:
-            LOGGER.warning("Could not record the restore of %s: %s", key, err)
+        if obj is not None:
+            _record_quietly(catalog, obj)
 
     await hass.async_add_executor_job(_record)
+
+
+def _record_quietly(catalog: Catalog, obj: ArchivedObject) -> None:
+    """Record a restore's state in the catalog; a failure only costs sensor accuracy."""
+    try:
+        catalog.record(obj)
+    except CatalogError as err:
+        LOGGER.warning("Could not record the restore of %s: %s", obj.key, err)
 
 
 async def delete(

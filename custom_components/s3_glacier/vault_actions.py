@@ -32,6 +32,7 @@ from .action_helpers import (
     iso,
     money,
     remote_errors,
+    restore_breakdown,
 )
 from .archive.catalog import Catalog, CatalogError
 from .archive.models import (
@@ -41,7 +42,7 @@ from .archive.models import (
     StorageClass,
     typical_restore_time,
 )
-from .archive.pricing import early_deletion_charge, object_monthly_cost, restore_cost
+from .archive.pricing import early_deletion_charge, object_monthly_cost, restore_estimate
 from .archive.vault import VaultTarget, parse_description
 from .const import CONF_TIER, DEFAULT_TIER, EVENT_ARCHIVED, LOGGER
 from .data import S3GlacierConfigEntry
@@ -171,11 +172,18 @@ async def restore(
         "key": file_name(obj),
         "path": None,
         "size": None,
-        # A job's output stays downloadable for 24 hours; days do not apply to vaults.
-        "estimated_cost": money(
-            restore_cost(data.coordinator.prices, StorageClass.VAULT, tier, obj.size, 1)
-        ),
     }
+    # A job's output stays downloadable for 24 hours; days do not apply to vaults.
+    estimate = restore_estimate(
+        data.coordinator.prices,
+        StorageClass.VAULT,
+        tier,
+        obj.size,
+        copy_days=0,
+        download=path is not None,
+    )
+    response["estimated_cost"] = money(estimate.total)
+    response["cost_breakdown"] = restore_breakdown(estimate)
     async with data.key_lock(obj.key):
         if running := data.restores.pending(obj.key):
             # One job per archive: each is billed. The running job keeps its destination.
