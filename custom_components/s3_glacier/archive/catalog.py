@@ -744,9 +744,13 @@ def _stored_row(obj: ArchivedObject) -> tuple[Any, ...]:
 
 
 def _object_from_row(row: tuple[Any, ...]) -> ArchivedObject:
-    """Build an ArchivedObject from an ``objects`` row (``_STORED_COLUMNS``)."""
+    """Build an ArchivedObject from an ``objects`` row.
+
+    ``_STORED_COLUMNS``, or ``_OBJECT_COLUMNS`` (a listing's; no archive tier).
+    """
     (key, size, storage_class, modified, etag, sha256, archive_id, description, tree_hash,
-     restore_state, restore_expiry, archive_status) = row  # fmt: skip
+     restore_state, restore_expiry) = row[:11]  # fmt: skip
+    archive_status = row[11] if len(row) > 11 else None
     return ArchivedObject(
         key=key,
         size=size,
