@@ -261,8 +261,17 @@ async def test_restore_instant_class(hass: HomeAssistant, allowed: Path) -> None
     assert response["status"] == "restored"
     assert response["path"] == str((allowed / "out" / "v.bin").resolve())
     assert response["size"] == 70_000
-    # GLACIER_IR: $0.03/GB retrieval + one GET at $0.01 per 1,000
-    assert response["estimated_cost"] == shown_money(70_000 / 2**30 * 0.03 + 0.01 / 1000)
+    # GLACIER_IR: $0.03/GB retrieval + one GET at $0.01 per 1,000 + egress at $0.09/GB
+    assert response["cost_breakdown"] == {
+        "retrieval": shown_money(70_000 / 2**30 * 0.03),
+        "requests": shown_money(0.01 / 1000),
+        "copy_storage": 0.0,
+        "egress": shown_money(70_000 / 2**30 * 0.09),
+        "egress_free_gb_per_month": 100,
+    }
+    assert response["estimated_cost"] == shown_money(
+        70_000 / 2**30 * 0.03 + 0.01 / 1000 + 70_000 / 2**30 * 0.09
+    )
     assert (allowed / "out" / "v.bin").read_bytes() == data
 
     response = await _call(
@@ -353,8 +362,18 @@ async def test_glacier_restore_is_watched_to_completion(
     assert response["path"] == str((allowed / "old.tar").resolve())
     assert response["size"] == 5000
     assert response["ready_by"] is not None
-    # GLACIER Bulk: free retrieval; 3 days of the restored copy at the STANDARD rate.
-    assert response["estimated_cost"] == shown_money(5000 / 2**30 * 0.023 * 3 / 30)
+    # GLACIER Bulk: free retrieval; 3 days of the restored copy at the STANDARD rate,
+    # the GET of the download ($0.0004 per 1,000) and its egress ($0.09/GB).
+    assert response["cost_breakdown"] == {
+        "retrieval": 0.0,
+        "requests": shown_money(0.0004 / 1000),
+        "copy_storage": shown_money(5000 / 2**30 * 0.023 * 3 / 30),
+        "egress": shown_money(5000 / 2**30 * 0.09),
+        "egress_free_gb_per_month": 100,
+    }
+    assert response["estimated_cost"] == shown_money(
+        5000 / 2**30 * (0.023 * 3 / 30 + 0.09) + 0.0004 / 1000
+    )
     assert hass.states.get("sensor.demo_archive_ha_pending_restores").state == "1"
 
     again = await _call(hass, "restore", key="ha/old.tar", destination=str(allowed), tier="Bulk")

@@ -217,6 +217,14 @@ async def test_archive_list_restore_delete(
     # Where the file will be written when the job is done, and its size.
     assert response["path"] == str((files / "photos.tar").resolve())
     assert response["size"] == len(data)
+    # Downloading the job's output is internet egress ($0.09/GB in us-east-1, priced
+    # as if the account's free 100 GB were used up); each charge is listed.
+    breakdown = response["cost_breakdown"]
+    assert breakdown["egress"] == shown_money(len(data) / 2**30 * 0.09)
+    assert breakdown["copy_storage"] == 0
+    assert breakdown["egress_free_gb_per_month"] == 100
+    # The entry's Expedited tier: $0.03/GB and $10 per 1,000 requests, plus the egress.
+    assert response["estimated_cost"] == shown_money(len(data) / 2**30 * 0.12 + 10 / 1000)
     again = await _call(hass, "restore", archive_id=archive_id, destination=str(files / "x"))
     assert again["status"] == "restore_in_progress"
     assert again["path"] == response["path"]  # the running job keeps its destination

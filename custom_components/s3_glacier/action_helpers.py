@@ -13,6 +13,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 
 from .archive.errors import AccessDeniedError, ArchiveError, AuthError
+from .archive.pricing import EGRESS_FREE_GB_PER_MONTH, RestoreEstimate
 from .const import DOMAIN, LOGGER
 from .data import S3GlacierConfigEntry
 from .helpers import option_value, parse_option
@@ -34,6 +35,8 @@ ATTR_PREFIX = "prefix"
 ATTR_LIMIT = "limit"
 
 MAX_DAYS = 365
+# A restored copy's days when the call gives none.
+DEFAULT_DAYS = 1
 MAX_LIMIT = 10_000
 MIB = 1024 * 1024
 
@@ -134,6 +137,21 @@ def human_size(size: int) -> str:
     # Three significant digits; never scientific notation (1000-1023 stay whole).
     text = f"{value:.0f}" if value >= 100 else f"{value:.3g}"
     return f"{text} {unit}"
+
+
+def restore_breakdown(estimate: RestoreEstimate) -> dict[str, float | int]:
+    """A restore estimate as responses show it: each charge, and the egress allowance.
+
+    Egress is priced as if the account's free monthly allowance were used up: it is
+    shared by the whole AWS account, so this integration cannot know what is left.
+    """
+    return {
+        "retrieval": money(estimate.retrieval),
+        "requests": money(estimate.requests),
+        "copy_storage": money(estimate.copy_storage),
+        "egress": money(estimate.egress),
+        "egress_free_gb_per_month": EGRESS_FREE_GB_PER_MONTH,
+    }
 
 
 def iso(moment: datetime | None) -> str | None:

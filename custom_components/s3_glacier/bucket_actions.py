@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from functools import partial
 from itertools import islice
 from pathlib import Path
@@ -21,6 +23,7 @@ from .action_helpers import (
     ATTR_PREFIX,
     ATTR_STORAGE_CLASS,
     ATTR_TIER,
+    DEFAULT_DAYS,
     MAX_DAYS,
     MIB,
     ProgressLog,
@@ -29,21 +32,30 @@ from .action_helpers import (
     iso,
     money,
     remote_errors,
+    restore_breakdown,
 )
 from .archive.catalog import Catalog, CatalogError
 from .archive.models import (
     S3_STORAGE_CLASSES,
     ArchivedObject,
+    ArchiveStatus,
     PendingRestore,
+    RestoreSource,
     RestoreState,
     RestoreTier,
     ServerSideEncryption,
     TransferOptions,
+    available_tiers,
     tier_available,
     typical_restore_time,
 )
-from .archive.pricing import early_deletion_charge, object_monthly_cost, restore_cost
-from .archive.s3 import PutResult, S3Target
+from .archive.pricing import (
+    PriceTable,
+    early_deletion_charge,
+    object_monthly_cost,
+    restore_estimate,
+)
+from .archive.s3 import PutResult, S3Target, readable_state
 from .const import (
     CONF_CONCURRENCY,
     CONF_ENCRYPTION,
@@ -123,6 +135,24 @@ def _delete_one(target: S3Target, catalog: Catalog, key: str) -> None:
     catalog.remove(key)
 
 
+def _skipped_item(source: Source, result: PutResult, options: TransferOptions) -> dict[str, Any]:
+    """A skipped file as the response lists it; another class names both classes."""
+    item = {"path": str(source.path), "key": result.object.key, "reason": result.reason}
+    if result.reason == "identical_other_class":
+        item["storage_class"] = str(result.object.storage_class)
+        item["requested_storage_class"] = str(options.storage_class)
+    return item
+
+
+def _replaced_charge(prices: PriceTable, result: PutResult) -> Decimal:
+    """The early deletion charge of the object an overwrite replaced (0 past its minimum)."""
+    old = result.replaced
+    assert old is not None
+    return early_deletion_charge(
+        prices, old.storage_class, old.size, old.last_modified, datetime.now(UTC)
+    )
+
+
 async def archive(
     hass: HomeAssistant, entry: S3GlacierConfigEntry, call: ServiceCall
 ) -> ServiceResponse:
@@ -153,7 +183,7 @@ async def archive(
                         await lease.run(source.path.unlink)
             obj = result.object
             if result.skipped:
-                skipped.append({"path": str(source.path), "key": obj.key, "reason": result.reason})
+                skipped.append(_skipped_item(source, result, options))
                 continue
             item = {
                 "path": str(source.path),
@@ -164,6 +194,8 @@ async def archive(
                 "etag": obj.etag,
                 "monthly_cost": money(object_monthly_cost(prices, obj.storage_class, obj.size)),
             }
+            if result.replaced is not None:
+                item["early_deletion_charge"] = money(_replaced_charge(prices, result))
             archived.append(item)
             hass.bus.async_fire(EVENT_ARCHIVED, {"config_entry_id": entry.entry_id, **item})
     finally:
@@ -198,19 +230,63 @@ async def _download_now(
     return {"status": "restored", "path": str(path), "size": restored.size}
 
 
+def _extension_days(expiry: datetime | None, days: int, now: datetime) -> int:
+    """Days a restored copy lives longer when asked again for ``days`` days."""
+    if expiry is None:
+        return days
+    return max(0, days - max(0, (expiry - now) // timedelta(days=1)))
+
+
+def _faster(tier: RestoreTier, than: RestoreTier, source: RestoreSource) -> bool:
+    """Whether ``tier`` restores objects of ``source`` sooner than ``than``."""
+    return typical_restore_time(source, tier) < typical_restore_time(source, than)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _RestoreAsk:
+    """One validated restore call on an object that needs a restore."""
+
+    obj: ArchivedObject
+    tier: RestoreTier
+    days: int
+    days_given: bool
+    path: Path | None
+    overwrite: bool
+
+    @property
+    def restore_days(self) -> int | None:
+        """Days for RestoreObject; none for INTELLIGENT_TIERING's archive tiers."""
+        return None if isinstance(self.obj.restore_source, ArchiveStatus) else self.days
+
+    def estimate(self, prices: PriceTable, **kwargs: Any) -> dict[str, Any]:
+        """The response's estimated_cost and cost_breakdown."""
+        result = restore_estimate(
+            prices,
+            self.obj.restore_source,
+            self.tier,
+            self.obj.size,
+            download=self.path is not None,
+            **kwargs,
+        )
+        return {"estimated_cost": money(result.total), "cost_breakdown": restore_breakdown(result)}
+
+
 async def restore(
     hass: HomeAssistant, entry: S3GlacierConfigEntry, call: ServiceCall
 ) -> ServiceResponse:
-    """Download now, or start a Glacier restore that the watcher finishes."""
+    """Download now, or start a Glacier restore that the watcher finishes.
+
+    A restored copy asked for again with ``days`` gets a new expiry (now + days); a
+    faster tier asked while a restore runs upgrades it.
+    """
     target = _target(entry)
-    data = entry.runtime_data
     if ATTR_KEY not in call.data:
         raise invalid("key_required")
     key = check_in_prefix(validate_key(call.data[ATTR_KEY]), _target(entry).prefix)
     tier = choice(
         call.data.get(ATTR_TIER) or RestoreTier.STANDARD, tuple(RestoreTier), "invalid_tier"
     )
-    days = call.data[ATTR_DAYS]
+    days = call.data.get(ATTR_DAYS, DEFAULT_DAYS)
     if not 1 <= days <= MAX_DAYS:
         raise invalid("invalid_days", days=days, max=MAX_DAYS)
     with remote_errors(hass, entry, key=key):
@@ -222,47 +298,138 @@ async def restore(
         path = await hass.async_add_executor_job(
             resolve_destination, hass, destination, key, call.data[ATTR_OVERWRITE]
         )
-    needs_restore = obj.storage_class.needs_restore
-    if needs_restore and not tier_available(obj.storage_class, tier):
-        raise invalid("tier_not_available", tier=tier, storage_class=obj.storage_class)
-    if not needs_restore and path is None:
-        raise invalid("destination_required", key=key)
-
+    source = obj.restore_source
+    if obj.needs_restore and not tier_available(source, tier):
+        raise invalid(
+            "tier_not_available",
+            tier=tier,
+            storage_class=source,
+            allowed=", ".join(available_tiers(source)),
+        )
+    ask = _RestoreAsk(
+        obj=obj,
+        tier=tier,
+        days=days,
+        days_given=ATTR_DAYS in call.data,
+        path=path,
+        overwrite=call.data[ATTR_OVERWRITE],
+    )
     response: dict[str, Any] = {
         "key": key,
         "path": str(path) if path else None,
         "size": obj.size,
         "ready_by": None,
-        "estimated_cost": money(
-            restore_cost(data.coordinator.prices, obj.storage_class, tier, obj.size, days)
-        ),
     }
-    if not needs_restore:
-        assert path is not None  # destination_required was raised otherwise
-        return response | await _download_now(hass, entry, obj, call, path)
+    if obj.needs_restore:
+        return response | await _restore_archived(hass, entry, call, ask)
+    if path is None:
+        raise invalid("destination_required", key=key)
+    cost = ask.estimate(entry.runtime_data.coordinator.prices, copy_days=0)
+    return response | cost | await _download_now(hass, entry, obj, call, path)
 
+
+async def _restore_archived(
+    hass: HomeAssistant, entry: S3GlacierConfigEntry, call: ServiceCall, ask: _RestoreAsk
+) -> dict[str, Any]:
+    """Renew or read a restored copy, or start, upgrade or follow a restore."""
+    data = entry.runtime_data
+    target = _target(entry)
+    prices = data.coordinator.prices
+    key = ask.obj.key
+    now = datetime.now(UTC)
+    running = data.restores.pending(key)
     with remote_errors(hass, entry, key=key):
-        state, _expiry = await hass.async_add_executor_job(target.restore_state, key)
+        state, expiry = readable_state(ask.obj)
         if state is RestoreState.RESTORED:
-            if path is None:
-                return response | {"status": "restored", "size": obj.size}
-            return response | await _download_now(hass, entry, obj, call, path)
+            again = ask.days_given and ask.restore_days is not None
+            if again:
+                # S3 sets the copy's expiry to now + days; only the request is billed,
+                # and the copy for the days it now lives longer.
+                await hass.async_add_executor_job(target.request_restore, key, ask.days, ask.tier)
+                await _record_head(hass, target, data.catalog, key)
+            cost = ask.estimate(
+                prices,
+                copy_days=_extension_days(expiry, ask.days, now) if again else 0,
+                retrieve=False,
+                request=again,
+            )
+            data.restores.async_restore_succeeded(key)
+            if ask.path is None:
+                return cost | {"status": "restored", "size": ask.obj.size}
+            return cost | await _download_now(hass, entry, ask.obj, call, ask.path)
         status = "restore_in_progress"
         if state is RestoreState.NONE:
-            state = await hass.async_add_executor_job(target.request_restore, key, days, tier)
+            await hass.async_add_executor_job(
+                target.request_restore, key, ask.restore_days, ask.tier
+            )
             status = "restore_requested"
-    now = datetime.now(UTC)
-    pending = PendingRestore(
-        key=key,
-        tier=tier,
-        days=days,
+            # What the HEAD showed (class, archive tier), now restoring; the watcher
+            # records the copy and its expiry once readable.
+            running_obj = replace(ask.obj, restore_state=RestoreState.IN_PROGRESS)
+            await hass.async_add_executor_job(_record_quietly, data.catalog, running_obj)
+        elif running is not None and _faster(ask.tier, running.tier, ask.obj.restore_source):
+            # S3 upgrades a running restore asked again at a faster tier.
+            await hass.async_add_executor_job(
+                target.request_restore, key, ask.restore_days, ask.tier
+            )
+            status = "restore_upgraded"
+    pending = _next_pending(ask, running, now, status)
+    if pending is not running:
+        await data.restores.async_watch(pending)
+    cost = ask.estimate(prices, copy_days=ask.restore_days or 0)
+    return cost | {"status": status, "ready_by": pending.ready_by.isoformat()}
+
+
+def _next_pending(
+    ask: _RestoreAsk, running: PendingRestore | None, now: datetime, status: str
+) -> PendingRestore:
+    """The pending record after this call.
+
+    A restore followed as it runs (same or slower tier asked) keeps its pace; a
+    destination given now replaces the old one. An upgrade takes the new tier's pace,
+    never promising later than the running one did. A new request starts afresh.
+    """
+    if running is not None and status == "restore_in_progress":
+        if ask.path is None:
+            return running
+        return replace(running, destination=ask.path, overwrite=ask.overwrite)
+    fresh = PendingRestore(
+        key=ask.obj.key,
+        tier=ask.tier,
+        days=ask.days,
         requested_at=now,
-        ready_by=now + typical_restore_time(obj.storage_class, tier),
-        destination=path,
-        overwrite=call.data[ATTR_OVERWRITE],
+        ready_by=now + typical_restore_time(ask.obj.restore_source, ask.tier),
+        destination=ask.path,
+        overwrite=ask.overwrite,
     )
-    await data.restores.async_watch(pending)
-    return response | {"status": status, "ready_by": pending.ready_by.isoformat()}
+    if running is None or status != "restore_upgraded":
+        return fresh
+    return replace(
+        fresh,
+        requested_at=running.requested_at,
+        ready_by=min(fresh.ready_by, running.ready_by),
+        destination=running.destination if ask.path is None else ask.path,
+        overwrite=running.overwrite if ask.path is None else ask.overwrite,
+    )
+
+
+async def _record_head(hass: HomeAssistant, target: S3Target, catalog: Catalog, key: str) -> None:
+    """Record what S3 now says of ``key`` (restore state, expiry, archive tier)."""
+
+    def _record() -> None:
+        obj = target.head(key)
+        if obj is not None:
+            _record_quietly(catalog, obj)
+
+    await hass.async_add_executor_job(_record)
+
+
+def _record_quietly(catalog: Catalog, obj: ArchivedObject) -> None:
+    """Record a restore's state in the catalog; a failure only costs sensor accuracy."""
+    try:
+        catalog.record(obj)
+    except CatalogError as err:
+        LOGGER.warning("Could not record the restore of %s: %s", obj.key, err)
 
 
 async def delete(

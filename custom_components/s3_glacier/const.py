@@ -76,6 +76,8 @@ EVENT_ARCHIVED: Final = f"{DOMAIN}_archived"
 EVENT_RESTORE_COMPLETED: Final = f"{DOMAIN}_restore_completed"
 EVENT_RESTORE_FAILED: Final = f"{DOMAIN}_restore_failed"
 EVENT_DELETED: Final = f"{DOMAIN}_deleted"
+# A restored copy expired before it was downloaded and a new restore was requested.
+EVENT_RESTORE_REQUESTED_AGAIN: Final = f"{DOMAIN}_restore_requested_again"
 
 # Legacy Glacier vaults.
 CONF_VAULT_NAME: Final = "vault_name"

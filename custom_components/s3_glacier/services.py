@@ -57,7 +57,8 @@ RESTORE_SCHEMA = vol.Schema(
         vol.Optional(ATTR_DESTINATION): cv.string,
         vol.Optional(ATTR_OVERWRITE, default=False): cv.boolean,
         vol.Optional(ATTR_TIER): cv.string,
-        vol.Optional(ATTR_DAYS, default=1): vol.Coerce(int),
+        # No default: a restore of a restored copy only renews it when days are given.
+        vol.Optional(ATTR_DAYS): vol.Coerce(int),
     }
 )
 DELETE_SCHEMA = vol.Schema(

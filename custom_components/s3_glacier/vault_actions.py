@@ -24,6 +24,7 @@ from .action_helpers import (
     ATTR_PREFIX,
     ATTR_STORAGE_CLASS,
     ATTR_TIER,
+    DEFAULT_DAYS,
     MAX_DAYS,
     ProgressLog,
     check_limit,
@@ -31,6 +32,7 @@ from .action_helpers import (
     iso,
     money,
     remote_errors,
+    restore_breakdown,
 )
 from .archive.catalog import Catalog, CatalogError
 from .archive.models import (
@@ -40,7 +42,7 @@ from .archive.models import (
     StorageClass,
     typical_restore_time,
 )
-from .archive.pricing import early_deletion_charge, object_monthly_cost, restore_cost
+from .archive.pricing import early_deletion_charge, object_monthly_cost, restore_estimate
 from .archive.vault import VaultTarget, parse_description
 from .const import CONF_TIER, DEFAULT_TIER, EVENT_ARCHIVED, EVENT_DELETED, LOGGER
 from .data import S3GlacierConfigEntry
@@ -161,8 +163,9 @@ async def restore(
         tuple(RestoreTier),
         "invalid_tier",
     )
-    if not 1 <= call.data[ATTR_DAYS] <= MAX_DAYS:
-        raise invalid("invalid_days", days=call.data[ATTR_DAYS], max=MAX_DAYS)
+    days = call.data.get(ATTR_DAYS, DEFAULT_DAYS)
+    if not 1 <= days <= MAX_DAYS:
+        raise invalid("invalid_days", days=days, max=MAX_DAYS)
     path = None
     if destination := call.data.get(ATTR_DESTINATION):
         path = await hass.async_add_executor_job(
@@ -173,11 +176,18 @@ async def restore(
         "key": file_name(obj),
         "path": str(path) if path else None,
         "size": obj.size,
-        # A job's output stays downloadable for 24 hours; days do not apply to vaults.
-        "estimated_cost": money(
-            restore_cost(data.coordinator.prices, StorageClass.VAULT, tier, obj.size, 1)
-        ),
     }
+    # A job's output stays downloadable for 24 hours; days do not apply to vaults.
+    estimate = restore_estimate(
+        data.coordinator.prices,
+        StorageClass.VAULT,
+        tier,
+        obj.size,
+        copy_days=0,
+        download=path is not None,
+    )
+    response["estimated_cost"] = money(estimate.total)
+    response["cost_breakdown"] = restore_breakdown(estimate)
     async with data.lease(hass, obj.key) as lease:
         if running := data.restores.pending(obj.key):
             # One job per archive: each is billed. The running job keeps its destination.

@@ -32,7 +32,7 @@ from custom_components.s3_glacier.archive.errors import (
     ThrottledError,
     map_client_error,
 )
-from custom_components.s3_glacier.archive.models import Credentials, RestoreTier
+from custom_components.s3_glacier.archive.models import Credentials, RestoreState, RestoreTier
 from custom_components.s3_glacier.archive.s3 import S3Target
 
 from ..conftest import BUCKET, REGION
@@ -286,8 +286,9 @@ def test_expedited_unavailable_is_answered_at_once(
 
 def test_restore_of_an_active_object_is_not_auth(error_server: type[_ErrorServer]) -> None:
     server = error_server(403, "ObjectAlreadyInActiveTierError")
-    with pytest.raises(AlreadyActiveTierError):
-        _target(server.url).request_restore("ha/now.bin", 1, RestoreTier.STANDARD)
+    # An object already in an active tier needs no restore: it is readable now.
+    state = _target(server.url).request_restore("ha/now.bin", 1, RestoreTier.STANDARD)
+    assert state is RestoreState.RESTORED
     assert len(server.requests) == 1
 
 

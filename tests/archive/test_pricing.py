@@ -17,11 +17,15 @@ from custom_components.s3_glacier.archive.models import (
     KIB,
     MIB,
     ArchivedObject,
+    ArchiveStatus,
+    RestoreState,
     RestoreTier,
     StorageClass,
 )
 from custom_components.s3_glacier.archive.pricing import (
+    EGRESS_FREE_GB_PER_MONTH,
     ClassUsage,
+    RestoreEstimate,
     early_deletion_charge,
     early_deletion_exposure,
     monthly_cost,
@@ -29,6 +33,8 @@ from custom_components.s3_glacier.archive.pricing import (
     price_table,
     remaining_minimum_days,
     restore_cost,
+    restore_estimate,
+    restored_copy_bytes,
     summarize,
     upload_request_cost,
 )
@@ -407,3 +413,121 @@ def test_standard_override_prices_glacier_metadata() -> None:
 def test_bad_overrides_are_rejected(overrides: dict[str, str | float]) -> None:
     with pytest.raises(ValueError, match=r"storage class|price"):
         price_table("us-east-1", overrides)
+
+
+# -- restores: Intelligent-Tiering archive tiers, egress, the breakdown -----------------
+
+
+@pytest.mark.parametrize(
+    ("source", "tier", "expected"),
+    [
+        # Standard and Bulk restores of the archive tiers are free; no copy is billed.
+        (ArchiveStatus.ARCHIVE_ACCESS, RestoreTier.STANDARD, Decimal(0)),
+        (ArchiveStatus.ARCHIVE_ACCESS, RestoreTier.BULK, Decimal(0)),
+        (ArchiveStatus.DEEP_ARCHIVE_ACCESS, RestoreTier.STANDARD, Decimal(0)),
+        (ArchiveStatus.DEEP_ARCHIVE_ACCESS, RestoreTier.BULK, Decimal(0)),
+        # Expedited like GLACIER's: 1 GiB * 0.03 + 10 / 1000
+        (ArchiveStatus.ARCHIVE_ACCESS, RestoreTier.EXPEDITED, Decimal("0.04")),
+    ],
+)
+def test_restore_of_archive_tiers(
+    source: ArchiveStatus, tier: RestoreTier, expected: Decimal
+) -> None:
+    estimate = restore_estimate(US, source, tier, GIB, copy_days=7, download=False)
+    assert estimate.total == expected
+    assert estimate.copy_storage == 0
+
+
+def test_no_expedited_for_deep_archive_access() -> None:
+    with pytest.raises(ValueError, match="Expedited"):
+        restore_estimate(
+            US,
+            ArchiveStatus.DEEP_ARCHIVE_ACCESS,
+            RestoreTier.EXPEDITED,
+            GIB,
+            copy_days=0,
+            download=False,
+        )
+
+
+def test_restore_estimate_breakdown_with_download() -> None:
+    """GLACIER Standard, 2 GiB, 3 days, downloaded: every charge on its own line."""
+    estimate = restore_estimate(
+        US, SC.GLACIER, RestoreTier.STANDARD, 2 * GIB, copy_days=3, download=True
+    )
+    assert estimate == RestoreEstimate(
+        retrieval=Decimal("0.02"),  # 2 * 0.01
+        requests=Decimal("0.0000504"),  # 0.05 / 1000 + GET 0.0004 / 1000
+        copy_storage=Decimal("0.0046"),  # 2 * 0.023 * 3 / 30
+        egress=Decimal("0.18"),  # 2 * 0.09
+    )
+    assert estimate.total == Decimal("0.2046504")
+
+
+def test_restore_estimate_of_a_restored_copy_asked_again() -> None:
+    """Asking again costs the request and the days the copy lives longer, no retrieval."""
+    estimate = restore_estimate(
+        US, SC.DEEP_ARCHIVE, RestoreTier.BULK, GIB, copy_days=6, download=False, retrieve=False
+    )
+    # 0.025 / 1000 + 1 * 0.023 * 6 / 30
+    assert estimate.total == Decimal("0.004625")
+    assert estimate.retrieval == 0
+
+
+@pytest.mark.parametrize(
+    ("region", "rate"),
+    [
+        ("us-east-1", "0.09"),
+        ("eu-west-1", "0.09"),
+        ("eu-central-1", "0.09"),
+        ("ap-southeast-2", "0.114"),
+        ("sa-east-1", "0.09"),  # unknown: us-east-1's
+    ],
+)
+def test_egress_per_region(region: str, rate: str) -> None:
+    table = price_table(region)
+    assert table.egress_per_gb == Decimal(rate)
+    estimate = restore_estimate(
+        table, SC.STANDARD, RestoreTier.STANDARD, GIB, copy_days=0, download=True
+    )
+    assert estimate.egress == Decimal(rate)
+    assert EGRESS_FREE_GB_PER_MONTH == 100
+
+
+def test_instant_class_download_includes_egress() -> None:
+    # GLACIER_IR 1 GiB: 0.03 retrieval + 0.01 / 1000 GET + 0.09 egress
+    estimate = restore_estimate(
+        US, SC.GLACIER_IR, RestoreTier.STANDARD, GIB, copy_days=0, download=True
+    )
+    assert estimate.total == Decimal("0.12001")
+
+
+def test_monthly_cost_includes_restored_copies() -> None:
+    """A restored copy is billed at the STANDARD rate on top of the archived object."""
+    usage = [ClassUsage(SC.GLACIER, 1, GIB, GIB + 32 * KIB)]
+    without = monthly_cost(US, usage)
+    with_copy = monthly_cost(US, usage, {SC.GLACIER: GIB})
+    assert with_copy.total - without.total == Decimal("0.023")
+    assert with_copy.restored_copies == Decimal("0.023")
+    assert with_copy.by_class[SC.GLACIER] - without.by_class[SC.GLACIER] == Decimal("0.023")
+
+
+def test_restored_copy_bytes_counts_live_copies_only() -> None:
+    def obj(key: str, sc: SC, state: RestoreState, expiry: datetime | None) -> ArchivedObject:
+        return ArchivedObject(
+            key=key,
+            size=GIB,
+            storage_class=sc,
+            last_modified=NOW - timedelta(days=200),
+            restore_state=state,
+            restore_expiry=expiry,
+        )
+
+    objects = [
+        obj("live", SC.GLACIER, RestoreState.RESTORED, NOW + timedelta(days=1)),
+        obj("unknown", SC.DEEP_ARCHIVE, RestoreState.RESTORED, None),
+        obj("expired", SC.GLACIER, RestoreState.RESTORED, NOW),
+        obj("running", SC.GLACIER, RestoreState.IN_PROGRESS, None),
+        obj("instant", SC.STANDARD, RestoreState.RESTORED, NOW + timedelta(days=1)),
+    ]
+    assert restored_copy_bytes(objects, NOW) == {SC.GLACIER: GIB, SC.DEEP_ARCHIVE: GIB}

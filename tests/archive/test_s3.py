@@ -15,6 +15,7 @@ from typing import Any
 import boto3
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import EndpointConnectionError
+from botocore.stub import Stubber
 from moto import mock_aws
 from moto.moto_api import state_manager
 import pytest
@@ -33,12 +34,15 @@ from custom_components.s3_glacier.archive.models import (
     GIB,
     MIB,
     S3_STORAGE_CLASSES,
+    ArchiveStatus,
     Credentials,
     RestoreState,
     RestoreTier,
     ServerSideEncryption,
     StorageClass,
     TransferOptions,
+    available_tiers,
+    typical_restore_time,
 )
 from custom_components.s3_glacier.archive.s3 import (
     MAX_PARTS,
@@ -855,6 +859,116 @@ def test_restore_state_intelligent_tiering_archive(
 
     hooks.after_call("HeadObject", archived)
     assert target.restore_state("archive/f") == (RestoreState.NONE, None)
+
+
+# INTELLIGENT_TIERING's archive tiers: moto knows nothing of them, so these requests
+# are answered by botocore's Stubber on a real engine client.
+
+
+@pytest.fixture
+def stubbed() -> Iterator[tuple[S3Target, Stubber]]:
+    """A target whose client is answered by a Stubber (every response must be queued)."""
+    credentials = Credentials(access_key_id="testing", secret_access_key="testing", region=REGION)
+    client = make_client("s3", credentials)
+    with Stubber(client) as stubber:
+        yield S3Target(client, BUCKET, PREFIX), stubber
+        stubber.assert_no_pending_responses()
+    client.close()
+
+
+def _head(storage_class: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "ContentLength": 10,
+        "LastModified": datetime(2026, 1, 2, tzinfo=UTC),
+        "ETag": '"abc"',
+        "StorageClass": storage_class,
+        "Metadata": {"sha256": "00" * 32},
+        **extra,
+    }
+
+
+def test_head_reads_archive_status(stubbed: tuple[S3Target, Stubber]) -> None:
+    """ArchiveStatus makes an INTELLIGENT_TIERING object one that needs a restore."""
+    target, stubber = stubbed
+    key_args = {"Bucket": BUCKET, "Key": "archive/it"}
+    stubber.add_response(
+        "head_object", _head("INTELLIGENT_TIERING", ArchiveStatus="DEEP_ARCHIVE_ACCESS"), key_args
+    )
+    stubber.add_response("head_object", _head("INTELLIGENT_TIERING"), key_args)
+    stubber.add_response(
+        "head_object",
+        _head(
+            "INTELLIGENT_TIERING",
+            ArchiveStatus="ARCHIVE_ACCESS",
+            Restore='ongoing-request="true"',
+        ),
+        key_args,
+    )
+
+    archived = target.head("archive/it")
+    assert archived is not None
+    assert archived.archive_status is ArchiveStatus.DEEP_ARCHIVE_ACCESS
+    assert archived.needs_restore
+    assert archived.restore_source is ArchiveStatus.DEEP_ARCHIVE_ACCESS
+    assert available_tiers(archived.restore_source) == (RestoreTier.STANDARD, RestoreTier.BULK)
+    assert typical_restore_time(archived.restore_source, RestoreTier.BULK) == timedelta(hours=48)
+
+    frequent = target.head("archive/it")
+    assert frequent is not None
+    assert (frequent.archive_status, frequent.needs_restore) == (None, False)
+    assert frequent.restore_source is StorageClass.INTELLIGENT_TIERING
+
+    assert target.restore_state("archive/it") == (RestoreState.IN_PROGRESS, None)
+
+
+def test_request_restore_of_archive_tier_sends_no_days(stubbed: tuple[S3Target, Stubber]) -> None:
+    """S3 refuses Days for the archive tiers: the request carries only the tier."""
+    target, stubber = stubbed
+    stubber.add_response(
+        "restore_object",
+        {"ResponseMetadata": {"HTTPStatusCode": 202}},
+        {
+            "Bucket": BUCKET,
+            "Key": "archive/it",
+            "RestoreRequest": {"GlacierJobParameters": {"Tier": "Bulk"}},
+        },
+    )
+    assert target.request_restore("archive/it", None, RestoreTier.BULK) is RestoreState.IN_PROGRESS
+
+
+def test_request_restore_of_active_tier_is_readable(stubbed: tuple[S3Target, Stubber]) -> None:
+    """ObjectAlreadyInActiveTierError (403) means readable now, not refused keys."""
+    target, stubber = stubbed
+    stubber.add_client_error(
+        "restore_object", "ObjectAlreadyInActiveTierError", http_status_code=403
+    )
+    assert target.request_restore("archive/it", None, RestoreTier.STANDARD) is (
+        RestoreState.RESTORED
+    )
+
+
+def test_put_same_bytes_other_class(target: S3Target, recorder: Recorder, tmp_path: Path) -> None:
+    """Identical is same bytes AND same class; another class is reported, or re-stored."""
+    path = write_file(tmp_path / "f", 10_000)
+    first = target.put(path, "archive/f", TransferOptions(storage_class=StorageClass.GLACIER_IR))
+    recorder.clear()
+
+    other = target.put(path, "archive/f", TransferOptions(storage_class=StorageClass.STANDARD))
+    assert (other.skipped, other.reason) == (True, "identical_other_class")
+    assert other.object.storage_class is StorageClass.GLACIER_IR
+    assert recorder.names() == ["HeadObject"]
+
+    moved = target.put(
+        path, "archive/f", TransferOptions(storage_class=StorageClass.STANDARD), overwrite=True
+    )
+    assert not moved.skipped
+    assert moved.object.storage_class is StorageClass.STANDARD
+    assert moved.replaced is not None
+    assert moved.replaced.storage_class is StorageClass.GLACIER_IR
+    assert moved.replaced.last_modified == first.object.last_modified
+
+    same = target.put(path, "archive/f", TransferOptions(storage_class=StorageClass.STANDARD))
+    assert (same.skipped, same.reason, same.replaced) == (True, "identical", None)
 
 
 def test_restore_state_missing(target: S3Target) -> None:

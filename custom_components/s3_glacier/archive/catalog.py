@@ -39,7 +39,14 @@ from types import TracebackType
 from typing import Any, Self
 
 from .errors import ArchiveError
-from .models import ArchivedObject, PendingRestore, RestoreState, RestoreTier, StorageClass
+from .models import (
+    ArchivedObject,
+    ArchiveStatus,
+    PendingRestore,
+    RestoreState,
+    RestoreTier,
+    StorageClass,
+)
 from .pricing import (
     CLASS_RATE_OVERHEAD,
     MIN_BILLABLE_SIZE,
@@ -68,19 +75,25 @@ _OBJECT_COLUMNS = (
     " tree_hash, restore_state, restore_expiry_us"
 )
 _OBJECT_PLACEHOLDERS = ", ".join("?" * 11)
+# What a recorded row holds beyond what a listing can tell (schema 2): listings do not
+# report INTELLIGENT_TIERING's archive tier, so reconcile leaves it as recorded.
+_STORED_COLUMNS = f"{_OBJECT_COLUMNS}, archive_status"
 # An upsert rather than INSERT OR REPLACE: REPLACE deletes without firing the
 # delete trigger (recursive triggers are off), which would skew the aggregates.
 _UPSERT_OBJECT = (
-    f"INSERT INTO objects ({_OBJECT_COLUMNS}) VALUES ({_OBJECT_PLACEHOLDERS})"
+    f"INSERT INTO objects ({_STORED_COLUMNS}) VALUES ({_OBJECT_PLACEHOLDERS}, ?)"
     " ON CONFLICT (key) DO UPDATE SET"
     " size = excluded.size, storage_class = excluded.storage_class,"
     " last_modified_us = excluded.last_modified_us, etag = excluded.etag,"
     " sha256 = excluded.sha256, archive_id = excluded.archive_id,"
     " description = excluded.description, tree_hash = excluded.tree_hash,"
     " restore_state = excluded.restore_state,"
-    " restore_expiry_us = excluded.restore_expiry_us"
+    " restore_expiry_us = excluded.restore_expiry_us,"
+    " archive_status = excluded.archive_status"
 )
-_PENDING_COLUMNS = "key, tier, days, requested_at_us, ready_by_us, destination, overwrite, job_id"
+_PENDING_COLUMNS = (
+    "key, tier, days, requested_at_us, ready_by_us, destination, overwrite, job_id, requested_again"
+)
 
 
 # The aggregate triggers below spell out SIZE_THRESHOLD (131072) and the microseconds
@@ -205,8 +218,18 @@ _SCHEMA_V1: tuple[str, ...] = (
     ) WITHOUT ROWID""",
 )
 
+# Schema 2: INTELLIGENT_TIERING's archive tier of an object (NULL: none or unknown),
+# whether a pending restore was already asked again after its copy expired, and an
+# index over the restored copies (few rows) so that pricing them reads no other row.
+_SCHEMA_V2: tuple[str, ...] = (
+    "ALTER TABLE objects ADD COLUMN archive_status TEXT",
+    "ALTER TABLE pending_restores ADD COLUMN requested_again INTEGER NOT NULL DEFAULT 0",
+    "CREATE INDEX objects_restored ON objects (restore_expiry_us, storage_class, size)"
+    " WHERE restore_state = 'restored'",
+)
+
 # _MIGRATIONS[n] takes a catalog from user_version n to n + 1 (0: a new file).
-_MIGRATIONS: tuple[tuple[str, ...], ...] = (_SCHEMA_V1,)
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (_SCHEMA_V1, _SCHEMA_V2)
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 # Listing rows staged for reconcile; same columns as objects.
@@ -349,7 +372,7 @@ class Catalog:
         call back into the catalog.
         """
         with self._write() as conn:
-            conn.executemany(_UPSERT_OBJECT, map(_object_row, objs))
+            conn.executemany(_UPSERT_OBJECT, map(_stored_row, objs))
 
     def remove(self, key: str) -> bool:
         """Forget the object; return whether it was there."""
@@ -360,7 +383,7 @@ class Catalog:
         """Return the object recorded under ``key``, if any."""
         with self._read() as conn:
             row = conn.execute(
-                f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE key = ?", (key,)
+                f"SELECT {_STORED_COLUMNS} FROM objects WHERE key = ?", (key,)
             ).fetchone()
         return None if row is None else _object_from_row(row)
 
@@ -369,7 +392,7 @@ class Catalog:
         if limit is not None and limit < 0:
             raise ValueError("limit must not be negative")
         where, params = _prefix_range(prefix or "")
-        sql = f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE {where} ORDER BY key LIMIT ?"
+        sql = f"SELECT {_STORED_COLUMNS} FROM objects WHERE {where} ORDER BY key LIMIT ?"
         with self._read() as conn:
             rows = conn.execute(sql, (*params, -1 if limit is None else limit)).fetchall()
         return [_object_from_row(row) for row in rows]
@@ -384,7 +407,7 @@ class Catalog:
         """Return the most recently modified object (the latest recorded on a tie)."""
         with self._read() as conn:
             row = conn.execute(
-                f"SELECT {_OBJECT_COLUMNS} FROM objects"
+                f"SELECT {_STORED_COLUMNS} FROM objects"
                 " ORDER BY last_modified_us DESC, rowid DESC LIMIT 1"
             ).fetchone()
         return None if row is None else _object_from_row(row)
@@ -416,6 +439,22 @@ class Catalog:
         ]
         order = list(StorageClass)
         return sorted(usages, key=lambda u: order.index(u.storage_class))
+
+    def restored_copies(self, now: dt.datetime) -> dict[StorageClass, int]:
+        """Return the bytes of restored GLACIER/DEEP_ARCHIVE copies alive at ``now``, by class.
+
+        A copy whose expiry is unknown counts until a listing or check says otherwise.
+        Served by the ``objects_restored`` partial index: only restored rows are read.
+        """
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT storage_class, sum(size) FROM objects"
+                " WHERE restore_state = 'restored'"
+                " AND (restore_expiry_us IS NULL OR restore_expiry_us > ?)"
+                " AND storage_class IN (?, ?) GROUP BY storage_class",
+                (_to_us(now), StorageClass.GLACIER.value, StorageClass.DEEP_ARCHIVE.value),
+            ).fetchall()
+        return {StorageClass(name): int(size) for name, size in rows}
 
     def reconcile(
         self,
@@ -506,7 +545,7 @@ class Catalog:
         with self._write() as conn:
             conn.execute(
                 f"INSERT OR REPLACE INTO pending_restores ({_PENDING_COLUMNS})"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     pending.key,
                     pending.tier.value,
@@ -516,6 +555,7 @@ class Catalog:
                     None if pending.destination is None else str(pending.destination),
                     int(pending.overwrite),
                     pending.job_id,
+                    int(pending.requested_again),
                 ),
             )
 
@@ -697,10 +737,20 @@ def _object_row(obj: ArchivedObject) -> tuple[Any, ...]:
     )
 
 
+def _stored_row(obj: ArchivedObject) -> tuple[Any, ...]:
+    """Return the ``objects`` row of an ArchivedObject, in ``_STORED_COLUMNS`` order."""
+    status = None if obj.archive_status is None else ArchiveStatus(obj.archive_status).value
+    return (*_object_row(obj), status)
+
+
 def _object_from_row(row: tuple[Any, ...]) -> ArchivedObject:
-    """Build an ArchivedObject from an ``objects`` row."""
+    """Build an ArchivedObject from an ``objects`` row.
+
+    ``_STORED_COLUMNS``, or ``_OBJECT_COLUMNS`` (a listing's; no archive tier).
+    """
     (key, size, storage_class, modified, etag, sha256, archive_id, description, tree_hash,
-     restore_state, restore_expiry) = row  # fmt: skip
+     restore_state, restore_expiry) = row[:11]  # fmt: skip
+    archive_status = row[11] if len(row) > 11 else None
     return ArchivedObject(
         key=key,
         size=size,
@@ -713,12 +763,13 @@ def _object_from_row(row: tuple[Any, ...]) -> ArchivedObject:
         tree_hash=tree_hash,
         restore_state=RestoreState(restore_state),
         restore_expiry=None if restore_expiry is None else _from_us(restore_expiry),
+        archive_status=None if archive_status is None else ArchiveStatus(archive_status),
     )
 
 
 def _pending_from_row(row: tuple[Any, ...]) -> PendingRestore:
     """Build a PendingRestore from a ``pending_restores`` row."""
-    key, tier, days, requested_at, ready_by, destination, overwrite, job_id = row
+    key, tier, days, requested_at, ready_by, destination, overwrite, job_id, again = row
     return PendingRestore(
         key=key,
         tier=RestoreTier(tier),
@@ -728,4 +779,5 @@ def _pending_from_row(row: tuple[Any, ...]) -> PendingRestore:
         destination=None if destination is None else Path(destination),
         overwrite=bool(overwrite),
         job_id=job_id,
+        requested_again=bool(again),
     )

@@ -47,6 +47,22 @@ class RestoreTier(StrEnum):
     BULK = "Bulk"
 
 
+class ArchiveStatus(StrEnum):
+    """INTELLIGENT_TIERING's opt-in archive tiers (HEAD's ``ArchiveStatus``).
+
+    An object in one of them must be restored (without ``Days``: it moves back to the
+    Frequent Access tier) before it can be read, like a GLACIER object.
+    """
+
+    ARCHIVE_ACCESS = "ARCHIVE_ACCESS"
+    DEEP_ARCHIVE_ACCESS = "DEEP_ARCHIVE_ACCESS"
+
+
+# What decides a restore's tiers, times and prices: the storage class, or for an
+# INTELLIGENT_TIERING object its archive tier.
+RestoreSource = StorageClass | ArchiveStatus
+
+
 class RestoreState(StrEnum):
     """Where an archived object stands with respect to restore."""
 
@@ -88,6 +104,19 @@ class ArchivedObject:
     tree_hash: str | None = None
     restore_state: RestoreState = RestoreState.NONE
     restore_expiry: datetime | None = None
+    archive_status: ArchiveStatus | None = None
+
+    @property
+    def restore_source(self) -> RestoreSource:
+        """What a restore of this object is priced and timed by."""
+        if self.storage_class is StorageClass.INTELLIGENT_TIERING and self.archive_status:
+            return self.archive_status
+        return self.storage_class
+
+    @property
+    def needs_restore(self) -> bool:
+        """Whether the object must be restored before it can be read (as it was seen)."""
+        return isinstance(self.restore_source, ArchiveStatus) or self.storage_class.needs_restore
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -102,6 +131,9 @@ class PendingRestore:
     destination: Path | None = None
     overwrite: bool = False
     job_id: str | None = None
+    # Set once the restore was asked again because its copy expired unread: a second
+    # expiry fails it instead of asking forever.
+    requested_again: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -116,7 +148,10 @@ class TransferOptions:
 
 
 # When a restore is typically readable (FACTS.md: the upper end of AWS's ranges).
-_RESTORE_TIMES: dict[tuple[StorageClass, RestoreTier], timedelta] = {
+# INTELLIGENT_TIERING's archive tiers: Archive Access Expedited 1-5 min, Standard
+# 3-5 h, Bulk 5-12 h; Deep Archive Access Standard within 12 h, Bulk within 48 h and
+# no Expedited.
+_RESTORE_TIMES: dict[tuple[RestoreSource, RestoreTier], timedelta] = {
     (StorageClass.GLACIER, RestoreTier.EXPEDITED): timedelta(minutes=5),
     (StorageClass.GLACIER, RestoreTier.STANDARD): timedelta(hours=5),
     (StorageClass.GLACIER, RestoreTier.BULK): timedelta(hours=12),
@@ -125,14 +160,24 @@ _RESTORE_TIMES: dict[tuple[StorageClass, RestoreTier], timedelta] = {
     (StorageClass.VAULT, RestoreTier.EXPEDITED): timedelta(minutes=5),
     (StorageClass.VAULT, RestoreTier.STANDARD): timedelta(hours=5),
     (StorageClass.VAULT, RestoreTier.BULK): timedelta(hours=12),
+    (ArchiveStatus.ARCHIVE_ACCESS, RestoreTier.EXPEDITED): timedelta(minutes=5),
+    (ArchiveStatus.ARCHIVE_ACCESS, RestoreTier.STANDARD): timedelta(hours=5),
+    (ArchiveStatus.ARCHIVE_ACCESS, RestoreTier.BULK): timedelta(hours=12),
+    (ArchiveStatus.DEEP_ARCHIVE_ACCESS, RestoreTier.STANDARD): timedelta(hours=12),
+    (ArchiveStatus.DEEP_ARCHIVE_ACCESS, RestoreTier.BULK): timedelta(hours=48),
 }
 
 
-def tier_available(storage_class: StorageClass, tier: RestoreTier) -> bool:
-    """Whether ``tier`` can restore objects of ``storage_class`` (no Expedited for Deep Archive)."""
-    return (storage_class, tier) in _RESTORE_TIMES
+def tier_available(source: RestoreSource, tier: RestoreTier) -> bool:
+    """Whether ``tier`` can restore objects of ``source`` (no Expedited for the deep tiers)."""
+    return (source, tier) in _RESTORE_TIMES
 
 
-def typical_restore_time(storage_class: StorageClass, tier: RestoreTier) -> timedelta:
-    """How long a restore of this class at this tier typically takes, at most."""
-    return _RESTORE_TIMES[(storage_class, tier)]
+def available_tiers(source: RestoreSource) -> tuple[RestoreTier, ...]:
+    """The tiers AWS offers for restoring objects of ``source``, fastest first."""
+    return tuple(t for t in RestoreTier if tier_available(source, t))
+
+
+def typical_restore_time(source: RestoreSource, tier: RestoreTier) -> timedelta:
+    """How long a restore of this class (or archive tier) at this tier takes, at most."""
+    return _RESTORE_TIMES[(source, tier)]

@@ -28,7 +28,15 @@ from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
 from typing import NamedTuple
 
-from .models import KIB, ArchivedObject, RestoreTier, StorageClass
+from .models import (
+    KIB,
+    ArchivedObject,
+    ArchiveStatus,
+    RestoreSource,
+    RestoreState,
+    RestoreTier,
+    StorageClass,
+)
 
 # The AWS price feed the table was taken from. Re-checked against readings from
 # July to September 2026: no price in the table had changed.
@@ -148,6 +156,34 @@ _RESTORE: Mapping[tuple[StorageClass, RestoreTier], tuple[str, str]] = MappingPr
     }
 )
 
+# INTELLIGENT_TIERING's archive tiers: Standard and Bulk restores are free;
+# Expedited (Archive Access only) is priced like GLACIER's. us-east-1 everywhere.
+_ARCHIVE_TIER_RESTORE: Mapping[tuple[ArchiveStatus, RestoreTier], tuple[str, str]] = (
+    MappingProxyType(
+        {
+            (ArchiveStatus.ARCHIVE_ACCESS, RestoreTier.EXPEDITED): ("0.03", "10"),
+            (ArchiveStatus.ARCHIVE_ACCESS, RestoreTier.STANDARD): ("0", "0"),
+            (ArchiveStatus.ARCHIVE_ACCESS, RestoreTier.BULK): ("0", "0"),
+            (ArchiveStatus.DEEP_ARCHIVE_ACCESS, RestoreTier.STANDARD): ("0", "0"),
+            (ArchiveStatus.DEEP_ARCHIVE_ACCESS, RestoreTier.BULK): ("0", "0"),
+        }
+    )
+)
+
+# Data transfer out to the internet (a download to Home Assistant), $ per GB for
+# the first 10 TB a month beyond the free allowance. The first 100 GB a month are
+# free, summed over the whole AWS account and every region: this integration cannot
+# know how much of it is left, so estimates use the rate that applies once it is
+# used up (an upper bound) and say so. An unknown region uses us-east-1's.
+# us-east-1's rate is FACTS.md's; the others are AWS's published first-10-TB rates
+# (ap-southeast-2's as documented since 2020), not re-read from a feed: the date is
+# when they were entered here, for a reader to know how old they are.
+EGRESS_PRICE_DATE = dt.date(2026, 11, 27)
+EGRESS_FREE_GB_PER_MONTH = 100
+_EGRESS_PER_GB: Mapping[str, str] = MappingProxyType(
+    {"us-east-1": "0.09", "eu-west-1": "0.09", "eu-central-1": "0.09", "ap-southeast-2": "0.114"}
+)
+
 # INTELLIGENT_TIERING monitoring, $ per 1,000 monitored objects per month.
 _MONITORING_PER_1000 = "0.0025"
 
@@ -182,8 +218,9 @@ class PriceTable:
     get: Mapping[StorageClass, Decimal]
     multipart_put: Mapping[StorageClass, Decimal]
     retrieval_per_gb: Mapping[StorageClass, Decimal]
-    restore: Mapping[tuple[StorageClass, RestoreTier], RestoreRate]
+    restore: Mapping[tuple[RestoreSource, RestoreTier], RestoreRate]
     monitoring_per_1000: Decimal
+    egress_per_gb: Decimal = Decimal(_EGRESS_PER_GB[DEFAULT_REGION])
     overridden: frozenset[StorageClass] = frozenset()
 
 
@@ -233,12 +270,34 @@ class CostBreakdown:
     """A month of storage: the total and its share per storage class.
 
     A class's share includes everything its objects cause: storage at the class
-    rate, the 8 KiB metadata at the STANDARD rate (GLACIER, DEEP_ARCHIVE) and the
-    monitoring fee (INTELLIGENT_TIERING). ``total`` is the sum of the shares.
+    rate, the 8 KiB metadata at the STANDARD rate (GLACIER, DEEP_ARCHIVE), the
+    monitoring fee (INTELLIGENT_TIERING) and the restored copies of its objects that
+    have not expired (at the STANDARD rate). ``total`` is the sum of the shares;
+    ``restored_copies`` the part of it that the restored copies cost.
     """
 
     total: Decimal
     by_class: Mapping[StorageClass, Decimal]
+    restored_copies: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RestoreEstimate:
+    """What one restore (and its download, if any) adds to the bill, by kind of charge.
+
+    ``egress`` is priced at the rate after the account's free monthly allowance
+    (``EGRESS_FREE_GB_PER_MONTH``): an upper bound, as that allowance is shared.
+    """
+
+    retrieval: Decimal = Decimal(0)
+    requests: Decimal = Decimal(0)
+    copy_storage: Decimal = Decimal(0)
+    egress: Decimal = Decimal(0)
+
+    @property
+    def total(self) -> Decimal:
+        """The sum of every charge."""
+        return self.retrieval + self.requests + self.copy_storage + self.egress
 
 
 def price_table(
@@ -272,6 +331,10 @@ def price_table(
     if _SC.STANDARD in overridden:
         standard_tiers = ((None, overridden[_SC.STANDARD]),)
 
+    restore: dict[tuple[RestoreSource, RestoreTier], RestoreRate] = {}
+    for rates in (_RESTORE, _ARCHIVE_TIER_RESTORE):
+        for (source, tier), (gb, req) in rates.items():
+            restore[(source, tier)] = RestoreRate(Decimal(gb), Decimal(req))
     put = {c: Decimal(prices[0]) for c, prices in _REQUESTS.items()}
     put.update({c: Decimal(p) for c, p in _REGIONAL_PUT.get(priced, {}).items()})
     multipart_put = dict(put)
@@ -287,10 +350,9 @@ def price_table(
         get=MappingProxyType({c: Decimal(prices[1]) for c, prices in _REQUESTS.items()}),
         multipart_put=MappingProxyType(multipart_put),
         retrieval_per_gb=MappingProxyType({c: Decimal(p) for c, p in _RETRIEVAL_PER_GB.items()}),
-        restore=MappingProxyType(
-            {key: RestoreRate(Decimal(gb), Decimal(req)) for key, (gb, req) in _RESTORE.items()}
-        ),
+        restore=MappingProxyType(restore),
         monitoring_per_1000=Decimal(_MONITORING_PER_1000),
+        egress_per_gb=Decimal(_EGRESS_PER_GB.get(priced, _EGRESS_PER_GB[DEFAULT_REGION])),
         overridden=frozenset(overridden),
     )
 
@@ -364,7 +426,11 @@ def object_monthly_cost(table: PriceTable, storage_class: StorageClass, size: in
     return cost
 
 
-def monthly_cost(table: PriceTable, usages: Iterable[ClassUsage]) -> CostBreakdown:
+def monthly_cost(
+    table: PriceTable,
+    usages: Iterable[ClassUsage],
+    restored: Mapping[StorageClass, int] | None = None,
+) -> CostBreakdown:
     """Return the monthly storage cost of a whole catalog, from its per-class aggregates.
 
     STANDARD volume tiers apply to all bytes billed at the STANDARD rate: the
@@ -373,6 +439,11 @@ def monthly_cost(table: PriceTable, usages: Iterable[ClassUsage]) -> CostBreakdo
     at the bottom of the tiers (it is small), STANDARD objects above it.
     INTELLIGENT_TIERING is priced at its frequent-tier rate (the highest it can be)
     plus monitoring; its own volume tiers are not modelled.
+
+    ``restored`` maps a class to the bytes of its restored copies alive now
+    (``restored_copy_bytes``): each is billed at the STANDARD rate, on top of the
+    archived object, until it expires. They are placed in the STANDARD tiers after
+    the metadata, and added to their class's share.
     """
     merged = _merge(usages)
     shares: dict[StorageClass, Decimal] = {}
@@ -387,12 +458,19 @@ def monthly_cost(table: PriceTable, usages: Iterable[ClassUsage]) -> CostBreakdo
         share = numerator / GB
         if storage_class is _SC.INTELLIGENT_TIERING:
             share += usage.objects_over_128k * table.monitoring_per_1000 / 1000
-        shares[storage_class] = share
+        shares[storage_class] = shares.get(storage_class, Decimal(0)) + share
+    copies = Decimal(0)
+    for storage_class, size in (restored or {}).items():
+        _check_size(size)
+        share = _tiered(table.standard_tiers, standard_bytes_placed, size) / GB
+        standard_bytes_placed += size
+        shares[storage_class] = shares.get(storage_class, Decimal(0)) + share
+        copies += share
     if _SC.STANDARD in merged:
         standard = merged[_SC.STANDARD].billable_bytes
         shares[_SC.STANDARD] = _tiered(table.standard_tiers, standard_bytes_placed, standard) / GB
     by_class = {c: shares[c] for c in StorageClass if c in shares}
-    return CostBreakdown(sum(by_class.values(), Decimal(0)), MappingProxyType(by_class))
+    return CostBreakdown(sum(by_class.values(), Decimal(0)), MappingProxyType(by_class), copies)
 
 
 def early_deletion_charge(
@@ -428,8 +506,65 @@ def early_deletion_exposure(table: PriceTable, usages: Iterable[ClassUsage]) -> 
     return numerator / (GB * DAYS_PER_MONTH)
 
 
+def restore_estimate(
+    table: PriceTable,
+    source: RestoreSource,
+    tier: RestoreTier,
+    size: int,
+    *,
+    copy_days: int,
+    download: bool,
+    retrieve: bool = True,
+    request: bool = True,
+) -> RestoreEstimate:
+    """Return what making one object readable (and downloading it) costs, by charge.
+
+    * GLACIER, DEEP_ARCHIVE: retrieval per GB + the restore request + the temporary
+      copy at the STANDARD first-tier rate for ``copy_days`` (month = 30 days).
+      Asking again for a restored copy (``retrieve=False``) only costs the request
+      and the days the copy now lives longer (the caller passes them as
+      ``copy_days``); reading a restored copy without asking (``retrieve=False,
+      request=False``) costs neither.
+    * INTELLIGENT_TIERING archive tiers (an ``ArchiveStatus``): Standard and Bulk
+      free, Expedited like GLACIER's; no copy (the object moves to the Frequent
+      Access tier, already priced at that rate).
+    * VAULT: the GLACIER retrieval prices; the job output is held without a
+      storage charge.
+    * Instant classes: retrieval per GB (IA classes, GLACIER_IR); no tier, no copy.
+
+    ``download`` adds the GET that reads the object and the internet egress of its
+    bytes. A tier that does not exist for the source raises ``ValueError``.
+    """
+    _check_size(size)
+    if copy_days < 0:
+        raise ValueError("copy_days must not be negative")
+    egress = size * table.egress_per_gb / GB if download else Decimal(0)
+    if isinstance(source, ArchiveStatus) or source in (_SC.GLACIER, _SC.DEEP_ARCHIVE, _SC.VAULT):
+        priced_as: RestoreSource = _SC.GLACIER if source is _SC.VAULT else source
+        rate = table.restore.get((priced_as, tier))
+        if rate is None:
+            raise ValueError(f"{tier} retrieval does not exist for {source}")
+        getter = _SC.INTELLIGENT_TIERING if isinstance(source, ArchiveStatus) else source
+        requests = rate.per_1000_requests / 1000 if request else Decimal(0)
+        if download:
+            requests += table.get[getter] / 1000
+        copy = Decimal(0)
+        if source in (_SC.GLACIER, _SC.DEEP_ARCHIVE):
+            copy = size * copy_days * table.storage[_SC.STANDARD] / (GB * DAYS_PER_MONTH)
+        retrieval = size * rate.per_gb / GB if retrieve else Decimal(0)
+        return RestoreEstimate(
+            retrieval=retrieval, requests=requests, copy_storage=copy, egress=egress
+        )
+    storage_class = StorageClass(source)
+    return RestoreEstimate(
+        retrieval=size * table.retrieval_per_gb.get(storage_class, Decimal(0)) / GB,
+        requests=table.get[storage_class] / 1000,
+        egress=egress,
+    )
+
+
 def restore_cost(
-    table: PriceTable, storage_class: StorageClass, tier: RestoreTier, size: int, days: int
+    table: PriceTable, storage_class: RestoreSource, tier: RestoreTier, size: int, days: int
 ) -> Decimal:
     """Return the cost of making one object readable, by class and tier.
 
@@ -441,23 +576,13 @@ def restore_cost(
     * STANDARD_IA, ONEZONE_IA, GLACIER_IR: retrieval per GB + one GET; no tier, no days.
     * STANDARD, INTELLIGENT_TIERING: one GET.
 
-    The GET that downloads a restored GLACIER/DEEP_ARCHIVE object afterwards is not
-    included: a restore need not be followed by a download.
+    The GET that downloads a restored GLACIER/DEEP_ARCHIVE object afterwards, and
+    the egress of any download, are not included (``restore_estimate`` has them).
     """
-    _check_size(size)
-    if storage_class in (_SC.GLACIER, _SC.DEEP_ARCHIVE, _SC.VAULT):
-        priced_as = _SC.GLACIER if storage_class is _SC.VAULT else storage_class
-        rate = table.restore.get((priced_as, tier))
-        if rate is None:
-            raise ValueError(f"{tier} retrieval does not exist for {storage_class}")
-        cost = size * rate.per_gb / GB + rate.per_1000_requests / 1000
-        if storage_class is not _SC.VAULT:
-            if days < 1:
-                raise ValueError("a restore lasts at least one day")
-            cost += size * days * table.storage[_SC.STANDARD] / (GB * DAYS_PER_MONTH)
-        return cost
-    retrieval = size * table.retrieval_per_gb.get(storage_class, Decimal(0)) / GB
-    return retrieval + table.get[storage_class] / 1000
+    if storage_class in (_SC.GLACIER, _SC.DEEP_ARCHIVE) and days < 1:
+        raise ValueError("a restore lasts at least one day")
+    estimate = restore_estimate(table, storage_class, tier, size, copy_days=days, download=False)
+    return estimate.total
 
 
 def upload_request_cost(
@@ -501,6 +626,27 @@ def summarize(objects: Iterable[ArchivedObject], now: dt.datetime) -> list[Class
         previous = merged.get(storage_class)
         merged[storage_class] = one if previous is None else previous + one
     return [merged[c] for c in StorageClass if c in merged]
+
+
+def restored_copy_bytes(
+    objects: Iterable[ArchivedObject], now: dt.datetime
+) -> dict[StorageClass, int]:
+    """Bytes of the restored GLACIER/DEEP_ARCHIVE copies alive at ``now``, by class.
+
+    The reference ``Catalog.restored_copies`` agrees with. A copy of unknown expiry
+    counts as alive.
+    """
+    _check_aware(now)
+    copies: dict[StorageClass, int] = {}
+    for obj in objects:
+        if obj.storage_class not in (_SC.GLACIER, _SC.DEEP_ARCHIVE):
+            continue
+        if obj.restore_state is not RestoreState.RESTORED:
+            continue
+        if obj.restore_expiry is not None and obj.restore_expiry <= now:
+            continue
+        copies[obj.storage_class] = copies.get(obj.storage_class, 0) + obj.size
+    return copies
 
 
 def _merge(usages: Iterable[ClassUsage]) -> dict[StorageClass, ClassUsage]:

@@ -38,6 +38,7 @@ from .models import (
     GIB,
     MIB,
     ArchivedObject,
+    ArchiveStatus,
     RestoreState,
     RestoreTier,
     ServerSideEncryption,
@@ -79,13 +80,18 @@ class PutResult:
     """What ``S3Target.put`` did.
 
     ``reason`` is ``"identical"`` when the upload was skipped because the same bytes
-    are already stored under the key. ``parts`` is 0 for a single PUT (and a skip).
+    are already stored under the key in the requested class, and
+    ``"identical_other_class"`` when they are stored in another class and
+    ``overwrite`` was not given (``object`` then describes what is stored).
+    ``parts`` is 0 for a single PUT (and a skip). ``replaced`` is the object an
+    overwrite replaced (its class and age decide the early deletion charge).
     """
 
     object: ArchivedObject
     skipped: bool
     reason: str | None = None
     parts: int = 0
+    replaced: ArchivedObject | None = None
 
 
 def normalise_prefix(prefix: str) -> str:
@@ -128,6 +134,17 @@ def parse_restore_header(value: str | None) -> tuple[RestoreState, datetime | No
         return RestoreState.NONE, None
     expiry = _parse_http_date(expiry_match.group(1)) if expiry_match else None
     return RestoreState.RESTORED, expiry
+
+
+def readable_state(obj: ArchivedObject) -> tuple[RestoreState, datetime | None]:
+    """Whether an object, as a HEAD described it, can be read: its restore state and expiry.
+
+    An object that needs no restore (an instant class, or INTELLIGENT_TIERING outside
+    its archive tiers) is ``(RESTORED, None)``.
+    """
+    if obj.restore_state is RestoreState.NONE and not obj.needs_restore:
+        return RestoreState.RESTORED, None
+    return obj.restore_state, obj.restore_expiry
 
 
 def sha256_file(path: Path) -> tuple[str, int]:
@@ -218,9 +235,9 @@ class S3Target:
         digest, size = sha256_file(path)
         existing = self._head_response(key)
         if existing is not None:
-            if _stored_sha256(existing) == digest and existing.get("ContentLength") == size:
+            if reason := _skip_reason(existing, digest, size, options, overwrite=overwrite):
                 obj = _object_from_response(key, existing)
-                return PutResult(object=obj, skipped=True, reason="identical")
+                return PutResult(object=obj, skipped=True, reason=reason)
             if not overwrite:
                 raise ObjectExistsError(key, key=key)
 
@@ -244,7 +261,10 @@ class S3Target:
         stored = self._verify_upload(key, size, digest, created=existing is None)
         if parts == 0 and progress is not None:
             progress(size)
-        return PutResult(object=_object_from_response(key, stored), skipped=False, parts=parts)
+        replaced = None if existing is None else _object_from_response(key, existing)
+        return PutResult(
+            object=_object_from_response(key, stored), skipped=False, parts=parts, replaced=replaced
+        )
 
     def _put_single(
         self, path: Path, key: str, size: int, digest: str, args: dict[str, Any]
@@ -336,13 +356,19 @@ class S3Target:
 
     # -- restore ---------------------------------------------------------------------
 
-    def request_restore(self, key: str, days: int, tier: RestoreTier) -> RestoreState:
+    def request_restore(self, key: str, days: int | None, tier: RestoreTier) -> RestoreState:
         """Ask S3 to restore an archived object for ``days`` days at ``tier``.
 
-        Returns ``IN_PROGRESS`` when a restore was started or is already running and
-        ``RESTORED`` when a restored copy exists (S3 then extends its expiry).
+        ``days`` is ``None`` for an INTELLIGENT_TIERING object in an archive tier: S3
+        refuses ``Days`` there, as the object moves back to the Frequent Access tier.
+        Returns ``IN_PROGRESS`` when a restore was started or is already running (a
+        faster tier than the running one upgrades it) and ``RESTORED`` when a restored
+        copy exists (S3 then sets its expiry to now + ``days``) or the object needs no
+        restore (``ObjectAlreadyInActiveTierError``).
         """
-        request = {"Days": days, "GlacierJobParameters": {"Tier": str(tier)}}
+        request: dict[str, Any] = {"GlacierJobParameters": {"Tier": str(tier)}}
+        if days is not None:
+            request["Days"] = days
         try:
             response = self._client.restore_object(
                 Bucket=self.bucket, Key=key, RestoreRequest=request
@@ -350,6 +376,8 @@ class S3Target:
         except ClientError as err:
             if error_code(err) == "RestoreAlreadyInProgress":
                 return RestoreState.IN_PROGRESS
+            if error_code(err) == "ObjectAlreadyInActiveTierError":
+                return RestoreState.RESTORED
             raise map_botocore_error(err) from err
         except BotoCoreError as err:
             raise map_botocore_error(err) from err
@@ -359,16 +387,13 @@ class S3Target:
     def restore_state(self, key: str) -> tuple[RestoreState, datetime | None]:
         """Whether ``key`` can be read now: its restore state and the copy's expiry.
 
-        Objects of classes that never need a restore are ``(RESTORED, None)``.
-        Raises ``NotFoundError`` if the key does not exist.
+        Objects that never need a restore are ``(RESTORED, None)`` (see
+        ``readable_state``). Raises ``NotFoundError`` if the key does not exist.
         """
-        response = self._head_response(key)
-        if response is None:
+        obj = self.head(key)
+        if obj is None:
             raise NotFoundError(key, key=key)
-        state, expiry = parse_restore_header(response.get("Restore"))
-        if state is RestoreState.NONE and _readable_without_restore(response):
-            return RestoreState.RESTORED, None
-        return state, expiry
+        return readable_state(obj)
 
     # -- delete and list -------------------------------------------------------------
 
@@ -612,14 +637,34 @@ def _storage_class(value: str | None) -> StorageClass:
     return StorageClass.STANDARD if storage_class is StorageClass.VAULT else storage_class
 
 
-def _readable_without_restore(response: dict[str, Any]) -> bool:
-    """Whether a head response describes an object that can be read without a restore.
+def _skip_reason(
+    existing: dict[str, Any],
+    digest: str,
+    size: int,
+    options: TransferOptions,
+    *,
+    overwrite: bool,
+) -> str | None:
+    """Why an upload over ``existing`` (a head response) is not needed, if it is not.
 
-    INTELLIGENT_TIERING objects in its opt-in archive tiers report ``ArchiveStatus``
-    and do need one.
+    Identical means the same bytes in the same class. The same bytes in another class
+    are reported (``identical_other_class``) rather than moved, unless ``overwrite``
+    asks for the file to be stored again in the requested class: changing the class
+    may cost an early deletion, and an archived object cannot be copied unrestored.
     """
-    storage_class = _storage_class(response.get("StorageClass"))
-    return not storage_class.needs_restore and not response.get("ArchiveStatus")
+    if _stored_sha256(existing) != digest or existing.get("ContentLength") != size:
+        return None
+    if _storage_class(existing.get("StorageClass")) is options.storage_class:
+        return "identical"
+    return None if overwrite else "identical_other_class"
+
+
+def _archive_status(value: str | None) -> ArchiveStatus | None:
+    """Return HEAD's ``ArchiveStatus`` (INTELLIGENT_TIERING archive tiers), if known."""
+    try:
+        return ArchiveStatus(value) if value else None
+    except ValueError:
+        return None
 
 
 def _parse_http_date(value: str) -> datetime | None:
@@ -657,11 +702,15 @@ def _object_from_response(
         sha256=sha256 or _stored_sha256(response),
         restore_state=state,
         restore_expiry=expiry,
+        archive_status=_archive_status(response.get("ArchiveStatus")),
     )
 
 
 def _object_from_listing(item: dict[str, Any]) -> ArchivedObject:
-    """Build an ``ArchivedObject`` from one ``Contents`` entry of a listing."""
+    """Build an ``ArchivedObject`` from one ``Contents`` entry of a listing.
+
+    Listings do not report INTELLIGENT_TIERING's ``ArchiveStatus``: only a HEAD does.
+    """
     state, expiry = RestoreState.NONE, None
     restore = item.get("RestoreStatus")
     if restore:

@@ -27,6 +27,8 @@ class ArchiveSummary:
     usage: dict[StorageClass, ClassUsage]
     objects: int
     bytes: int
+    # Restored GLACIER/DEEP_ARCHIVE copies not yet expired (billed on top, in ``cost``).
+    restored_copy_bytes: int
     cost: CostBreakdown
     early_deletion_exposure: Decimal
     last_archived: ArchivedObject | None
@@ -38,12 +40,14 @@ class ArchiveSummary:
 def summarize(catalog: Catalog, prices: PriceTable, now: datetime) -> ArchiveSummary:
     """Read the catalog's aggregates and price them at ``now``."""
     usage = {u.storage_class: u for u in catalog.usage(now)}
+    restored = catalog.restored_copies(now)
     last = catalog.get_meta(META_RECONCILE_RESULT)
     return ArchiveSummary(
         usage=usage,
         objects=sum(u.objects for u in usage.values()),
         bytes=sum(u.bytes for u in usage.values()),
-        cost=monthly_cost(prices, usage.values()),
+        cost=monthly_cost(prices, usage.values(), restored),
+        restored_copy_bytes=sum(restored.values()),
         early_deletion_exposure=early_deletion_exposure(prices, usage.values()),
         last_archived=catalog.last_archived(),
         pending_restores=tuple(catalog.pending_restores()),

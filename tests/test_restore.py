@@ -1,0 +1,563 @@
+"""Restores through the actions and the watcher: archive tiers, asked again, repairs, slots.
+
+S3 is moto in process. Where moto lacks a behaviour (INTELLIGENT_TIERING's archive
+tiers, throttling) botocore's own event hooks on the entry's client answer the one
+request in question, as botocore's Stubber does; every other request reaches moto.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from decimal import Decimal
+import hashlib
+from pathlib import Path
+import threading
+from typing import Any
+
+from botocore.awsrequest import AWSResponse
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import issue_registry as ir
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.s3.models import s3_backends
+import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_capture_events,
+    async_fire_time_changed,
+)
+
+from custom_components.s3_glacier import repairs
+from custom_components.s3_glacier.archive import s3 as s3_module
+from custom_components.s3_glacier.archive.models import ArchiveStatus, RestoreState
+from custom_components.s3_glacier.archive.s3 import parse_restore_header
+from custom_components.s3_glacier.const import DOMAIN
+
+from .conftest import BUCKET, MotoRestores, shown_money
+
+GB = 2**30
+
+pytestmark = pytest.mark.usefixtures("init_integration")
+
+
+@pytest.fixture
+def allowed(hass: HomeAssistant, tmp_path: Path) -> Path:
+    """A directory the actions may read and write (allowlist_external_dirs)."""
+    base = tmp_path / "files" / "allowed"
+    base.mkdir(parents=True)
+    hass.config.allowlist_external_dirs = {str(base.resolve())}
+    return base
+
+
+def _write(path: Path, size: int, seed: int = 0) -> bytes:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = (hashlib.sha256(str(seed).encode()).digest() * (size // 32 + 1))[:size]
+    path.write_bytes(data)
+    return data
+
+
+async def _call(hass: HomeAssistant, action: str, **data: Any) -> dict[str, Any]:
+    response = await hass.services.async_call(
+        DOMAIN, action, data, blocking=True, return_response=True
+    )
+    assert response is not None
+    return response
+
+
+async def _tick(hass: HomeAssistant, freezer: FrozenDateTimeFactory, delta: timedelta) -> None:
+    freezer.tick(delta)
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
+def _moto_key(key: str) -> Any:
+    return s3_backends[DEFAULT_ACCOUNT_ID]["aws"].buckets[BUCKET].keys[key]
+
+
+def _issues(hass: HomeAssistant) -> set[str]:
+    return {key for domain, key in ir.async_get(hass).issues if domain == DOMAIN}
+
+
+def _error(code: str, status: int) -> tuple[AWSResponse, dict[str, Any]]:
+    """A before-call answer that botocore turns into ClientError(code)."""
+    parsed = {
+        "Error": {"Code": code, "Message": code},
+        "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": {}},
+    }
+    return AWSResponse(f"https://{BUCKET}.s3.amazonaws.com", status, {}, None), parsed
+
+
+class ClientHooks:
+    """botocore event handlers on the entry's own client, removed after the test."""
+
+    def __init__(self, entry: MockConfigEntry) -> None:
+        self._events = entry.runtime_data.target._client.meta.events
+        self._registered: list[tuple[str, Callable[..., Any]]] = []
+        self.restore_requests: list[dict[str, Any]] = []
+        self.on("provide-client-params.s3.RestoreObject", self._record_restore)
+
+    def on(self, event: str, handler: Callable[..., Any]) -> None:
+        self._events.register_first(event, handler)
+        self._registered.append((event, handler))
+
+    def _record_restore(self, params: dict[str, Any], **_: Any) -> None:
+        self.restore_requests.append(params["RestoreRequest"])
+
+    def remove_all(self) -> None:
+        for event, handler in self._registered:
+            self._events.unregister(event, handler)
+
+
+@pytest.fixture
+def hooks(init_integration: MockConfigEntry) -> Iterator[ClientHooks]:
+    hooks = ClientHooks(init_integration)
+    yield hooks
+    hooks.remove_all()
+
+
+class ArchiveTier:
+    """S3's side of one INTELLIGENT_TIERING object in its Deep Archive Access tier.
+
+    moto stores the object but knows no archive tiers: HEAD answers get
+    ``ArchiveStatus`` (and the restore header), RestoreObject starts the restore here,
+    and a GET is refused with InvalidObjectState until the test lets it finish.
+    """
+
+    def __init__(self, hooks: ClientHooks) -> None:
+        self.state = "archived"
+        hooks.on("after-call.s3.HeadObject", self._head)
+        hooks.on("before-call.s3.RestoreObject", self._restore)
+        hooks.on("before-call.s3.GetObject", self._get)
+
+    def _head(self, parsed: dict[str, Any], **_: Any) -> None:
+        if self.state != "restored":
+            parsed["ArchiveStatus"] = "DEEP_ARCHIVE_ACCESS"
+        if self.state == "restoring":
+            parsed["Restore"] = 'ongoing-request="true"'
+        elif self.state == "restored":
+            parsed["Restore"] = 'ongoing-request="false"'  # back in Frequent Access
+
+    def _restore(self, **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        if self.state != "archived":
+            return _error("RestoreAlreadyInProgress", 409)
+        self.state = "restoring"
+        parsed = {"ResponseMetadata": {"HTTPStatusCode": 202, "HTTPHeaders": {}}}
+        return AWSResponse(f"https://{BUCKET}.s3.amazonaws.com", 202, {}, None), parsed
+
+    def _get(self, **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        return None if self.state == "restored" else _error("InvalidObjectState", 403)
+
+
+# --- 10.3 Intelligent-Tiering archive tiers -------------------------------------------
+
+
+async def test_intelligent_tiering_archive_tier_is_restored_and_watched(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    allowed: Path,
+    hooks: ClientHooks,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """An object in Deep Archive Access: restore without Days, its tiers, its pace."""
+    data = _write(allowed / "it.bin", 3000)
+    await _call(hass, "archive", path=str(allowed / "it.bin"), storage_class="INTELLIGENT_TIERING")
+    (allowed / "it.bin").unlink()
+    tier = ArchiveTier(hooks)
+    completed = async_capture_events(hass, f"{DOMAIN}_restore_completed")
+
+    with pytest.raises(ServiceValidationError) as err:
+        await _call(hass, "restore", key="ha/it.bin", destination=str(allowed), tier="Expedited")
+    assert err.value.translation_key == "tier_not_available"
+    assert err.value.translation_placeholders["allowed"] == "Standard, Bulk"
+    assert hooks.restore_requests == []
+
+    now = freezer.time_to_freeze
+    response = await _call(hass, "restore", key="ha/it.bin", destination=str(allowed), tier="Bulk")
+    assert response["status"] == "restore_requested"
+    assert hooks.restore_requests == [{"GlacierJobParameters": {"Tier": "Bulk"}}]
+    # Deep Archive Access Bulk: within 48 hours.
+    assert response["ready_by"] == (now + timedelta(hours=48)).isoformat() + "+00:00"
+    # Bulk restores of the archive tiers are free: the download's GET and egress remain.
+    assert response["cost_breakdown"] == {
+        "retrieval": 0.0,
+        "requests": shown_money(0.0004 / 1000),
+        "copy_storage": 0.0,
+        "egress": shown_money(3000 / GB * 0.09),
+        "egress_free_gb_per_month": 100,
+    }
+    recorded = init_integration.runtime_data.catalog.get("ha/it.bin")
+    assert recorded is not None
+    assert recorded.archive_status is ArchiveStatus.DEEP_ARCHIVE_ACCESS
+    assert hass.states.get("sensor.demo_archive_ha_pending_restores").state == "1"
+
+    await _tick(hass, freezer, timedelta(hours=1, seconds=1))
+    assert completed == []
+    assert not (allowed / "it.bin").exists()
+
+    tier.state = "restored"
+    await _tick(hass, freezer, timedelta(hours=1, seconds=1))
+    assert [(e.data["key"], e.data["path"]) for e in completed] == [
+        ("ha/it.bin", str((allowed / "it.bin").resolve()))
+    ]
+    assert (allowed / "it.bin").read_bytes() == data
+    recorded = init_integration.runtime_data.catalog.get("ha/it.bin")
+    assert recorded is not None
+    assert recorded.archive_status is None
+    assert hass.states.get("sensor.demo_archive_ha_pending_restores").state == "0"
+
+
+# --- 10.4 restore asked again ---------------------------------------------------------
+
+
+@pytest.mark.freeze_time("2026-11-21 12:00:00+00:00")
+async def test_restored_copy_asked_again_with_days_gets_a_new_expiry(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    allowed: Path,
+    s3: Any,
+    hooks: ClientHooks,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """S3 renews the copy to now + days; the estimate is the request and the extra days."""
+    _write(allowed / "g.bin", 4096)
+    await _call(hass, "archive", path=str(allowed / "g.bin"), storage_class="GLACIER")
+    await _call(hass, "restore", key="ha/g.bin", days=1)  # moto restores at once
+    now = freezer.time_to_freeze
+
+    # Without days a restored copy is only reported: nothing is asked of S3.
+    response = await _call(hass, "restore", key="ha/g.bin")
+    assert response["status"] == "restored"
+    assert len(hooks.restore_requests) == 1
+    assert response["estimated_cost"] == 0
+
+    response = await _call(hass, "restore", key="ha/g.bin", days=10)
+    assert response["status"] == "restored"
+    assert hooks.restore_requests[-1] == {"Days": 10, "GlacierJobParameters": {"Tier": "Standard"}}
+    state, expiry = parse_restore_header(s3.head_object(Bucket=BUCKET, Key="ha/g.bin")["Restore"])
+    assert state is RestoreState.RESTORED
+    assert expiry is not None
+    assert expiry.replace(tzinfo=None) == now + timedelta(days=10)
+    # The request (GLACIER Standard $0.05 per 1,000) and 9 more days of the copy.
+    assert response["cost_breakdown"] == {
+        "retrieval": 0.0,
+        "requests": shown_money(0.05 / 1000),
+        "copy_storage": shown_money(4096 / GB * 0.023 * 9 / 30),
+        "egress": 0.0,
+        "egress_free_gb_per_month": 100,
+    }
+    recorded = init_integration.runtime_data.catalog.get("ha/g.bin")
+    assert recorded is not None
+    assert recorded.restore_expiry == expiry
+
+
+async def test_faster_tier_upgrades_a_running_restore(
+    hass: HomeAssistant,
+    allowed: Path,
+    hooks: ClientHooks,
+    freezer: FrozenDateTimeFactory,
+    restores: MotoRestores,
+) -> None:
+    """Expedited asked while Bulk runs: sent to S3, and the watcher checks at its pace."""
+    data = _write(allowed / "u.bin", 2000)
+    await _call(hass, "archive", path=str(allowed / "u.bin"), storage_class="GLACIER")
+    (allowed / "u.bin").unlink()
+    await _call(hass, "restore", key="ha/u.bin", destination=str(allowed), tier="Bulk")
+    restores.hold("ha/u.bin")
+    completed = async_capture_events(hass, f"{DOMAIN}_restore_completed")
+    now = freezer.time_to_freeze
+
+    slower = await _call(hass, "restore", key="ha/u.bin", destination=str(allowed), tier="Bulk")
+    assert slower["status"] == "restore_in_progress"
+    assert len(hooks.restore_requests) == 1
+
+    response = await _call(
+        hass, "restore", key="ha/u.bin", destination=str(allowed), tier="Expedited"
+    )
+    assert response["status"] == "restore_upgraded"
+    assert [r["GlacierJobParameters"]["Tier"] for r in hooks.restore_requests] == [
+        "Bulk",
+        "Expedited",
+    ]
+    assert response["ready_by"] == (now + timedelta(minutes=5)).isoformat() + "+00:00"
+
+    restores.finish()
+    await _tick(hass, freezer, timedelta(minutes=1, seconds=1))
+    assert [e.data["key"] for e in completed] == ["ha/u.bin"]
+    assert (allowed / "u.bin").read_bytes() == data
+
+
+async def test_copy_expired_unread_is_requested_again_once(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    allowed: Path,
+    hooks: ClientHooks,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Expired before the download: asked again with an event; the second time it fails."""
+    data = _write(allowed / "e.bin", 1500)
+    await _call(hass, "archive", path=str(allowed / "e.bin"), storage_class="GLACIER")
+    (allowed / "e.bin").unlink()
+    await _call(hass, "restore", key="ha/e.bin", destination=str(allowed), days=2)
+    again = async_capture_events(hass, f"{DOMAIN}_restore_requested_again")
+    completed = async_capture_events(hass, f"{DOMAIN}_restore_completed")
+    failed = async_capture_events(hass, f"{DOMAIN}_restore_failed")
+
+    _moto_key("ha/e.bin").set_expiry(None)  # the copy expired while nobody looked
+    await _tick(hass, freezer, timedelta(minutes=16))
+    assert [(e.data["key"], e.data["reason"]) for e in again] == [("ha/e.bin", "restore_expired")]
+    assert hooks.restore_requests[-1] == {"Days": 2, "GlacierJobParameters": {"Tier": "Standard"}}
+    assert failed == completed == []
+    [pending] = init_integration.runtime_data.catalog.pending_restores()
+    assert pending.requested_again
+
+    await _tick(hass, freezer, timedelta(minutes=16))
+    assert [e.data["key"] for e in completed] == ["ha/e.bin"]
+    assert (allowed / "e.bin").read_bytes() == data
+
+    # A second expiry of the same request fails for good, with a repair issue.
+    (allowed / "e.bin").unlink()
+    _moto_key("ha/e.bin").set_expiry(None)
+    response = await _call(hass, "restore", key="ha/e.bin", destination=str(allowed), days=2)
+    assert response["status"] == "restore_requested"
+    _moto_key("ha/e.bin").set_expiry(None)
+    await _tick(hass, freezer, timedelta(minutes=16))
+    assert len(again) == 2
+    _moto_key("ha/e.bin").set_expiry(None)
+    await _tick(hass, freezer, timedelta(minutes=16))
+    assert [(e.data["key"], e.data["reason"]) for e in failed] == [("ha/e.bin", "restore_expired")]
+    issue = repairs.issue_id(init_integration, "restore_expired", "ha/e.bin")
+    assert issue in _issues(hass)
+    assert not (allowed / "e.bin").exists()
+
+    # A restore of the key that succeeds clears it.
+    await _call(hass, "restore", key="ha/e.bin", destination=str(allowed))
+    await _tick(hass, freezer, timedelta(minutes=16))
+    assert issue not in _issues(hass)
+    assert (allowed / "e.bin").read_bytes() == data
+
+
+# --- 9.2 repair issues of restores ----------------------------------------------------
+
+
+async def test_failed_restore_raises_a_repair_issue(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    allowed: Path,
+    s3: Any,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A restore that fails → repair issue for its key, cleared by a restore that succeeds."""
+    data = _write(allowed / "gone.bin", 10)
+    await _call(hass, "archive", path=str(allowed / "gone.bin"), storage_class="GLACIER")
+    await _call(hass, "restore", key="ha/gone.bin", destination=str(allowed / "back.bin"))
+    s3.delete_object(Bucket=BUCKET, Key="ha/gone.bin")
+    await _tick(hass, freezer, timedelta(minutes=16))
+    issue = repairs.issue_id(init_integration, "restore_failed", "ha/gone.bin")
+    assert issue in _issues(hass)
+    registered = ir.async_get(hass).async_get_issue(DOMAIN, issue)
+    assert registered is not None
+    assert registered.translation_placeholders == {
+        "title": init_integration.title,
+        "key": "ha/gone.bin",
+        "checks": "10",
+    }
+
+    await _call(hass, "archive", path=str(allowed / "gone.bin"), storage_class="GLACIER")
+    await _call(hass, "restore", key="ha/gone.bin", destination=str(allowed / "back.bin"))
+    await _tick(hass, freezer, timedelta(minutes=16))
+    assert (allowed / "back.bin").read_bytes() == data
+    assert issue not in _issues(hass)
+
+
+async def test_watcher_gives_up_after_failed_checks(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    allowed: Path,
+    hooks: ClientHooks,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Throttled checks back off (doubling); the tenth failure in a row ends the watch."""
+    _write(allowed / "t.bin", 10)
+    await _call(hass, "archive", path=str(allowed / "t.bin"), storage_class="GLACIER")
+    await _call(hass, "restore", key="ha/t.bin", tier="Expedited")
+    failed = async_capture_events(hass, f"{DOMAIN}_restore_failed")
+    heads = 0
+
+    def throttled(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        nonlocal heads
+        heads += 1
+        return _error("SlowDown", 503)
+
+    hooks.on("before-call.s3.HeadObject", throttled)
+    await _tick(hass, freezer, timedelta(minutes=1, seconds=1))
+    assert heads == 1
+    await _tick(hass, freezer, timedelta(minutes=1, seconds=1))
+    assert heads == 1  # backed off: the next check is 2 minutes later
+    await _tick(hass, freezer, timedelta(minutes=1))
+    assert heads == 2
+    for failures in range(2, 10):
+        assert failed == []
+        await _tick(hass, freezer, timedelta(minutes=2**failures, seconds=1))
+        assert heads == failures + 1
+    assert [(e.data["key"], e.data["reason"]) for e in failed] == [("ha/t.bin", "checks_failed")]
+    issue = repairs.issue_id(init_integration, "restore_checks_failed", "ha/t.bin")
+    assert issue in _issues(hass)
+    assert hass.states.get("sensor.demo_archive_ha_pending_restores").state == "0"
+    await _tick(hass, freezer, timedelta(hours=7))
+    assert heads == 10
+
+
+# --- 10.10 restores share the transfer limit ------------------------------------------
+
+
+async def test_restore_downloads_share_the_transfer_slots(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    allowed: Path,
+    freezer: FrozenDateTimeFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Four restores ready at once, two transfer slots: at most two downloads at a time."""
+    count = 4
+    originals = {}
+    for i in range(count):
+        originals[i] = _write(allowed / "src" / f"{i}.bin", 1000, seed=i)
+        await _call(
+            hass, "archive", path=str(allowed / "src" / f"{i}.bin"), storage_class="GLACIER"
+        )
+        await _call(hass, "restore", key=f"ha/{i}.bin", destination=str(allowed), tier="Bulk")
+
+    lock = threading.Condition()
+    active = most_active = checks_done = 0
+    release = threading.Event()
+    real_write = s3_module.write_into_place
+    real_state = init_integration.runtime_data.target.restore_state
+
+    def counted_write(*args: Any, **kwargs: Any) -> Any:
+        nonlocal active, most_active, entered
+        with lock:
+            entered += 1
+            active += 1
+            most_active = max(most_active, active)
+            if active > 2:
+                release.set()  # a third at once: no need to hold the others any longer
+            lock.notify_all()
+        try:
+            # Held until the test has seen every check finish, so that downloads
+            # allowed to overlap do overlap. The timeout only guards against a hang.
+            release.wait(30)
+            return real_write(*args, **kwargs)
+        finally:
+            with lock:
+                active -= 1
+
+    def counted_state(key: str) -> Any:
+        nonlocal checks_done
+        try:
+            return real_state(key)
+        finally:
+            with lock:
+                checks_done += 1
+                lock.notify_all()
+
+    entered = queued = 0
+
+    class CountingSlots(asyncio.Semaphore):
+        """The entry's transfer slots, counting who had to queue for one."""
+
+        async def acquire(self) -> bool:
+            nonlocal queued
+            if self.locked():
+                with lock:
+                    queued += 1
+                    lock.notify_all()
+            return await super().acquire()
+
+    init_integration.runtime_data.transfers = CountingSlots(2)
+    monkeypatch.setattr(s3_module, "write_into_place", counted_write)
+    monkeypatch.setattr(init_integration.runtime_data.target, "restore_state", counted_state)
+    completed = async_capture_events(hass, f"{DOMAIN}_restore_completed")
+
+    def wait_for(predicate: Callable[[], bool]) -> bool:
+        with lock:
+            return lock.wait_for(predicate, timeout=30)
+
+    freezer.tick(timedelta(hours=1, seconds=1))
+    async_fire_time_changed(hass)
+    # Every ready restore has either started its download or queued for a slot.
+    assert await hass.async_add_executor_job(wait_for, lambda: entered + queued == count)
+    assert checks_done == count
+    release.set()
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    assert most_active == 2
+    assert sorted(e.data["key"] for e in completed) == [f"ha/{i}.bin" for i in range(count)]
+    for i in range(count):
+        assert (allowed / f"{i}.bin").read_bytes() == originals[i]
+
+
+# --- 10.6 costs the bill will show ----------------------------------------------------
+
+
+@pytest.mark.freeze_time("2026-11-21 12:00:00+00:00")
+async def test_monthly_cost_includes_restored_copies_until_they_expire(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    allowed: Path,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A restored copy is billed at the STANDARD rate on top, until its expiry."""
+    size = 1024 * 1024
+    _write(allowed / "c.bin", size)
+    await _call(hass, "archive", path=str(allowed / "c.bin"), storage_class="GLACIER")
+    coordinator = init_integration.runtime_data.coordinator
+    archived_only = coordinator.data.cost.total
+
+    await _call(hass, "restore", key="ha/c.bin", days=2)  # moto restores at once
+    assert coordinator.data.cost.restored_copies == 0  # restoring: no copy yet
+    await _tick(hass, freezer, timedelta(minutes=16))  # the watcher sees it readable
+    copy = Decimal(size) * Decimal("0.023") / GB
+    assert coordinator.data.cost.restored_copies == copy
+    assert coordinator.data.cost.total == archived_only + copy
+    assert coordinator.data.restored_copy_bytes == size
+
+    await _tick(hass, freezer, timedelta(days=2))
+    await coordinator.async_refresh()
+    assert coordinator.data.cost.restored_copies == 0
+    assert coordinator.data.cost.total == archived_only
+
+
+async def test_archive_reports_other_class_and_early_deletion(
+    hass: HomeAssistant, allowed: Path, s3: Any, freezer: FrozenDateTimeFactory
+) -> None:
+    """Same bytes in another class: skipped with both classes, or replaced on overwrite
+    with the early deletion charge the replaced object causes."""
+    size = 256 * 1024
+    _write(allowed / "o.bin", size)
+    await _call(hass, "archive", path=str(allowed / "o.bin"), storage_class="GLACIER_IR")
+
+    response = await _call(hass, "archive", path=str(allowed / "o.bin"), storage_class="STANDARD")
+    assert response["archived"] == []
+    assert response["skipped"] == [
+        {
+            "path": str(allowed / "o.bin"),
+            "key": "ha/o.bin",
+            "reason": "identical_other_class",
+            "storage_class": "GLACIER_IR",
+            "requested_storage_class": "STANDARD",
+        }
+    ]
+    assert s3.head_object(Bucket=BUCKET, Key="ha/o.bin")["StorageClass"] == "GLACIER_IR"
+
+    freezer.tick(timedelta(days=10))
+    response = await _call(
+        hass, "archive", path=str(allowed / "o.bin"), storage_class="STANDARD", overwrite=True
+    )
+    [item] = response["archived"]
+    assert item["storage_class"] == "STANDARD"
+    # GLACIER_IR: 90 days minimum, 80 left: 256 KiB * $0.004 * 80 / 30.
+    assert item["early_deletion_charge"] == shown_money(size / GB * 0.004 * 80 / 30)
+    assert "StorageClass" not in s3.head_object(Bucket=BUCKET, Key="ha/o.bin")  # STANDARD
