@@ -117,7 +117,7 @@ async def test_damaged_bucket_catalog_is_rebuilt_from_the_listing(
     mock_config_entry: MockConfigEntry,
     damage: Callable[[Path], bytes],
 ) -> None:
-    """The entry loads, the sensors show the bucket's listing, the user is told where the file is."""
+    """The entry loads, the sensors show the listing, the user learns where the file is."""
     s3.put_object(Bucket=BUCKET, Key="ha/a.bin", Body=b"a" * 1000, StorageClass="GLACIER")
     s3.put_object(Bucket=BUCKET, Key="ha/b.bin", Body=b"b" * 2000, StorageClass="GLACIER_IR")
     mock_config_entry.add_to_hass(hass)
@@ -208,9 +208,7 @@ async def test_damage_met_while_loaded_reloads_and_rebuilds(
     damaged = _damage_pages(path)
 
     with pytest.raises(HomeAssistantError) as err:
-        await hass.services.async_call(
-            DOMAIN, "refresh", {}, blocking=True, return_response=True
-        )
+        await hass.services.async_call(DOMAIN, "refresh", {}, blocking=True, return_response=True)
     assert err.value.translation_key == "catalog_error"
     await hass.async_block_till_done(wait_background_tasks=True)
 
