@@ -698,3 +698,35 @@ def test_damage_met_while_open_is_marked(tmp_path: Path) -> None:
         assert aside.read_bytes() == damaged
         assert reopened.count() == 0
     assert sorted(p.name for p in path.parent.iterdir()) == ["catalog.db", aside.name]
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 10_000])
+def test_reconcile_in_chunks_equals_a_python_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    """Applied a few keys per transaction, the outcome is that of one whole comparison.
+
+    Catalog rows lie before, between and after the listed keys, and outside the
+    prefix; every kind of difference appears.
+    """
+    monkeypatch.setattr(catalog_module, "RECONCILE_BATCH", 4)
+    monkeypatch.setattr(catalog_module, "APPLY_CHUNK", chunk)
+    rng = random.Random(chunk)
+    keys = [f"ha/{i:03d}" for i in range(60)]
+    held = {key: rng.randrange(1, 9) for key in keys if rng.random() < 0.6}
+    outside = {"h": 1, "ha": 2, "hb/x": 3}
+    listed = {key: held.get(key, 5) + (rng.random() < 0.3) for key in keys if rng.random() < 0.6}
+    with Catalog(tmp_path / "catalog.db") as catalog:
+        catalog.record_many(obj(key, size) for key, size in {**held, **outside}.items())
+        result = catalog.reconcile(
+            [obj(key, size) for key, size in reversed(listed.items())], prefix="ha/"
+        )
+        assert {o.key: o.size for o in catalog.objects()} == {**listed, **outside}
+        assert aggregates_match_rows(catalog.path)
+    assert result == ReconcileResult(
+        added=len(listed.keys() - held.keys()),
+        removed=len(held.keys() - listed.keys()),
+        changed=sum(1 for key in listed.keys() & held.keys() if listed[key] != held[key]),
+        objects=len(listed),
+        bytes=sum(listed.values()),
+    )

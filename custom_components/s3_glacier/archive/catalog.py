@@ -18,7 +18,7 @@ the first and, for the early deletion exposure, the at most 180 most recent days
 the second, so its cost does not grow with the number of objects.
 
 Reconcile without holding the lock: the listing (a million objects is a thousand
-requests) streams into a staging table in batches, each under the lock for
+requests) streams into a staging table in batches, each under the lock for a few
 milliseconds, so memory stays flat and actions keep recording meanwhile. Keys
 recorded or removed after the listing started are left as they are: the listing may
 predate them.
@@ -246,8 +246,11 @@ _STAGE_LISTING = (
     f"INSERT OR REPLACE INTO temp.listing ({_OBJECT_COLUMNS}) VALUES ({_OBJECT_PLACEHOLDERS})"
 )
 # Listed objects staged per lock hold: memory holds one batch, and the lock is taken
-# for about a millisecond at a time.
+# for a few milliseconds at a time.
 RECONCILE_BATCH = 1000
+# Listed keys applied per transaction (about a tenth of a second each on a small
+# machine): other threads wait for one chunk, not for the whole reconcile.
+APPLY_CHUNK = 10_000
 
 # SQLite's primary result codes for a damaged file: "database disk image is
 # malformed" and "file is not a database".
@@ -285,6 +288,7 @@ _RECONCILE_UPDATE = f"""
             coalesce(l.tree_hash, o.tree_hash) AS tree_hash,
             l.restore_state, l.restore_expiry_us
         FROM temp.listing AS l JOIN objects AS o ON o.key = l.key
+        WHERE {{chunk}}
     ) AS n
     WHERE objects.key = n.key
       AND (objects.size, objects.storage_class, objects.last_modified_us, objects.etag,
@@ -493,7 +497,8 @@ class Catalog:
         table, without holding the lock in between: it may take as long as it needs
         (and call into the catalog), and other threads keep reading and recording.
         Keys recorded or removed after this call started are left as they are, as the
-        listing may predate them. The changes are then applied in one transaction.
+        listing may predate them. The changes are then applied in transactions of
+        ``APPLY_CHUNK`` listed keys, so that others wait for one chunk at most.
 
         Raises ``ValueError`` (and changes nothing) if a listed key lies outside
         ``prefix``; an error raised by the listing changes nothing either. Rows last
@@ -505,15 +510,18 @@ class Catalog:
         keep_us = None if keep_since is None else _to_us(keep_since)
         with self._reconcile_lock:
             with self._read() as conn:
+                # Dropped first: what a reconcile cut short left staged is not listed.
+                conn.execute("DROP TABLE IF EXISTS temp.listing")
+                conn.execute("DROP TABLE IF EXISTS temp.touched")
                 conn.execute(_CREATE_LISTING)
                 conn.execute(_CREATE_TOUCHED)
                 self._touched = set()
             try:
                 rows = map(_object_row, listed)
                 while batch := list(islice(rows, RECONCILE_BATCH)):
+                    _check_prefix(batch, prefix)
                     self._stage(batch)
-                with self._write() as conn:
-                    return self._apply_listing(conn, where, params, keep_us)
+                return self._apply_listing(where, params, keep_us)
             finally:
                 self._end_reconcile()
 
@@ -529,43 +537,74 @@ class Catalog:
             conn.execute("COMMIT")
 
     def _apply_listing(
+        self, where: str, params: tuple[str, ...], keep_us: int | None
+    ) -> ReconcileResult:
+        """Apply the staged listing to ``objects``, one chunk of keys per transaction.
+
+        The chunks tile the prefix in key order: each covers the catalog's rows from
+        its first listed key to the next chunk's, so a row between two listed keys
+        is judged by exactly one chunk. A crash between chunks leaves the catalog
+        partly reconciled, which the next reconcile completes.
+        """
+        total = [0, 0, 0, 0, 0]
+        start: str | None = None
+        while True:
+            with self._write() as conn:
+                end = _chunk_end(conn, start)
+                counts = self._apply_chunk(conn, where, params, keep_us, start, end)
+            total = [a + b for a, b in zip(total, counts, strict=True)]
+            if end is None:
+                return ReconcileResult(*total)
+            start = end
+
+    def _apply_chunk(
         self,
         conn: sqlite3.Connection,
         where: str,
         params: tuple[str, ...],
         keep_us: int | None,
-    ) -> ReconcileResult:
-        """Apply the staged listing to ``objects`` (in the caller's transaction)."""
-        stray = conn.execute(
-            f"SELECT key FROM temp.listing WHERE NOT ({where}) LIMIT 1", params
-        ).fetchone()
-        if stray is not None:
-            raise ValueError(f"listed key {stray[0]!r} is outside the reconciled prefix")
+        start: str | None,
+        end: str | None,
+    ) -> tuple[int, int, int, int, int]:
+        """Apply the listed keys in [start, end) (None: unbounded) in the caller's transaction.
+
+        Returns the rows added, removed and changed, and the objects and bytes the
+        range holds after.
+        """
         assert self._touched is not None
         conn.executemany(
             "INSERT OR IGNORE INTO temp.touched (key) VALUES (?)", ((k,) for k in self._touched)
         )
-        conn.execute("DELETE FROM temp.listing WHERE key IN (SELECT key FROM temp.touched)")
+        keys, key_params = _key_range("key", start, end)
+        listed, listed_params = _key_range("l.key", start, end)
+        conn.execute(
+            f"DELETE FROM temp.listing WHERE {keys} AND key IN (SELECT key FROM temp.touched)",
+            key_params,
+        )
         removed = conn.execute(
-            f"DELETE FROM objects WHERE {where} AND key NOT IN (SELECT key FROM temp.listing)"
+            f"DELETE FROM objects WHERE {where} AND {keys}"
+            " AND key NOT IN (SELECT key FROM temp.listing)"
             " AND key NOT IN (SELECT key FROM temp.touched)"
             " AND (? IS NULL OR last_modified_us < ?)",
-            (*params, keep_us, keep_us),
+            (*params, *key_params, keep_us, keep_us),
         ).rowcount
         (changed,) = conn.execute(
             "SELECT count(*) FROM temp.listing AS l JOIN objects AS o ON o.key = l.key"
-            f" WHERE {_COUNTED_CHANGE}"
+            f" WHERE {listed} AND {_COUNTED_CHANGE}",
+            listed_params,
         ).fetchone()
-        conn.execute(_RECONCILE_UPDATE)
+        conn.execute(_RECONCILE_UPDATE.replace("{chunk}", listed), listed_params)
         added = conn.execute(
             f"INSERT INTO objects ({_OBJECT_COLUMNS}) SELECT {_OBJECT_COLUMNS}"
-            " FROM temp.listing AS l"
-            " WHERE NOT EXISTS (SELECT 1 FROM objects AS o WHERE o.key = l.key)"
+            f" FROM temp.listing AS l WHERE {listed}"
+            " AND NOT EXISTS (SELECT 1 FROM objects AS o WHERE o.key = l.key)",
+            listed_params,
         ).rowcount
         objects, size = conn.execute(
-            f"SELECT count(*), coalesce(sum(size), 0) FROM objects WHERE {where}", params
+            f"SELECT count(*), coalesce(sum(size), 0) FROM objects WHERE {where} AND {keys}",
+            (*params, *key_params),
         ).fetchone()
-        return ReconcileResult(added, removed, int(changed), int(objects), int(size))
+        return added, removed, int(changed), int(objects), int(size)
 
     def _end_reconcile(self) -> None:
         """Stop noting written keys and drop the staging tables (their pages too)."""
@@ -682,7 +721,11 @@ class Catalog:
         except OSError as err:
             _LOGGER.warning("Could not mark the catalog %s as damaged: %s", self._path, err)
         if self._on_damage is not None:
-            self._on_damage()
+            try:
+                self._on_damage()
+            except Exception:
+                # The caller is told by the CatalogDamagedError being raised anyway.
+                _LOGGER.exception("Could not report the damaged catalog %s", self._path)
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -710,6 +753,36 @@ def _sqlite_errors() -> Iterator[None]:
         if code is not None and code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
             raise CatalogDamagedError(message) from err
         raise CatalogError(message) from err
+
+
+def _check_prefix(rows: list[tuple[Any, ...]], prefix: str) -> None:
+    """Raise ``ValueError`` if a listed key lies outside ``prefix``."""
+    for row in rows:
+        if not row[0].startswith(prefix):
+            raise ValueError(f"listed key {row[0]!r} is outside the reconciled prefix")
+
+
+def _key_range(column: str, start: str | None, end: str | None) -> tuple[str, tuple[str, ...]]:
+    """A WHERE clause for ``start <= column < end`` (None: unbounded), and its values."""
+    clauses: list[str] = []
+    values: list[str] = []
+    if start is not None:
+        clauses.append(f"{column} >= ?")
+        values.append(start)
+    if end is not None:
+        clauses.append(f"{column} < ?")
+        values.append(end)
+    return " AND ".join(clauses) or "1", tuple(values)
+
+
+def _chunk_end(conn: sqlite3.Connection, start: str | None) -> str | None:
+    """The first listed key of the chunk after the one at ``start`` (None: the last)."""
+    keys, values = _key_range("key", start, None)
+    row = conn.execute(
+        f"SELECT key FROM temp.listing WHERE {keys} ORDER BY key LIMIT 1 OFFSET ?",
+        (*values, APPLY_CHUNK),
+    ).fetchone()
+    return None if row is None else str(row[0])
 
 
 def damage_mark(path: Path) -> Path:
