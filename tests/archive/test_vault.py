@@ -730,6 +730,7 @@ def test_inventory_entries_come_before_the_end_is_read() -> None:
         '{"ArchiveList": [] "VaultARN": "x"}',
         '{"VaultARN": "x"}',
         '{"ArchiveList": [1]}',
+        '{1: [], "ArchiveList": []}',
         "[]",
         "",
         b"\xff\xfe{}",

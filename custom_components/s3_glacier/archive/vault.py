@@ -213,7 +213,7 @@ def iter_inventory(read: Callable[[int], bytes]) -> Iterator[ArchivedObject]:
         stream.expect("{")
         more = stream.peek() != "}"
         while more:
-            name = stream.value()
+            name = stream.name()
             stream.expect(":")
             if name == "ArchiveList":
                 listed = True
@@ -276,6 +276,13 @@ class _JsonStream:
             return False
         self.expect(",")
         return True
+
+    def name(self) -> str:
+        """Decode and consume the name of an object's member."""
+        name = self.value()
+        if not isinstance(name, str):
+            raise TypeError("a member name that is not a string")
+        return name
 
     def value(self) -> Any:
         """Decode and consume the next JSON value."""
