@@ -506,7 +506,6 @@ class Catalog:
         inventory may not show recent archives yet. ``objects`` and ``bytes`` of the
         result count what the catalog holds under ``prefix`` after.
         """
-        where, params = _prefix_range(prefix)
         keep_us = None if keep_since is None else _to_us(keep_since)
         with self._reconcile_lock:
             with self._read() as conn:
@@ -521,7 +520,7 @@ class Catalog:
                 while batch := list(islice(rows, RECONCILE_BATCH)):
                     _check_prefix(batch, prefix)
                     self._stage(batch)
-                return self._apply_listing(where, params, keep_us)
+                return self._apply_listing(prefix, keep_us)
             finally:
                 self._end_reconcile()
 
@@ -536,9 +535,7 @@ class Catalog:
                 raise
             conn.execute("COMMIT")
 
-    def _apply_listing(
-        self, where: str, params: tuple[str, ...], keep_us: int | None
-    ) -> ReconcileResult:
+    def _apply_listing(self, prefix: str, keep_us: int | None) -> ReconcileResult:
         """Apply the staged listing to ``objects``, one chunk of keys per transaction.
 
         The chunks tile the prefix in key order: each covers the catalog's rows from
@@ -547,21 +544,22 @@ class Catalog:
         partly reconciled, which the next reconcile completes.
         """
         total = [0, 0, 0, 0, 0]
-        start: str | None = None
+        # One range per query: SQLite's index search takes a single pair of bounds.
+        start = prefix or None
+        upper = _successor(prefix) if prefix else None
         while True:
             with self._write() as conn:
                 end = _chunk_end(conn, start)
-                counts = self._apply_chunk(conn, where, params, keep_us, start, end)
+                end = upper if end is None else end
+                counts = self._apply_chunk(conn, keep_us, start, end)
             total = [a + b for a, b in zip(total, counts, strict=True)]
-            if end is None:
+            if end == upper:
                 return ReconcileResult(*total)
             start = end
 
     def _apply_chunk(
         self,
         conn: sqlite3.Connection,
-        where: str,
-        params: tuple[str, ...],
         keep_us: int | None,
         start: str | None,
         end: str | None,
@@ -582,11 +580,11 @@ class Catalog:
             key_params,
         )
         removed = conn.execute(
-            f"DELETE FROM objects WHERE {where} AND {keys}"
+            f"DELETE FROM objects WHERE {keys}"
             " AND key NOT IN (SELECT key FROM temp.listing)"
             " AND key NOT IN (SELECT key FROM temp.touched)"
             " AND (? IS NULL OR last_modified_us < ?)",
-            (*params, *key_params, keep_us, keep_us),
+            (*key_params, keep_us, keep_us),
         ).rowcount
         (changed,) = conn.execute(
             "SELECT count(*) FROM temp.listing AS l JOIN objects AS o ON o.key = l.key"
@@ -601,8 +599,7 @@ class Catalog:
             listed_params,
         ).rowcount
         objects, size = conn.execute(
-            f"SELECT count(*), coalesce(sum(size), 0) FROM objects WHERE {where} AND {keys}",
-            (*params, *key_params),
+            f"SELECT count(*), coalesce(sum(size), 0) FROM objects WHERE {keys}", key_params
         ).fetchone()
         return added, removed, int(changed), int(objects), int(size)
 
