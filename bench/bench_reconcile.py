@@ -24,6 +24,12 @@ catalog while the reconcile ran (a thread reading a meta value every 10 ms).
         --compare /work/main/custom_components/s3_glacier
     .venv/bin/python bench/bench_reconcile.py --objects 20000 \\
         --compare /work/main/custom_components/s3_glacier
+    .venv/bin/python bench/bench_reconcile.py --inventory 200000 \\
+        --compare /work/main/custom_components/s3_glacier
+
+``--inventory N`` parses a generated vault inventory of N archives in two children:
+main's way (the job's output read whole, then json.loads) and this tree's
+(iter_inventory as the bytes are read).
 """
 
 from __future__ import annotations
@@ -141,6 +147,95 @@ print(json.dumps({
     "added": result.added, "objects": result.objects,
 }))
 """
+
+
+# One parse of a vault inventory file (argv: engine, file, stream 1|0), in a fresh
+# interpreter: main read the job's output whole and parsed it with json.loads
+# (parse_inventory); this tree parses it as it is read (iter_inventory).
+CHILD_INVENTORY = """
+import json, sys, time
+engine, path, stream = sys.argv[1:4]
+sys.path.insert(0, engine)
+from archive import vault
+
+def status(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise LookupError(field)
+
+with open("/proc/self/clear_refs", "w") as clear:
+    clear.write("5")
+rss_before = status("VmRSS")
+started = time.perf_counter()
+with open(path, "rb") as body:
+    if stream == "1":
+        count = sum(1 for _ in vault.iter_inventory(body.read))
+    else:
+        count = len(vault.parse_inventory(body.read()))
+seconds = time.perf_counter() - started
+print(json.dumps({"seconds": seconds, "rss_before": rss_before,
+                  "rss_peak": status("VmHWM"), "archives": count}))
+"""
+
+
+def _write_inventory(path: Path, count: int) -> None:
+    """An inventory-retrieval output of ``count`` archives, written as Glacier does."""
+    with path.open("w", encoding="utf-8") as out:
+        out.write('{"VaultARN":"arn:aws:glacier:us-east-1:123456789012:vaults/bench",')
+        out.write('"InventoryDate":"2026-11-27T00:00:00Z","ArchiveList":[')
+        for i in range(count):
+            entry = {
+                "ArchiveId": f"{i:0138d}",
+                "ArchiveDescription": f"s3_glacier/1;uploaded=2026-01-01T00:00:00Z;"
+                f"sha256={i:064x};name=file-{i}.bin",
+                "CreationDate": "2026-01-01T00:00:00Z",
+                "Size": 1_000_000 + i,
+                "SHA256TreeHash": f"{i:064x}",
+            }
+            out.write(("," if i else "") + json.dumps(entry, separators=(",", ":")))
+        out.write("]}")
+
+
+def compare_inventory(count: int, before: Path) -> dict[str, Any]:
+    """Parse an inventory of ``count`` archives with the engine at ``before`` and this one."""
+    runs: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="bench_inventory_") as work:
+        document = Path(work) / "inventory.json"
+        _write_inventory(document, count)
+        for label, engine, stream in (("before", before, "0"), ("after", ENGINE, "1")):
+            done = subprocess.run(
+                [sys.executable, "-c", CHILD_INVENTORY, str(engine), str(document), stream],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if done.returncode:
+                raise RuntimeError(f"child failed: {done.stderr[-2000:]}")
+            runs[label] = json.loads(done.stdout.strip().splitlines()[-1])
+            if runs[label]["archives"] != count:
+                raise RuntimeError(f"{label}: {runs[label]}")
+        size = document.stat().st_size
+    return {"benchmark": "inventory_compare", "archives": count, "bytes": size, "runs": runs}
+
+
+def inventory_report(result: dict[str, Any]) -> str:
+    """The table of an inventory comparison."""
+    return (
+        f"Parse of a vault inventory of {result['archives']:,} archives"
+        f" ({result['bytes'] / MIB:,.0f} MiB of JSON)\n"
+        + table(
+            ["run", "seconds", "peak RSS above start, MiB"],
+            [
+                [
+                    "before: read whole, json.loads" if label == "before" else "after: streamed",
+                    f"{run['seconds']:.1f}",
+                    f"{(run['rss_peak'] - run['rss_before']) / MIB:,.0f}",
+                ]
+                for label, run in result["runs"].items()
+            ],
+        )
+    )
 
 
 def _fill(endpoint: Endpoint, count: int) -> float:
@@ -336,12 +431,18 @@ def main() -> None:
     parser.add_argument(
         "--compare", type=Path, metavar="ENGINE_DIR", help="also run the engine at ENGINE_DIR"
     )
+    parser.add_argument(
+        "--inventory", type=int, metavar="N", help="parse a vault inventory of N archives"
+    )
     parser.add_argument("--tracemalloc", action="store_true", help="also trace Python's peak")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     info = machine()
     print(machine_line(info))
-    if args.compare or args.synthetic:
+    if args.inventory:
+        result = compare_inventory(args.inventory, args.compare or ENGINE) | {"machine": info}
+        print(inventory_report(result))
+    elif args.compare or args.synthetic:
         source, count = (
             ("synthetic", args.synthetic) if args.synthetic else ("server", args.objects)
         )
