@@ -17,7 +17,7 @@ from homeassistant.helpers import config_validation as cv, issue_registry as ir
 from homeassistant.helpers.typing import ConfigType
 
 from . import repairs
-from .archive.catalog import Catalog, CatalogError
+from .archive.catalog import Catalog, CatalogError, is_database_file, open_catalog
 from .archive.client import GrantedActions
 from .archive.errors import (
     AccessDeniedError,
@@ -30,6 +30,7 @@ from .archive.errors import (
     VaultNotFoundError,
 )
 from .archive.vault import VaultTarget
+from .catalog_repairs import async_raise_catalog_kept, async_report_damaged
 from .const import (
     CONF_ENCRYPTION,
     CONF_ENDPOINT_URL,
@@ -78,18 +79,37 @@ def _entry_catalogs(hass: HomeAssistant, entry_id: str) -> list[Path]:
     return sorted(Path(hass.config.path(".storage")).glob(f"{DOMAIN}.{entry_id}.*"))
 
 
-def _open_catalog(hass: HomeAssistant, entry: S3GlacierConfigEntry) -> Catalog:
+def _open_catalog(
+    hass: HomeAssistant, entry: S3GlacierConfigEntry
+) -> tuple[Catalog, bool, list[Path]]:
     """Open the entry's catalog; drop a bucket's catalogs of earlier locations (executor).
 
     A bucket's catalog can be rebuilt by listing it; a vault's holds the only record of
-    its archive IDs, so it is kept.
+    its archive IDs, so it is kept. A damaged catalog is moved aside and replaced by
+    an empty one (see ``open_catalog``); damage met later reloads the entry, which
+    moves it aside then. Returns the catalog, whether it replaced a damaged one just
+    now, and every damaged catalog kept beside it.
     """
     path = catalog_path(hass, entry)
     if not is_vault(entry.data):
         for stale in _entry_catalogs(hass, entry.entry_id):
             if not stale.name.startswith(path.name):
                 stale.unlink(missing_ok=True)
-    return Catalog(path)
+    catalog, set_aside = open_catalog(
+        path, on_damage=partial(_reload_from_thread, hass, entry.entry_id)
+    )
+    damaged = sorted(filter(is_database_file, path.parent.glob(f"{path.name}.damaged-*")))
+    return catalog, set_aside is not None, damaged
+
+
+def _reload_from_thread(hass: HomeAssistant, entry_id: str) -> None:
+    """Reload the entry soon (from any thread): its damaged catalog is then set aside."""
+
+    def _reload() -> None:
+        if hass.config_entries.async_get_entry(entry_id) is not None:
+            hass.config_entries.async_schedule_reload(entry_id)
+
+    hass.loop.call_soon_threadsafe(_reload)
 
 
 async def async_migrate_entry(hass: HomeAssistant, entry: S3GlacierConfigEntry) -> bool:
@@ -137,7 +157,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: S3GlacierConfigEntry) ->
     _async_check_region(hass, entry, reported)
 
     try:
-        catalog = await hass.async_add_executor_job(_open_catalog, hass, entry)
+        catalog, rebuilt, damaged = await hass.async_add_executor_job(_open_catalog, hass, entry)
     except CatalogError as err:
         await hass.async_add_executor_job(target.close)
         raise translated(ConfigEntryError, err) from err
@@ -154,6 +174,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: S3GlacierConfigEntry) ->
             activity=activity,
         )
         await restores.async_start()
+        await async_report_damaged(hass, entry, damaged, rebuilt)
         await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     except Exception:
         restores.async_stop()
@@ -283,15 +304,20 @@ async def async_unload_entry(hass: HomeAssistant, entry: S3GlacierConfigEntry) -
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: S3GlacierConfigEntry) -> None:
-    """Delete the entry's catalogs; a vault's are kept aside, as they hold archive IDs."""
-    repairs.async_clear_entry(hass, entry)
+    """Delete the entry's catalogs; a vault's are kept aside, as they hold archive IDs.
 
-    def _remove() -> None:
+    The entry's repair issues go with it; a kept vault catalog gets one of its own,
+    which outlives the entry (see ``async_raise_catalog_kept``).
+    """
+
+    def _remove() -> list[Path]:
+        kept_catalogs: list[Path] = []
         for path in _entry_catalogs(hass, entry.entry_id):
             if is_vault(entry.data):
                 kept = path.with_name(path.name.replace(f"{DOMAIN}.", f"{DOMAIN}.removed.", 1))
                 path.rename(kept)
-                if kept.suffix == ".sqlite3":
+                if is_database_file(kept):
+                    kept_catalogs.append(kept)
                     LOGGER.warning(
                         "Kept the archive IDs of vault %s in %s: Glacier can only list them"
                         " through an inventory job. Delete the file when no longer needed",
@@ -300,5 +326,9 @@ async def async_remove_entry(hass: HomeAssistant, entry: S3GlacierConfigEntry) -
                     )
             else:
                 path.unlink(missing_ok=True)
+        return kept_catalogs
 
-    await hass.async_add_executor_job(_remove)
+    kept_catalogs = await hass.async_add_executor_job(_remove)
+    repairs.async_clear_entry(hass, entry)
+    if kept_catalogs:
+        async_raise_catalog_kept(hass, entry, kept_catalogs)

@@ -194,10 +194,8 @@ class S3GlacierCoordinator(DataUpdateCoordinator[ArchiveSummary]):
         """List the entry's prefix and bring the catalog in line with it."""
         assert isinstance(self.target, S3Target)
         self._abort_stale_uploads(self.target)
-        # List first: the catalog is locked while it reconciles, and a listing of a
-        # large bucket takes many requests.
-        listed = list(self.target.iterate())
-        return self.reconcile_with(listed, prefix=self.target.prefix)
+        # Streamed: the catalog stages the listing page by page, not locked meanwhile.
+        return self.reconcile_with(self.target.iterate(), prefix=self.target.prefix)
 
     def _abort_stale_uploads(self, target: S3Target) -> None:
         """Best effort: a refused or failed cleanup never stops the listing."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -21,8 +21,10 @@ from custom_components.s3_glacier.archive import catalog as catalog_module
 from custom_components.s3_glacier.archive.catalog import (
     SCHEMA_VERSION,
     Catalog,
+    CatalogDamagedError,
     CatalogError,
     ReconcileResult,
+    open_catalog,
 )
 from custom_components.s3_glacier.archive.models import (
     GIB,
@@ -511,3 +513,220 @@ def test_reconcile_keeps_rows_recorded_since(catalog: Catalog) -> None:
     )
     assert [o.key for o in catalog.objects()] == ["listed", "new"]
     assert (result.removed, result.objects) == (1, 2)
+
+
+# Reconcile while others write; a listing streamed in batches
+
+
+def _in_other_thread(action: Callable[[], object]) -> None:
+    """Run ``action`` in another thread, as an action's executor job would, and wait.
+
+    The wait is bounded only to turn a deadlock (the catalog locked for the whole
+    listing) into a failure instead of a hung test run.
+    """
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            action()
+        except BaseException as err:  # noqa: BLE001 - reported below
+            errors.append(err)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout=30)
+    assert not thread.is_alive(), "the catalog stayed locked while the listing streamed"
+    assert errors == []
+
+
+def test_reconcile_keeps_what_was_written_while_listing(catalog: Catalog) -> None:
+    """Rows recorded or removed after the listing started are left as written.
+
+    Between two pages of the listing, another thread archives a new object, replaces
+    one and deletes another; the rest of the listing still shows the old state of
+    those keys (it was read before), and must not undo the writes.
+    """
+    catalog.record_many(obj(f"ha/{name}", 1) for name in ("a", "b", "c", "gone"))
+
+    def listing() -> Iterator[ArchivedObject]:
+        yield obj("ha/a", 1)
+
+        def archive_and_delete() -> None:
+            catalog.record(obj("ha/fresh", 7))
+            catalog.record(obj("ha/b", 2))
+            catalog.remove("ha/c")
+
+        _in_other_thread(archive_and_delete)
+        yield obj("ha/b", 1)
+        yield obj("ha/c", 1)
+
+    result = catalog.reconcile(listing(), prefix="ha/")
+
+    assert {o.key: o.size for o in catalog.objects()} == {"ha/a": 1, "ha/b": 2, "ha/fresh": 7}
+    assert result == ReconcileResult(added=0, removed=1, changed=0, objects=3, bytes=10)
+    assert aggregates_match_rows(catalog.path)
+    # Once the reconcile is over, writes are ordinary again: the next one removes.
+    catalog.record(obj("ha/stray", 3))
+    assert catalog.reconcile([obj("ha/a", 1)], prefix="ha/").removed == 3
+
+
+def test_reconcile_streams_in_batches(catalog: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The listing reaches the catalog a batch at a time, the lock free in between."""
+    monkeypatch.setattr(catalog_module, "RECONCILE_BATCH", 100)
+    seen_by_others: list[int] = []
+
+    def listing() -> Iterator[ArchivedObject]:
+        for i in range(1_000):
+            if i % 250 == 0:
+                _in_other_thread(lambda: seen_by_others.append(catalog.count()))
+            yield obj(f"k/{i:04d}", i)
+
+    result = catalog.reconcile(listing())
+    assert seen_by_others == [0, 0, 0, 0]
+    assert (result.added, result.objects) == (1_000, 1_000)
+
+
+def test_a_failed_listing_changes_nothing(catalog: Catalog) -> None:
+    """An error from the listing (after several batches) leaves the catalog as it was."""
+    catalog.record_many(obj(f"k/{i:04d}", i) for i in range(10))
+
+    def broken() -> Iterator[ArchivedObject]:
+        yield from (obj(f"k/{i:04d}", i + 1) for i in range(2_500))
+        raise ConnectionError("listing interrupted")
+
+    with pytest.raises(ConnectionError):
+        catalog.reconcile(broken())
+    late_stray = [*(obj(f"k/{i:04d}") for i in range(2_500)), obj("elsewhere")]
+    with pytest.raises(ValueError, match="outside"):
+        catalog.reconcile(late_stray, prefix="k/")
+    assert {o.key: o.size for o in catalog.objects()} == {f"k/{i:04d}": i for i in range(10)}
+    # Nothing staged by the failed runs is left over for the next one.
+    result = catalog.reconcile([obj("k/0000", 0)])
+    assert result == ReconcileResult(added=0, removed=9, changed=0, objects=1, bytes=0)
+
+
+# A damaged catalog
+
+
+def _filled_catalog(path: Path, count: int = 2_000) -> None:
+    path.parent.mkdir(exist_ok=True)
+    with Catalog(path) as catalog:
+        catalog.record_many(obj(f"k/{i:06d}", i) for i in range(count))
+
+
+def _damage_pages(path: Path) -> bytes:
+    """Overwrite two pages in the middle of the file; return the damaged bytes."""
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2 // 4096 * 4096
+    data[middle : middle + 8192] = random.Random(1).randbytes(8192)
+    path.write_bytes(bytes(data))
+    return bytes(data)
+
+
+def _wipe_header(path: Path) -> bytes:
+    data = b"\0" * 100 + path.read_bytes()[100:]
+    path.write_bytes(data)
+    return data
+
+
+@pytest.mark.parametrize("damage", [_damage_pages, _wipe_header])
+def test_a_damaged_catalog_is_set_aside(tmp_path: Path, damage: Callable[[Path], bytes]) -> None:
+    path = tmp_path / "db" / "catalog.db"
+    _filled_catalog(path)
+    damaged = damage(path)
+    with pytest.raises(CatalogDamagedError):
+        Catalog(path)
+
+    catalog, aside = open_catalog(path, now=datetime(2026, 11, 27, 9, 30, 5, tzinfo=UTC))
+    with catalog:
+        assert aside == path.parent / "catalog.db.damaged-20261127T093005Z"
+        assert aside.read_bytes() == damaged
+        assert catalog.count() == 0
+        catalog.record(obj("new"))
+    assert sorted(p.name for p in path.parent.iterdir()) == [
+        "catalog.db",
+        "catalog.db.damaged-20261127T093005Z",
+    ]
+    # A sound catalog opens as it is.
+    reopened, aside = open_catalog(path)
+    with reopened:
+        assert aside is None
+        assert [o.key for o in reopened.objects()] == ["new"]
+
+
+def test_setting_aside_keeps_the_wal_with_its_file(tmp_path: Path) -> None:
+    """The WAL moves with the damaged file (its last commits); a second damage gets its own name."""
+    path = tmp_path / "db" / "catalog.db"
+    _filled_catalog(path)
+    _wipe_header(path)
+    wal = b"frames of the last commits"
+    Path(f"{path}-wal").write_bytes(wal)
+    Path(f"{path}-shm").write_bytes(b"index")
+    when = datetime(2026, 11, 27, 9, 30, 5, tzinfo=UTC)
+    first, aside = open_catalog(path, now=when)
+    first.close()
+    assert aside is not None
+    assert Path(f"{aside}-wal").read_bytes() == wal
+    _wipe_header(path)
+    second, again = open_catalog(path, now=when)
+    second.close()
+    assert again == path.parent / "catalog.db.damaged-20261127T093005Z-2"
+    assert not Path(f"{path}-shm").exists() or Path(f"{path}-shm").read_bytes() != b"index"
+
+
+def test_damage_met_while_open_is_marked(tmp_path: Path) -> None:
+    """Damage a query meets: the owner is told once, and the next open sets the file aside.
+
+    The catalog is larger than SQLite's page cache, so a full scan reads the damaged
+    pages from the file.
+    """
+    path = tmp_path / "db" / "catalog.db"
+    _filled_catalog(path, 40_000)
+    calls: list[str] = []
+    catalog = Catalog(path, on_damage=lambda: calls.append("damaged"))
+    damaged = _damage_pages(path)
+    with pytest.raises(CatalogDamagedError):
+        catalog.objects()
+    with pytest.raises(CatalogDamagedError):
+        catalog.count()
+    assert calls == ["damaged"]
+    catalog.close()
+
+    reopened, aside = open_catalog(path)
+    with reopened:
+        assert aside is not None
+        assert aside.read_bytes() == damaged
+        assert reopened.count() == 0
+    assert sorted(p.name for p in path.parent.iterdir()) == ["catalog.db", aside.name]
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 10_000])
+def test_reconcile_in_chunks_equals_a_python_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    """Applied a few keys per transaction, the outcome is that of one whole comparison.
+
+    Catalog rows lie before, between and after the listed keys, and outside the
+    prefix; every kind of difference appears.
+    """
+    monkeypatch.setattr(catalog_module, "RECONCILE_BATCH", 4)
+    monkeypatch.setattr(catalog_module, "APPLY_CHUNK", chunk)
+    rng = random.Random(chunk)
+    keys = [f"ha/{i:03d}" for i in range(60)]
+    held = {key: rng.randrange(1, 9) for key in keys if rng.random() < 0.6}
+    outside = {"h": 1, "ha": 2, "hb/x": 3}
+    listed = {key: held.get(key, 5) + (rng.random() < 0.3) for key in keys if rng.random() < 0.6}
+    with Catalog(tmp_path / "catalog.db") as catalog:
+        catalog.record_many(obj(key, size) for key, size in {**held, **outside}.items())
+        result = catalog.reconcile(
+            [obj(key, size) for key, size in reversed(listed.items())], prefix="ha/"
+        )
+        assert {o.key: o.size for o in catalog.objects()} == {**listed, **outside}
+        assert aggregates_match_rows(catalog.path)
+    assert result == ReconcileResult(
+        added=len(listed.keys() - held.keys()),
+        removed=len(held.keys() - listed.keys()),
+        changed=sum(1 for key in listed.keys() & held.keys() if listed[key] != held[key]),
+        objects=len(listed),
+        bytes=sum(listed.values()),
+    )

@@ -64,6 +64,7 @@ from custom_components.s3_glacier.archive.vault import (
     build_description,
     check_description,
     check_part_size,
+    iter_inventory,
     parse_description,
     parse_inventory,
     plan_part_size,
@@ -659,6 +660,86 @@ def test_parse_inventory_document() -> None:
 def test_parse_inventory_malformed(document: Any) -> None:
     with pytest.raises(ArchiveError):
         parse_inventory(document)
+
+
+def _inventory_text(count: int) -> str:
+    """An inventory of ``count`` archives, with top-level fields before and after the list."""
+    archives = [
+        {
+            "ArchiveId": f"id-{i:04d}",
+            "ArchiveDescription": build_description(f"file {i}.bin", SHA, WHEN),
+            "CreationDate": "2026-05-01T12:31:02Z",
+            "Size": 5_242_880 + i,
+            "SHA256TreeHash": f"{i:064x}",
+        }
+        for i in range(count)
+    ]
+    return json.dumps(
+        {
+            "VaultARN": f"arn:aws:glacier:{REGION}:{DEFAULT_ACCOUNT_ID}:vaults/Grüße",
+            "InventoryDate": "2026-05-02T01:00:00Z",
+            "ArchiveList": archives,
+            "Trailing": [1, {"x": 12345678}],
+            "Count": 1234567890,
+        },
+        indent=1,
+        ensure_ascii=False,
+    )
+
+
+def _trickle(data: bytes, size: int, fail_after: int | None = None) -> Callable[[int], bytes]:
+    """A body's ``read`` that answers at most ``size`` bytes a call, as a socket may."""
+    stream = io.BytesIO(data)
+
+    def read(_wanted: int) -> bytes:
+        if fail_after is not None and stream.tell() >= fail_after:
+            raise ProtocolError("connection reset")
+        return stream.read(size)
+
+    return read
+
+
+@pytest.mark.parametrize("size", [1, 7, 4096])
+def test_inventory_parsed_as_it_is_read(size: int) -> None:
+    """Chunks cut values, numbers and UTF-8 characters anywhere: same result as a whole parse."""
+    text = _inventory_text(50)
+    expected = parse_inventory(json.loads(text))
+    assert list(iter_inventory(_trickle(text.encode(), size))) == expected
+    assert parse_inventory(text) == expected
+    assert expected[49].size == 5_242_929
+
+
+def test_inventory_entries_come_before_the_end_is_read() -> None:
+    """Entries are handed over while the rest of the document is still unread."""
+    text = _inventory_text(1000)
+    data = text.encode()
+    parsed = iter_inventory(_trickle(data, 4096, fail_after=len(data) // 2))
+    received: list[ArchivedObject] = []
+    with pytest.raises(ProtocolError):
+        received.extend(parsed)
+    # About half of the entries: those the first half of the bytes holds whole.
+    assert 400 < len(received) < 600
+    assert received == parse_inventory(text)[: len(received)]
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        '{"ArchiveList": [{"ArchiveId": "a", "Size": 1, "CreationDate": "2026-05-01T12:31:02Z"}',
+        '{"ArchiveList": []} trailing',
+        '{"ArchiveList": [] "VaultARN": "x"}',
+        '{"VaultARN": "x"}',
+        '{"ArchiveList": [1]}',
+        '{1: [], "ArchiveList": []}',
+        "[]",
+        "",
+        b"\xff\xfe{}",
+    ],
+)
+def test_streamed_inventory_malformed(document: str | bytes) -> None:
+    data = document if isinstance(document, bytes) else document.encode()
+    with pytest.raises(ArchiveError, match="malformed vault inventory"):
+        list(iter_inventory(_trickle(data, 3)))
 
 
 def test_part_sizes() -> None:

@@ -17,6 +17,17 @@ same transaction as each write. ``class_totals`` holds one row per storage class
 the first and, for the early deletion exposure, the at most 180 most recent days of
 the second, so its cost does not grow with the number of objects.
 
+Reconcile without holding the lock: the listing (a million objects is a thousand
+requests) streams into a staging table in batches, each under the lock for a few
+milliseconds, so memory stays flat and actions keep recording meanwhile. Keys
+recorded or removed after the listing started are left as they are: the listing may
+predate them.
+
+Damage: ``open_catalog`` runs a quick integrity check; a damaged file (or one that is
+not a database) is moved aside, kept for manual recovery, and an empty catalog takes
+its place. Damage met later marks the file (a ``-damaged`` file beside it), so the
+next open sets it aside even where the quick check would not see it.
+
 Times are stored as integer microseconds since the epoch (UTC), so aware datetimes
 round-trip exactly.
 """
@@ -27,11 +38,14 @@ round-trip exactly.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 import datetime as dt
 from decimal import Decimal
+from itertools import islice
+import logging
+import os
 from pathlib import Path
 import sqlite3
 import threading
@@ -55,6 +69,8 @@ from .pricing import (
     ClassUsage,
     utc_day,
 )
+
+_LOGGER = logging.getLogger(__name__)
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MICROSECOND = dt.timedelta(microseconds=1)
@@ -247,6 +263,27 @@ _CREATE_LISTING = """CREATE TEMP TABLE IF NOT EXISTS listing (
     restore_expiry_us INTEGER
 )"""
 
+# Keys recorded or removed while a listing streamed: the reconcile leaves them alone.
+_CREATE_TOUCHED = "CREATE TEMP TABLE IF NOT EXISTS touched (key TEXT PRIMARY KEY NOT NULL)"
+_STAGE_LISTING = (
+    f"INSERT OR REPLACE INTO temp.listing ({_OBJECT_COLUMNS}) VALUES ({_OBJECT_PLACEHOLDERS})"
+)
+# Listed objects staged per lock hold: memory holds one batch, and the lock is taken
+# for a few milliseconds at a time.
+RECONCILE_BATCH = 1000
+# Listed keys applied per transaction (about a tenth of a second each on a small
+# machine): other threads wait for one chunk, not for the whole reconcile.
+APPLY_CHUNK = 10_000
+
+# SQLite's primary result codes for a damaged file: "database disk image is
+# malformed" and "file is not a database".
+_SQLITE_CORRUPT = 11
+_SQLITE_NOTADB = 26
+# Beside the catalog: damage was seen while it was open (see ``open_catalog``).
+_DAMAGE_MARK = "-damaged"
+# Beside the catalog while it is checked: a second link to its WAL (see _wal_held).
+_HELD_WAL = "-wal-held"
+
 # The object's bytes changed: our own checksum no longer describes them.
 _CONTENT_CHANGED = (
     "(o.size <> l.size OR (o.etag IS NOT NULL AND l.etag IS NOT NULL AND o.etag <> l.etag))"
@@ -274,6 +311,7 @@ _RECONCILE_UPDATE = f"""
             coalesce(l.tree_hash, o.tree_hash) AS tree_hash,
             l.restore_state, l.restore_expiry_us
         FROM temp.listing AS l JOIN objects AS o ON o.key = l.key
+        WHERE {{chunk}}
     ) AS n
     WHERE objects.key = n.key
       AND (objects.size, objects.storage_class, objects.last_modified_us, objects.etag,
@@ -314,6 +352,10 @@ class CatalogError(ArchiveError):
     translation_key = "catalog_error"
 
 
+class CatalogDamagedError(CatalogError):
+    """The catalog file is damaged (or is not a database): it cannot be trusted."""
+
+
 @dataclass(frozen=True, slots=True)
 class ReconcileResult:
     """What a reconcile did, and what the reconciled prefix now holds."""
@@ -328,10 +370,23 @@ class ReconcileResult:
 class Catalog:
     """The archive's catalog in one SQLite file. Every method is thread-safe."""
 
-    def __init__(self, path: Path | str) -> None:
-        """Open (creating or migrating as needed) the catalog at ``path``."""
+    def __init__(self, path: Path | str, on_damage: Callable[[], None] | None = None) -> None:
+        """Open (creating or migrating as needed) the catalog at ``path``.
+
+        Raises ``CatalogDamagedError`` if SQLite's quick check finds the file damaged,
+        or damage was seen while it was last open. ``on_damage`` is called once, from
+        the thread that met it, when damage shows up later.
+        """
         self._path = Path(path)
         self._lock = threading.Lock()
+        # One reconcile at a time: they share the staging tables.
+        self._reconcile_lock = threading.Lock()
+        # Keys recorded or removed since the running reconcile started (None: none runs).
+        self._touched: set[str] | None = None
+        self._on_damage = on_damage
+        self._damage_noted = False
+        if damage_mark(self._path).exists():
+            raise CatalogDamagedError("damage was seen while the catalog was open")
         self._conn: sqlite3.Connection | None = _open(self._path)
 
     @property
@@ -372,12 +427,19 @@ class Catalog:
         call back into the catalog.
         """
         with self._write() as conn:
-            conn.executemany(_UPSERT_OBJECT, map(_stored_row, objs))
+            conn.executemany(_UPSERT_OBJECT, map(self._touch, map(_stored_row, objs)))
 
     def remove(self, key: str) -> bool:
         """Forget the object; return whether it was there."""
         with self._write() as conn:
+            self._touch((key,))
             return conn.execute("DELETE FROM objects WHERE key = ?", (key,)).rowcount > 0
+
+    def _touch(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
+        """Note the key of a row being written, for a reconcile under way (lock held)."""
+        if self._touched is not None:
+            self._touched.add(row[0])
+        return row
 
     def get(self, key: str) -> ArchivedObject | None:
         """Return the object recorded under ``key``, if any."""
@@ -462,67 +524,131 @@ class Catalog:
         prefix: str = "",
         keep_since: dt.datetime | None = None,
     ) -> ReconcileResult:
-        """Make the catalog under ``prefix`` match a full listing of it, in one transaction.
+        """Make the catalog under ``prefix`` match a full listing of it.
 
         Rows not listed are removed, new ones added, and listed ones whose size,
         class, etag or restore state differ are updated and counted as changed. Our
         sha256 is kept while the content is unchanged (same size, and same etag where
         both sides know one), as listings carry none. ``last_modified``, and fields
-        the catalog lacked, are refreshed without counting as a change. The listing
-        is consumed inside the transaction: it must not call back into the catalog.
-        Raises ``ValueError`` (and changes nothing) if a listed key lies outside
-        ``prefix``. Rows last modified at or after ``keep_since`` are never removed:
-        a Glacier vault's inventory may not show recent archives yet. ``objects`` and
-        ``bytes`` of the result count what the catalog holds under ``prefix`` after.
-        """
-        where, params = _prefix_range(prefix)
-        keep_us = None if keep_since is None else _to_us(keep_since)
-        with self._write() as conn:
-            conn.execute(_CREATE_LISTING)
-            conn.execute("DELETE FROM temp.listing")
-            try:
-                return self._reconcile_staged(conn, listed, where, params, keep_us)
-            finally:
-                conn.execute("DELETE FROM temp.listing")
+        the catalog lacked, are refreshed without counting as a change.
 
-    @staticmethod
-    def _reconcile_staged(
+        The listing is consumed in batches of ``RECONCILE_BATCH`` into a staging
+        table, without holding the lock in between: it may take as long as it needs
+        (and call into the catalog), and other threads keep reading and recording.
+        Keys recorded or removed after this call started are left as they are, as the
+        listing may predate them. The changes are then applied in transactions of
+        ``APPLY_CHUNK`` listed keys, so that others wait for one chunk at most.
+
+        Raises ``ValueError`` (and changes nothing) if a listed key lies outside
+        ``prefix``; an error raised by the listing changes nothing either. Rows last
+        modified at or after ``keep_since`` are never removed: a Glacier vault's
+        inventory may not show recent archives yet. ``objects`` and ``bytes`` of the
+        result count what the catalog holds under ``prefix`` after.
+        """
+        keep_us = None if keep_since is None else _to_us(keep_since)
+        with self._reconcile_lock:
+            with self._read() as conn:
+                # Dropped first: what a reconcile cut short left staged is not listed.
+                conn.execute("DROP TABLE IF EXISTS temp.listing")
+                conn.execute("DROP TABLE IF EXISTS temp.touched")
+                conn.execute(_CREATE_LISTING)
+                conn.execute(_CREATE_TOUCHED)
+                self._touched = set()
+            try:
+                rows = map(_object_row, listed)
+                while batch := list(islice(rows, RECONCILE_BATCH)):
+                    _check_prefix(batch, prefix)
+                    self._stage(batch)
+                return self._apply_listing(prefix, keep_us)
+            finally:
+                self._end_reconcile()
+
+    def _stage(self, rows: list[tuple[Any, ...]]) -> None:
+        """Add listed rows to the staging table (the temporary database: no fsync)."""
+        with self._read() as conn:
+            conn.execute("BEGIN")
+            try:
+                conn.executemany(_STAGE_LISTING, rows)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def _apply_listing(self, prefix: str, keep_us: int | None) -> ReconcileResult:
+        """Apply the staged listing to ``objects``, one chunk of keys per transaction.
+
+        The chunks tile the prefix in key order: each covers the catalog's rows from
+        its first listed key to the next chunk's, so a row between two listed keys
+        is judged by exactly one chunk. A crash between chunks leaves the catalog
+        partly reconciled, which the next reconcile completes.
+        """
+        total = [0, 0, 0, 0, 0]
+        # One range per query: SQLite's index search takes a single pair of bounds.
+        start = prefix or None
+        upper = _successor(prefix) if prefix else None
+        while True:
+            with self._write() as conn:
+                end = _chunk_end(conn, start)
+                end = upper if end is None else end
+                counts = self._apply_chunk(conn, keep_us, start, end)
+            total = [a + b for a, b in zip(total, counts, strict=True)]
+            if end == upper:
+                return ReconcileResult(*total)
+            start = end
+
+    def _apply_chunk(
+        self,
         conn: sqlite3.Connection,
-        listed: Iterable[ArchivedObject],
-        where: str,
-        params: tuple[str, ...],
         keep_us: int | None,
-    ) -> ReconcileResult:
-        """Run the body of ``reconcile`` inside its transaction."""
+        start: str | None,
+        end: str | None,
+    ) -> tuple[int, int, int, int, int]:
+        """Apply the listed keys in [start, end) (None: unbounded) in the caller's transaction.
+
+        Returns the rows added, removed and changed, and the objects and bytes the
+        range holds after.
+        """
+        assert self._touched is not None
         conn.executemany(
-            f"INSERT OR REPLACE INTO temp.listing ({_OBJECT_COLUMNS})"
-            f" VALUES ({_OBJECT_PLACEHOLDERS})",
-            map(_object_row, listed),
+            "INSERT OR IGNORE INTO temp.touched (key) VALUES (?)", ((k,) for k in self._touched)
         )
-        stray = conn.execute(
-            f"SELECT key FROM temp.listing WHERE NOT ({where}) LIMIT 1", params
-        ).fetchone()
-        if stray is not None:
-            raise ValueError(f"listed key {stray[0]!r} is outside the reconciled prefix")
+        keys, key_params = _key_range("key", start, end)
+        listed, listed_params = _key_range("l.key", start, end)
+        conn.execute(
+            f"DELETE FROM temp.listing WHERE {keys} AND key IN (SELECT key FROM temp.touched)",
+            key_params,
+        )
         removed = conn.execute(
-            f"DELETE FROM objects WHERE {where} AND key NOT IN (SELECT key FROM temp.listing)"
+            f"DELETE FROM objects WHERE {keys}"
+            " AND key NOT IN (SELECT key FROM temp.listing)"
+            " AND key NOT IN (SELECT key FROM temp.touched)"
             " AND (? IS NULL OR last_modified_us < ?)",
-            (*params, keep_us, keep_us),
+            (*key_params, keep_us, keep_us),
         ).rowcount
         (changed,) = conn.execute(
             "SELECT count(*) FROM temp.listing AS l JOIN objects AS o ON o.key = l.key"
-            f" WHERE {_COUNTED_CHANGE}"
+            f" WHERE {listed} AND {_COUNTED_CHANGE}",
+            listed_params,
         ).fetchone()
-        conn.execute(_RECONCILE_UPDATE)
+        conn.execute(_RECONCILE_UPDATE.replace("{chunk}", listed), listed_params)
         added = conn.execute(
             f"INSERT INTO objects ({_OBJECT_COLUMNS}) SELECT {_OBJECT_COLUMNS}"
-            " FROM temp.listing AS l"
-            " WHERE NOT EXISTS (SELECT 1 FROM objects AS o WHERE o.key = l.key)"
+            f" FROM temp.listing AS l WHERE {listed}"
+            " AND NOT EXISTS (SELECT 1 FROM objects AS o WHERE o.key = l.key)",
+            listed_params,
         ).rowcount
         objects, size = conn.execute(
-            f"SELECT count(*), coalesce(sum(size), 0) FROM objects WHERE {where}", params
+            f"SELECT count(*), coalesce(sum(size), 0) FROM objects WHERE {keys}", key_params
         ).fetchone()
-        return ReconcileResult(added, removed, int(changed), int(objects), int(size))
+        return added, removed, int(changed), int(objects), int(size)
+
+    def _end_reconcile(self) -> None:
+        """Stop noting written keys and drop the staging tables (their pages too)."""
+        with self._lock:
+            self._touched = None
+        with suppress(CatalogError), self._read() as conn:
+            conn.execute("DROP TABLE IF EXISTS temp.listing")
+            conn.execute("DROP TABLE IF EXISTS temp.touched")
 
     # Backups
 
@@ -595,11 +721,48 @@ class Catalog:
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
         """Lend the connection under the lock, SQLite errors raised as ``CatalogError``."""
+        try:
+            with self._lock:
+                conn = self._open_connection()
+                with _sqlite_errors():
+                    yield conn
+        except CatalogDamagedError:
+            self._note_damage()
+            raise
+
+    def _open_connection(self) -> sqlite3.Connection:
+        """The connection, unless the catalog was closed (lock held)."""
+        if self._conn is None:
+            if self._damage_noted:
+                raise CatalogDamagedError("the catalog was found damaged")
+            raise CatalogError("the catalog is closed")
+        return self._conn
+
+    def _note_damage(self) -> None:
+        """Mark the file damaged, stop using it, and tell the owner; once.
+
+        The mark makes the next open set the file aside; closing first means no
+        connection of ours still writes to it (or deletes its WAL) by then.
+        """
         with self._lock:
-            if self._conn is None:
-                raise CatalogError("the catalog is closed")
-            with _sqlite_errors():
-                yield self._conn
+            if self._damage_noted:
+                return
+            self._damage_noted = True
+            if self._conn is not None:
+                with suppress(sqlite3.Error):
+                    self._conn.close()
+                self._conn = None
+        _LOGGER.error("The catalog %s is damaged; it is set aside when next opened", self._path)
+        try:
+            damage_mark(self._path).touch()
+        except OSError as err:
+            _LOGGER.warning("Could not mark the catalog %s as damaged: %s", self._path, err)
+        if self._on_damage is not None:
+            try:
+                self._on_damage()
+            except Exception:
+                # The caller is told by the CatalogDamagedError being raised anyway.
+                _LOGGER.exception("Could not report the damaged catalog %s", self._path)
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -622,7 +785,124 @@ def _sqlite_errors() -> Iterator[None]:
     try:
         yield
     except sqlite3.Error as err:
-        raise CatalogError(f"{type(err).__name__}: {err}") from err
+        message = f"{type(err).__name__}: {err}"
+        code = getattr(err, "sqlite_errorcode", None)
+        if code is not None and code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
+            raise CatalogDamagedError(message) from err
+        raise CatalogError(message) from err
+
+
+def _check_prefix(rows: list[tuple[Any, ...]], prefix: str) -> None:
+    """Raise ``ValueError`` if a listed key lies outside ``prefix``."""
+    for row in rows:
+        if not row[0].startswith(prefix):
+            raise ValueError(f"listed key {row[0]!r} is outside the reconciled prefix")
+
+
+def _key_range(column: str, start: str | None, end: str | None) -> tuple[str, tuple[str, ...]]:
+    """A WHERE clause for ``start <= column < end`` (None: unbounded), and its values."""
+    clauses: list[str] = []
+    values: list[str] = []
+    if start is not None:
+        clauses.append(f"{column} >= ?")
+        values.append(start)
+    if end is not None:
+        clauses.append(f"{column} < ?")
+        values.append(end)
+    return " AND ".join(clauses) or "1", tuple(values)
+
+
+def _chunk_end(conn: sqlite3.Connection, start: str | None) -> str | None:
+    """The first listed key of the chunk after the one at ``start`` (None: the last)."""
+    keys, values = _key_range("key", start, None)
+    row = conn.execute(
+        f"SELECT key FROM temp.listing WHERE {keys} ORDER BY key LIMIT 1 OFFSET ?",
+        (*values, APPLY_CHUNK),
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
+def damage_mark(path: Path) -> Path:
+    """The file that says the catalog at ``path`` was found damaged while open."""
+    return path.with_name(path.name + _DAMAGE_MARK)
+
+
+def is_database_file(path: Path) -> bool:
+    """Whether ``path`` is a catalog file itself: not a WAL, shared memory or damage mark."""
+    return not path.name.endswith(("-wal", "-shm", _DAMAGE_MARK, _HELD_WAL))
+
+
+def open_catalog(
+    path: Path | str,
+    on_damage: Callable[[], None] | None = None,
+    now: dt.datetime | None = None,
+) -> tuple[Catalog, Path | None]:
+    """Open the catalog at ``path``, replacing a damaged one with an empty catalog.
+
+    Returns the catalog and, when the file was damaged (or is not a database), where
+    it was moved: ``<name>.damaged-<UTC time>``, with its WAL beside it as
+    ``…-wal`` so that SQLite's recovery tools still see the last commits. Other
+    errors (a newer schema, a full disk, no permission) are raised as they are.
+    """
+    path = Path(path)
+    with _wal_held(path) as held:
+        try:
+            return Catalog(path, on_damage), None
+        except CatalogDamagedError as err:
+            aside = _set_aside(path, held, now or dt.datetime.now(dt.UTC))
+            _LOGGER.warning("The catalog %s is damaged (%s); moved it to %s", path, err, aside)
+    return Catalog(path, on_damage), aside
+
+
+@contextmanager
+def _wal_held(path: Path) -> Iterator[Path | None]:
+    """Keep a second link to the catalog's WAL while the catalog is checked.
+
+    SQLite deletes the WAL when it closes a file it could not read (a wiped header),
+    and with it the last commits: the link keeps them for ``_set_aside``.
+    """
+    wal = path.with_name(path.name + "-wal")
+    held = path.with_name(path.name + _HELD_WAL)
+    try:
+        held.unlink(missing_ok=True)
+        os.link(wal, held)
+    except FileNotFoundError:
+        yield None
+        return
+    except OSError as err:  # a file system without hard links: check without
+        _LOGGER.debug("Could not hold the WAL of %s: %s", path, err)
+        yield None
+        return
+    try:
+        yield held
+    finally:
+        held.unlink(missing_ok=True)
+
+
+def _set_aside(path: Path, held_wal: Path | None, now: dt.datetime) -> Path:
+    """Move a damaged catalog (and its WAL) to an unused name beside it; return that."""
+    stamp = now.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    aside = path.with_name(f"{path.name}.damaged-{stamp}")
+    number = 1
+    while aside.exists():
+        number += 1
+        aside = path.with_name(f"{path.name}.damaged-{stamp}-{number}")
+    wal = path.with_name(path.name + "-wal")
+    try:
+        # The WAL first: a WAL left behind next to a new, empty file would be replayed
+        # into it. The shared-memory index is derived from the WAL: dropped.
+        if held_wal is not None and held_wal.exists():
+            held_wal.rename(aside.with_name(aside.name + "-wal"))
+            wal.unlink(missing_ok=True)
+        elif wal.exists():
+            wal.rename(aside.with_name(aside.name + "-wal"))
+        path.with_name(path.name + "-shm").unlink(missing_ok=True)
+        if path.exists():
+            path.rename(aside)
+        damage_mark(path).unlink(missing_ok=True)
+    except OSError as err:
+        raise CatalogError(f"could not move the damaged catalog aside: {err}") from err
+    return aside
 
 
 def _open(path: Path) -> sqlite3.Connection:
@@ -634,11 +914,23 @@ def _open(path: Path) -> sqlite3.Connection:
         try:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = FULL")
+            _check_integrity(conn)
             _migrate(conn)
         except BaseException:
             conn.close()
             raise
     return conn
+
+
+def _check_integrity(conn: sqlite3.Connection) -> None:
+    """Raise ``CatalogDamagedError`` unless SQLite's quick check finds the file sound.
+
+    The quick check reads every page (about a second per million objects) but skips
+    comparing indexes with their tables, which ``integrity_check`` would add.
+    """
+    problems = [str(row[0]) for row in conn.execute("PRAGMA quick_check(5)")]
+    if problems != ["ok"]:
+        raise CatalogDamagedError("quick check: " + "; ".join(problems))
 
 
 def _migrate(conn: sqlite3.Connection) -> None:

@@ -25,12 +25,14 @@ boundary and written as ``name*=`` so the reader knows it is a prefix.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import codecs
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 import hashlib
+import io
 import json
 import logging
 import os
@@ -188,12 +190,125 @@ def parse_inventory(document: bytes | str | Mapping[str, Any]) -> list[ArchivedO
     with the service's size, creation date and tree hash, the raw description, and
     the SHA-256 recovered from the description when it is one of ours.
     """
+    if isinstance(document, (bytes, str)):
+        data = document.encode() if isinstance(document, str) else document
+        return list(iter_inventory(io.BytesIO(data).read))
     try:
-        data = json.loads(document) if isinstance(document, (bytes, str)) else document
-        items = data["ArchiveList"]
-        return [_object_from_inventory(item) for item in items]
+        return [_object_from_inventory(item) for item in document["ArchiveList"]]
     except (ValueError, TypeError, KeyError) as err:
         raise ArchiveError(f"malformed vault inventory: {type(err).__name__}") from err
+
+
+def iter_inventory(read: Callable[[int], bytes]) -> Iterator[ArchivedObject]:
+    """Parse a JSON vault inventory as it is read, one ``ArchiveList`` entry at a time.
+
+    ``read(n)`` returns up to ``n`` more bytes (b"" at the end), as a response body's
+    ``read`` does. Memory holds one chunk and one entry, whatever the vault's size.
+    Objects are yielded as ``parse_inventory`` builds them; a malformed document
+    raises ``ArchiveError`` where the damage is met, after the entries before it.
+    """
+    stream = _JsonStream(read)
+    listed = False
+    try:
+        stream.expect("{")
+        more = stream.peek() != "}"
+        while more:
+            name = stream.name()
+            stream.expect(":")
+            if name == "ArchiveList":
+                listed = True
+                stream.expect("[")
+                entries = stream.peek() != "]"
+                while entries:
+                    yield _object_from_inventory(stream.value())
+                    entries = stream.separator("]")
+                stream.expect("]")
+            else:
+                stream.value()
+            more = stream.separator("}")
+        stream.expect("}")
+        stream.expect("")
+    except (ValueError, TypeError, KeyError) as err:
+        raise ArchiveError(f"malformed vault inventory: {type(err).__name__}") from err
+    if not listed:
+        raise ArchiveError("malformed vault inventory: no ArchiveList")
+
+
+class _JsonStream:
+    """JSON text read in chunks from a byte stream, with a cursor for a streaming parser.
+
+    Values are decoded with the standard library's ``raw_decode``; one that the
+    buffer cuts short is decoded again once more text has been read.
+    """
+
+    _CHUNK = 64 * 1024
+    _DECODER = json.JSONDecoder()
+    _SPACE = " \t\n\r"
+
+    def __init__(self, read: Callable[[int], bytes]) -> None:
+        self._read = read
+        self._utf8 = codecs.getincrementaldecoder("utf-8")()
+        self._text = ""
+        self._pos = 0
+        self._ended = False
+
+    def peek(self) -> str:
+        """The next character that is not white space ("" at the end), not consumed."""
+        while True:
+            text, pos = self._text, self._pos
+            while pos < len(text) and text[pos] in self._SPACE:
+                pos += 1
+            self._pos = pos
+            if pos < len(text):
+                return text[pos]
+            if not self._more():
+                return ""
+
+    def expect(self, char: str) -> None:
+        """Consume ``char`` (after white space; "" for the end), or raise ``ValueError``."""
+        if self.peek() != char:
+            raise ValueError(f"expected {char!r}")
+        self._pos += len(char)
+
+    def separator(self, closing: str) -> bool:
+        """Consume a comma and return True, or return False before ``closing``."""
+        if self.peek() == closing:
+            return False
+        self.expect(",")
+        return True
+
+    def name(self) -> str:
+        """Decode and consume the name of an object's member."""
+        name = self.value()
+        if not isinstance(name, str):
+            raise TypeError("a member name that is not a string")
+        return name
+
+    def value(self) -> Any:
+        """Decode and consume the next JSON value."""
+        self.peek()
+        while True:
+            try:
+                value, end = self._DECODER.raw_decode(self._text, self._pos)
+            except json.JSONDecodeError:
+                if self._more():
+                    continue
+                raise
+            # A number at the end of the buffer may go on in the next chunk.
+            if end == len(self._text) and self._more():
+                continue
+            self._pos = end
+            return value
+
+    def _more(self) -> bool:
+        """Append the next chunk to what is not consumed yet; False at the end."""
+        if self._ended:
+            return False
+        chunk = self._read(self._CHUNK)
+        self._ended = not chunk
+        self._text = self._text[self._pos :] + self._utf8.decode(chunk, final=self._ended)
+        self._pos = 0
+        return True
 
 
 def _object_from_inventory(item: Mapping[str, Any]) -> ArchivedObject:
@@ -512,16 +627,24 @@ class VaultTarget:
             )
         return str(response["jobId"])
 
-    def inventory(self, job_id: str) -> list[ArchivedObject]:
-        """The archives listed by the finished inventory-retrieval job ``job_id``."""
+    def inventory(self, job_id: str) -> Iterator[ArchivedObject]:
+        """The archives listed by the finished inventory-retrieval job ``job_id``.
+
+        The job's output is requested now (an unknown job raises here) and parsed as
+        it is read: iterate to the end, or close the iterator, to release the
+        connection. Errors met while reading are raised by the iteration.
+        """
         with _errors(JobNotFoundError, job=job_id):
             response = self._client.get_job_output(vaultName=self.vault_name, jobId=job_id)
-            body = response["body"]
-            try:
-                document = body.read()
-            finally:
-                body.close()
-        return parse_inventory(document)
+        return self._read_inventory(response["body"], job_id)
+
+    @staticmethod
+    def _read_inventory(body: Any, job_id: str) -> Iterator[ArchivedObject]:
+        try:
+            with _errors(JobNotFoundError, job=job_id):
+                yield from iter_inventory(body.read)
+        finally:
+            body.close()
 
     # -- helpers ---------------------------------------------------------------------
 
