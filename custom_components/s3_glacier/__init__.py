@@ -24,6 +24,7 @@ from .archive.errors import (
     VaultNotFoundError,
 )
 from .archive.vault import VaultTarget
+from .backup_agent import async_setup_backup_hooks
 from .const import DOMAIN, LOGGER
 from .coordinator import S3GlacierCoordinator
 from .data import Activity, S3GlacierConfigEntry, S3GlacierData
@@ -113,6 +114,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: S3GlacierConfigEntry) ->
         raise
     entry.async_on_unload(restores.async_stop)
     entry.async_on_unload(entry.add_update_listener(_async_options_updated))
+    entry.async_on_unload(async_setup_backup_hooks(hass, entry))
 
     async def _async_close_on_stop(_event: Event) -> None:
         # Home Assistant does not unload entries when it stops: close here, so the

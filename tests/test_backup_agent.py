@@ -1,0 +1,367 @@
+"""The backup agent, driven the way Home Assistant drives it.
+
+Backups are generated through the backup integration's websocket API with the
+agent's ID, listed with ``backup/info``, deleted with ``backup/delete`` and fetched
+through the download view; S3 is moto in process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from homeassistant.components.backup import (
+    DATA_MANAGER,
+    DOMAIN as BACKUP_DOMAIN,
+    AgentBackup,
+    BackupAgentError,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.setup import async_setup_component
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator, WebSocketGenerator
+
+from custom_components.s3_glacier.const import (
+    CONF_BACKUP_STORAGE_CLASS,
+    CONF_ENCRYPTION,
+    CONF_PART_SIZE_MIB,
+    CONF_STORAGE_CLASS,
+)
+
+from .conftest import BUCKET, BUCKET_DATA, REGION
+
+ENTRY_ID = "01JS3GLAC1ERTESTENTRY00001"
+AGENT_ID = f"s3_glacier.{ENTRY_ID}"
+LOCAL_AGENT_ID = "backup.local"
+
+
+@pytest.fixture
+def backup_class() -> str:
+    """The backup storage class option of the entry (lower case)."""
+    return "glacier_ir"
+
+
+@pytest.fixture
+def mock_config_entry(backup_class: str) -> MockConfigEntry:
+    """The demo bucket entry, with 5 MiB parts and the backup class of the test."""
+    return MockConfigEntry(
+        domain="s3_glacier",
+        entry_id=ENTRY_ID,
+        title=f"{BUCKET}/ha",
+        data=dict(BUCKET_DATA),
+        options={
+            CONF_STORAGE_CLASS: "GLACIER_IR",
+            CONF_ENCRYPTION: "AES256",
+            CONF_PART_SIZE_MIB: 5,
+            CONF_BACKUP_STORAGE_CLASS: backup_class,
+        },
+        unique_id=f"{REGION}|{BUCKET}|ha",
+    )
+
+
+@pytest.fixture
+async def backup_ready(hass: HomeAssistant, init_integration: MockConfigEntry) -> MockConfigEntry:
+    """The entry loaded and Home Assistant's backup integration set up."""
+    assert await async_setup_component(hass, BACKUP_DOMAIN, {BACKUP_DOMAIN: {}})
+    await hass.async_block_till_done()
+    return init_integration
+
+
+async def _generate(
+    hass: HomeAssistant,
+    ws: Any,
+    agent_ids: list[str],
+    *,
+    padding: int = 0,
+) -> str:
+    """Generate a backup through the websocket API; return its ID once it is done."""
+    if padding:
+        # Random bytes do not compress: the backup is at least this large.
+        path = Path(hass.config.path("padding.bin"))
+        await hass.async_add_executor_job(path.write_bytes, _random(padding))
+    await ws.send_json_auto_id({"type": "backup/subscribe_events"})
+    assert (await ws.receive_json())["event"] == {"manager_state": "idle"}
+    assert (await ws.receive_json())["success"]
+    await ws.send_json_auto_id(
+        {"type": "backup/generate", "agent_ids": agent_ids, "name": "Nightly"}
+    )
+    backup_id = None
+    while True:
+        message = await ws.receive_json()
+        if message.get("type") == "result":
+            assert message["success"], message
+            continue
+        event = message["event"]
+        if event.get("manager_state") == "idle":
+            break
+        if event.get("stage") == "done" or event.get("state") == "completed":
+            backup_id = event.get("backup_id", backup_id)
+    await hass.async_block_till_done()
+    await ws.send_json_auto_id({"type": "backup/info"})
+    info = await ws.receive_json()
+    assert info["success"]
+    backups = info["result"]["backups"]
+    assert len(backups) == 1, info
+    return str(backups[0]["backup_id"])
+
+
+def _random(size: int) -> bytes:
+    """Deterministic incompressible bytes."""
+    out = bytearray()
+    counter = 0
+    while len(out) < size:
+        out += hashlib.sha256(counter.to_bytes(8, "big")).digest()
+        counter += 1
+    return bytes(out[:size])
+
+
+async def _info(ws: Any) -> dict[str, Any]:
+    await ws.send_json_auto_id({"type": "backup/info"})
+    message = await ws.receive_json()
+    assert message["success"], message
+    result: dict[str, Any] = message["result"]
+    return result
+
+
+def _keys(s3: Any) -> dict[str, dict[str, Any]]:
+    listing = s3.list_objects_v2(Bucket=BUCKET, Prefix="ha/")
+    return {item["Key"]: item for item in listing.get("Contents", [])}
+
+
+@pytest.mark.parametrize(
+    ("backup_class", "padding", "expected_class"),
+    [
+        ("glacier_ir", 0, "GLACIER_IR"),
+        ("standard_ia", 12 * 1024 * 1024, "STANDARD_IA"),
+    ],
+)
+async def test_generate_stores_backup_in_class_with_standard_sidecar(
+    hass: HomeAssistant,
+    backup_ready: MockConfigEntry,
+    hass_ws_client: WebSocketGenerator,
+    hass_client: ClientSessionGenerator,
+    s3: Any,
+    padding: int,
+    expected_class: str,
+) -> None:
+    """A generated backup lands as <prefix>/<name>.tar in its class plus a STANDARD sidecar.
+
+    The download view returns it byte for byte as the local copy, and the sidecar
+    holds the backup's metadata and the SHA-256 of the tar.
+    """
+    ws = await hass_ws_client(hass)
+    backup_id = await _generate(hass, ws, [LOCAL_AGENT_ID, AGENT_ID], padding=padding)
+
+    info = await _info(ws)
+    (backup,) = info["backups"]
+    assert set(backup["agents"]) == {LOCAL_AGENT_ID, AGENT_ID}
+    assert info["agent_errors"] == {}
+
+    objects = _keys(s3)
+    tars = [key for key in objects if key.endswith(".tar")]
+    sidecars = [key for key in objects if key.endswith(".metadata.json")]
+    assert len(tars) == 1
+    assert len(sidecars) == 1
+    tar_key = tars[0]
+    assert tar_key.startswith("ha/Nightly_")
+    assert sidecars[0] == tar_key.removesuffix(".tar") + ".metadata.json"
+    tar_head = s3.head_object(Bucket=BUCKET, Key=tar_key)
+    sidecar_head = s3.head_object(Bucket=BUCKET, Key=sidecars[0])
+    assert tar_head["StorageClass"] == expected_class
+    assert "StorageClass" not in sidecar_head  # STANDARD
+    stored = s3.get_object(Bucket=BUCKET, Key=tar_key)["Body"].read()
+    sidecar = json.loads(s3.get_object(Bucket=BUCKET, Key=sidecars[0])["Body"].read())
+    assert sidecar["backup_id"] == backup_id
+    assert sidecar["name"] == "Nightly"
+    assert sidecar["size"] == len(stored)
+    assert sidecar["s3_glacier"]["sha256"] == hashlib.sha256(stored).hexdigest()
+    assert len(stored) > padding
+
+    client = await hass_client()
+    local = await client.get(f"/api/backup/download/{backup_id}?agent_id={LOCAL_AGENT_ID}")
+    remote = await client.get(f"/api/backup/download/{backup_id}?agent_id={AGENT_ID}")
+    assert local.status == 200
+    assert remote.status == 200
+    local_bytes = await local.read()
+    assert await remote.read() == local_bytes == stored
+
+    # Recorded in the catalog with its digest, like any archive.
+    catalog = backup_ready.runtime_data.catalog
+    recorded = await hass.async_add_executor_job(catalog.get, tar_key)
+    assert recorded is not None
+    assert recorded.sha256 == hashlib.sha256(stored).hexdigest()
+    assert str(recorded.storage_class) == expected_class
+
+
+async def test_multipart_upload_uses_equal_parts(
+    hass: HomeAssistant,
+    backup_ready: MockConfigEntry,
+    hass_ws_client: WebSocketGenerator,
+    s3: Any,
+) -> None:
+    """A 12 MiB backup goes up in 5 MiB parts; no multipart upload is left open."""
+    ws = await hass_ws_client(hass)
+    await _generate(hass, ws, [AGENT_ID], padding=12 * 1024 * 1024)
+    (tar_key,) = [key for key in _keys(s3) if key.endswith(".tar")]
+    head = s3.head_object(Bucket=BUCKET, Key=tar_key)
+    parts = -(-head["ContentLength"] // (5 * 1024 * 1024))
+    assert parts == 3
+    # A multipart ETag ends in the part count; every part but the last is 5 MiB.
+    assert head["ETag"].strip('"').endswith(f"-{parts}")
+    for number in range(1, parts):
+        part = s3.head_object(Bucket=BUCKET, Key=tar_key, PartNumber=number)
+        assert part["ContentLength"] == 5 * 1024 * 1024
+    assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+
+
+async def test_agent_follows_entry_state(
+    hass: HomeAssistant, backup_ready: MockConfigEntry, hass_ws_client: WebSocketGenerator
+) -> None:
+    """The agent, named after the entry, appears while it is loaded and goes on unload."""
+    ws = await hass_ws_client(hass)
+    await ws.send_json_auto_id({"type": "backup/agents/info"})
+    agents = (await ws.receive_json())["result"]["agents"]
+    assert {"agent_id": AGENT_ID, "name": f"{BUCKET}/ha"} in agents
+
+    assert await hass.config_entries.async_unload(backup_ready.entry_id)
+    await hass.async_block_till_done()
+    await ws.send_json_auto_id({"type": "backup/agents/info"})
+    agents = (await ws.receive_json())["result"]["agents"]
+    assert AGENT_ID not in [agent["agent_id"] for agent in agents]
+
+
+def _agent(hass: HomeAssistant) -> Any:
+    """The agent as the backup manager holds it."""
+    return hass.data[DATA_MANAGER].backup_agents[AGENT_ID]
+
+
+def _agent_backup(size: int, name: str = "Manual") -> Any:
+    return AgentBackup(
+        addons=[],
+        backup_id=f"id-{name.lower()}",
+        date="2026-11-27T09:00:00.000000+00:00",
+        database_included=True,
+        extra_metadata={},
+        folders=[],
+        homeassistant_included=True,
+        homeassistant_version="2026.2.3",
+        name=name,
+        protected=False,
+        size=size,
+    )
+
+
+def _open_stream(data: bytes, *, fail_at: int | None = None, hold_at: Any = None) -> Any:
+    """``open_stream`` for ``data`` in 1 MiB chunks; optionally fail or wait part way."""
+
+    async def _open() -> Any:
+        async def _chunks() -> Any:
+            step = 1024 * 1024
+            for offset in range(0, len(data), step):
+                if fail_at is not None and offset >= fail_at:
+                    raise OSError("disk read failed")
+                if hold_at is not None and offset >= hold_at[0]:
+                    hold_at[1].set()
+                    await hold_at[2].wait()
+                yield data[offset : offset + step]
+
+        return _chunks()
+
+    return _open
+
+
+async def test_upload_reports_progress_when_asked(
+    hass: HomeAssistant, backup_ready: MockConfigEntry, s3: Any
+) -> None:
+    """Home Assistant 2026.4+ passes on_progress: it hears every part, ending at the size."""
+    data = _random(12 * 1024 * 1024)
+    reported: list[int] = []
+    await _agent(hass).async_upload_backup(
+        open_stream=_open_stream(data),
+        backup=_agent_backup(len(data)),
+        on_progress=lambda *, bytes_uploaded, **_: reported.append(bytes_uploaded),
+    )
+    await hass.async_block_till_done()
+    # One report per part as it finishes (in any order), never going back.
+    assert reported == sorted(reported)
+    assert reported[-1] == len(data)
+    steps = sorted(b - a for a, b in zip([0, *reported], reported, strict=False))
+    assert steps == [2 * 1024 * 1024, 5 * 1024 * 1024, 5 * 1024 * 1024]
+    (tar_key,) = [key for key in _keys(s3) if key.endswith(".tar")]
+    assert s3.get_object(Bucket=BUCKET, Key=tar_key)["Body"].read() == data
+
+
+async def test_failed_stream_aborts_multipart_and_records_nothing(
+    hass: HomeAssistant, backup_ready: MockConfigEntry, s3: Any
+) -> None:
+    """A stream that fails after the first part leaves no object, part or catalog row."""
+    data = _random(12 * 1024 * 1024)
+    with pytest.raises(BackupAgentError) as raised:
+        await _agent(hass).async_upload_backup(
+            open_stream=_open_stream(data, fail_at=7 * 1024 * 1024),
+            backup=_agent_backup(len(data)),
+        )
+    assert raised.value.translation_key == "backup_failed"
+    assert raised.value.translation_placeholders == {"name": "Manual", "error": "OSError"}
+    assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+    assert _keys(s3) == {}
+    catalog = backup_ready.runtime_data.catalog
+    assert await hass.async_add_executor_job(catalog.objects) == []
+
+
+async def test_short_stream_is_refused(
+    hass: HomeAssistant, backup_ready: MockConfigEntry, s3: Any
+) -> None:
+    """A stream shorter than the backup's size stores nothing (checksum error)."""
+    data = _random(11 * 1024 * 1024)
+    with pytest.raises(BackupAgentError) as raised:
+        await _agent(hass).async_upload_backup(
+            open_stream=_open_stream(data), backup=_agent_backup(len(data) + 1)
+        )
+    assert raised.value.translation_key == "backup_checksum_mismatch"
+    assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+    assert _keys(s3) == {}
+
+
+async def test_cancelled_upload_aborts_multipart(
+    hass: HomeAssistant, backup_ready: MockConfigEntry, s3: Any
+) -> None:
+    """Cancelling mid-stream aborts the multipart upload before the task ends."""
+    data = _random(12 * 1024 * 1024)
+    reached, release = asyncio.Event(), asyncio.Event()
+    task = hass.async_create_task(
+        _agent(hass).async_upload_backup(
+            open_stream=_open_stream(data, hold_at=(8 * 1024 * 1024, reached, release)),
+            backup=_agent_backup(len(data)),
+        )
+    )
+    await reached.wait()
+    uploads = await hass.async_add_executor_job(
+        lambda: s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])
+    )
+    assert len(uploads) == 1  # the upload was under way
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+    assert _keys(s3) == {}
+
+
+async def test_upload_never_overwrites_another_writer(
+    hass: HomeAssistant, backup_ready: MockConfigEntry, s3: Any
+) -> None:
+    """An object already at the backup's key stays as it was (conditional write)."""
+    data = _random(64 * 1024)
+    key = "ha/Manual_2026-11-27_09.00_00000000.tar"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=b"someone else's")
+    with pytest.raises(BackupAgentError) as raised:
+        await _agent(hass).async_upload_backup(
+            open_stream=_open_stream(data), backup=_agent_backup(len(data))
+        )
+    assert raised.value.translation_key == "backup_exists"
+    assert s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() == b"someone else's"
+    assert list(_keys(s3)) == [key]
