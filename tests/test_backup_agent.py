@@ -8,31 +8,42 @@ through the download view; S3 is moto in process.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
+import boto3
 from homeassistant.components.backup import (
     DATA_MANAGER,
     DOMAIN as BACKUP_DOMAIN,
     AgentBackup,
     BackupAgentError,
+    BackupNotFound,
+    suggested_filename,
 )
+from homeassistant.components.backup.agent import BackupAgentUnreachableError
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
+from moto import settings as moto_settings
+from moto.core.authorization import ActionAuthenticatorMixin
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator, WebSocketGenerator
 
 from custom_components.s3_glacier.const import (
+    CONF_ACCESS_KEY_ID,
     CONF_BACKUP_STORAGE_CLASS,
     CONF_ENCRYPTION,
+    CONF_ENDPOINT_URL,
     CONF_PART_SIZE_MIB,
+    CONF_SECRET_ACCESS_KEY,
     CONF_STORAGE_CLASS,
 )
 
-from .conftest import BUCKET, BUCKET_DATA, REGION
+from .conftest import BUCKET, BUCKET_DATA, REGION, MotoServer
+from .fault_proxy import FaultProxy
 
 ENTRY_ID = "01JS3GLAC1ERTESTENTRY00001"
 AGENT_ID = f"s3_glacier.{ENTRY_ID}"
@@ -104,9 +115,8 @@ async def _generate(
     await ws.send_json_auto_id({"type": "backup/info"})
     info = await ws.receive_json()
     assert info["success"]
-    backups = info["result"]["backups"]
-    assert len(backups) == 1, info
-    return str(backups[0]["backup_id"])
+    (generated,) = [b for b in info["result"]["backups"] if b["name"] == "Nightly"]
+    return str(generated["backup_id"])
 
 
 def _random(size: int) -> bytes:
@@ -365,3 +375,240 @@ async def test_upload_never_overwrites_another_writer(
     assert raised.value.translation_key == "backup_exists"
     assert s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() == b"someone else's"
     assert list(_keys(s3)) == [key]
+
+
+# -- slice 2: download, delete, errors, the built-in agent's layout ---------------------
+
+
+async def _download(hass: HomeAssistant, backup_id: str) -> bytes:
+    stream = await _agent(hass).async_download_backup(backup_id)
+    return b"".join([chunk async for chunk in stream])
+
+
+async def test_delete_removes_both_files(
+    hass: HomeAssistant,
+    backup_ready: MockConfigEntry,
+    hass_ws_client: WebSocketGenerator,
+    s3: Any,
+) -> None:
+    """backup/delete removes the tar and its sidecar, and their catalog rows."""
+    ws = await hass_ws_client(hass)
+    backup_id = await _generate(hass, ws, [AGENT_ID])
+    assert len(_keys(s3)) == 2
+    await ws.send_json_auto_id({"type": "backup/delete", "backup_id": backup_id})
+    result = await ws.receive_json()
+    assert result["success"], result
+    assert result["result"] == {"agent_errors": {}}
+    assert _keys(s3) == {}
+    assert (await _info(ws))["backups"] == []
+    catalog = backup_ready.runtime_data.catalog
+    assert await hass.async_add_executor_job(catalog.objects) == []
+
+
+async def test_missing_backup_is_not_found(
+    hass: HomeAssistant, backup_ready: MockConfigEntry, hass_client: ClientSessionGenerator
+) -> None:
+    """Every verb answers BackupNotFound (translated) for an unknown backup; the view 404s."""
+    agent = _agent(hass)
+    for call in (
+        agent.async_get_backup("missing"),
+        agent.async_download_backup("missing"),
+        agent.async_delete_backup("missing"),
+    ):
+        with pytest.raises(BackupNotFound) as raised:
+            await call
+        assert raised.value.translation_key == "backup_not_found"
+        assert raised.value.translation_placeholders == {"name": "missing"}
+    client = await hass_client()
+    response = await client.get(f"/api/backup/download/missing?agent_id={AGENT_ID}")
+    assert response.status == 404
+
+
+async def test_download_verifies_sha256(
+    hass: HomeAssistant,
+    backup_ready: MockConfigEntry,
+    hass_ws_client: WebSocketGenerator,
+    s3: Any,
+) -> None:
+    """Bytes that differ from the recorded SHA-256 (same size) fail the download."""
+    ws = await hass_ws_client(hass)
+    backup_id = await _generate(hass, ws, [AGENT_ID])
+    (tar_key,) = [key for key in _keys(s3) if key.endswith(".tar")]
+    good = s3.get_object(Bucket=BUCKET, Key=tar_key)["Body"].read()
+    assert await _download(hass, backup_id) == good
+    s3.put_object(Bucket=BUCKET, Key=tar_key, Body=bytes(len(good)))
+    with pytest.raises(BackupAgentError) as raised:
+        await _download(hass, backup_id)
+    assert raised.value.translation_key == "backup_checksum_mismatch"
+    assert raised.value.translation_placeholders == {"name": "Nightly"}
+
+
+def _builtin_aws_s3_layout(s3: Any, backup: AgentBackup, data: bytes, folder: str) -> None:
+    """Store a backup as Home Assistant's AWS S3 agent does (folder option of 2026.x).
+
+    ``<folder>/<suggested name>.tar`` and ``.metadata.json`` holding ``as_dict()``,
+    both in STANDARD and without any metadata of ours.
+    """
+    base = suggested_filename(backup).rsplit(".", 1)[0]
+    base = f"{folder}/{base}" if folder else base
+    s3.put_object(Bucket=BUCKET, Key=f"{base}.tar", Body=data)
+    s3.put_object(Bucket=BUCKET, Key=f"{base}.metadata.json", Body=json.dumps(backup.as_dict()))
+
+
+async def test_backup_of_builtin_agent_is_listed_and_downloadable(
+    hass: HomeAssistant,
+    backup_ready: MockConfigEntry,
+    hass_ws_client: WebSocketGenerator,
+    hass_client: ClientSessionGenerator,
+    s3: Any,
+) -> None:
+    """A backup in the built-in AWS S3 layout is listed and downloads byte-identical;
+    our sidecars read back with from_dict, as that agent reads them."""
+    data = _random(3 * 1024 * 1024)
+    theirs = _agent_backup(len(data), name="Builtin")
+    _builtin_aws_s3_layout(s3, theirs, data, "ha")
+    ws = await hass_ws_client(hass)
+    ours_id = await _generate(hass, ws, [AGENT_ID])
+
+    info = await _info(ws)
+    listed = {b["backup_id"]: b for b in info["backups"]}
+    assert set(listed) == {theirs.backup_id, ours_id}
+    assert listed[theirs.backup_id]["name"] == "Builtin"
+    assert AGENT_ID in listed[theirs.backup_id]["agents"]
+
+    client = await hass_client()
+    response = await client.get(f"/api/backup/download/{theirs.backup_id}?agent_id={AGENT_ID}")
+    assert response.status == 200
+    assert await response.read() == data
+
+    (sidecar_key,) = [
+        key for key in _keys(s3) if key.endswith(".metadata.json") and "Nightly" in key
+    ]
+    sidecar = json.loads(s3.get_object(Bucket=BUCKET, Key=sidecar_key)["Body"].read())
+    assert AgentBackup.from_dict(sidecar).backup_id == ours_id
+
+
+async def test_listing_is_cached_and_invalidated_by_our_writes(
+    hass: HomeAssistant,
+    backup_ready: MockConfigEntry,
+    s3: Any,
+    freezer: Any,
+) -> None:
+    """Listings are reused for five minutes; our own upload and delete refresh them."""
+    agent = _agent(hass)
+    assert await agent.async_list_backups() == []
+    data = _random(64 * 1024)
+    outside = _agent_backup(len(data), name="Outside")
+    _builtin_aws_s3_layout(s3, outside, data, "ha")
+    assert await agent.async_list_backups() == []  # cached
+
+    ours = _agent_backup(len(data), name="Ours")
+    await agent.async_upload_backup(open_stream=_open_stream(data), backup=ours)
+    names = {b.name for b in await agent.async_list_backups()}
+    assert names == {"Outside", "Ours"}
+
+    await agent.async_delete_backup(ours.backup_id)
+    assert {b.name for b in await agent.async_list_backups()} == {"Outside"}
+    s3.delete_object(Bucket=BUCKET, Key=f"ha/{suggested_filename(outside)}")
+    assert {b.name for b in await agent.async_list_backups()} == {"Outside"}  # cached
+    freezer.tick(301)
+    assert await agent.async_list_backups() == []  # the tar is gone: not a backup
+
+
+def _enable_moto_auth(monkeypatch: pytest.MonkeyPatch) -> None:
+    """From now on moto checks every request's keys and IAM policies."""
+    monkeypatch.setattr(moto_settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)
+    monkeypatch.setattr(ActionAuthenticatorMixin, "request_count", 0)
+
+
+async def test_refused_keys_are_a_translated_auth_error(
+    hass: HomeAssistant, backup_ready: MockConfigEntry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keys the service no longer accepts: listing fails with the agent's auth message."""
+    _enable_moto_auth(monkeypatch)  # the entry's keys belong to no IAM user
+    with pytest.raises(BackupAgentError) as raised:
+        await _agent(hass).async_list_backups()
+    assert raised.value.translation_key == "backup_invalid_auth"
+    assert str(raised.value) == (
+        f"Backup {BUCKET}/ha: the service refused the access keys."
+        " Re-enter them in the integration's settings"
+    )
+
+
+async def test_denied_listing_is_a_translated_access_error(
+    hass: HomeAssistant, aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keys whose policy denies listing: the agent's access-denied message."""
+    iam = boto3.client("iam", region_name=REGION)
+    iam.create_user(UserName="backups")
+    statements = [
+        {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+        {"Effect": "Deny", "Action": "s3:ListBucket", "Resource": "*"},
+    ]
+    iam.put_user_policy(
+        UserName="backups",
+        PolicyName="no-list",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements}),
+    )
+    key = iam.create_access_key(UserName="backups")["AccessKey"]
+    _enable_moto_auth(monkeypatch)
+    entry = MockConfigEntry(
+        domain="s3_glacier",
+        entry_id=ENTRY_ID,
+        title=f"{BUCKET}/ha",
+        data={
+            **BUCKET_DATA,
+            CONF_ACCESS_KEY_ID: key["AccessKeyId"],
+            CONF_SECRET_ACCESS_KEY: key["SecretAccessKey"],
+        },
+        options={CONF_STORAGE_CLASS: "GLACIER_IR", CONF_ENCRYPTION: "AES256"},
+    )
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert await async_setup_component(hass, BACKUP_DOMAIN, {BACKUP_DOMAIN: {}})
+    with pytest.raises(BackupAgentError) as raised:
+        await _agent(hass).async_list_backups()
+    assert raised.value.translation_key == "backup_access_denied"
+
+
+@pytest.fixture
+def fault_proxy(moto_endpoint: MotoServer) -> Iterator[FaultProxy]:
+    """A fault proxy in front of moto_server."""
+    proxy = FaultProxy(moto_endpoint.port)
+    proxy.start()
+    yield proxy
+    proxy.stop()
+
+
+async def test_throttled_and_unreachable_are_translated(
+    hass: HomeAssistant, fault_proxy: FaultProxy, one_attempt: None
+) -> None:
+    """503 SlowDown is the throttled message; a refused connection is "unreachable"."""
+    entry = MockConfigEntry(
+        domain="s3_glacier",
+        entry_id=ENTRY_ID,
+        title=f"{BUCKET}/ha",
+        data={**BUCKET_DATA, CONF_ENDPOINT_URL: fault_proxy.url},
+        options={CONF_STORAGE_CLASS: "GLACIER_IR", CONF_ENCRYPTION: "AES256"},
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert await async_setup_component(hass, BACKUP_DOMAIN, {BACKUP_DOMAIN: {}})
+    agent = _agent(hass)
+
+    fault_proxy.throttle(100)
+    with pytest.raises(BackupAgentError) as raised:
+        await agent.async_list_backups()
+    assert raised.value.translation_key == "backup_throttled"
+
+    fault_proxy.throttle(0)
+    fault_proxy.set_listening(False)
+    with pytest.raises(BackupAgentUnreachableError) as unreachable:
+        await agent.async_list_backups()
+    assert unreachable.value.translation_key == "backup_cannot_connect"
+    fault_proxy.set_listening(True)
+    assert await agent.async_list_backups() == []
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
