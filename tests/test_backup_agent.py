@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from datetime import timedelta
 import hashlib
 import json
 from pathlib import Path
@@ -25,13 +26,17 @@ from homeassistant.components.backup import (
 )
 from homeassistant.components.backup.agent import BackupAgentUnreachableError
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
 from moto import settings as moto_settings
 from moto.core.authorization import ActionAuthenticatorMixin
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator, WebSocketGenerator
 
+from custom_components.s3_glacier import repairs
+from custom_components.s3_glacier.archive.models import RestoreTier
 from custom_components.s3_glacier.const import (
     CONF_ACCESS_KEY_ID,
     CONF_BACKUP_STORAGE_CLASS,
@@ -40,9 +45,10 @@ from custom_components.s3_glacier.const import (
     CONF_PART_SIZE_MIB,
     CONF_SECRET_ACCESS_KEY,
     CONF_STORAGE_CLASS,
+    DOMAIN,
 )
 
-from .conftest import BUCKET, BUCKET_DATA, REGION, MotoServer
+from .conftest import BUCKET, BUCKET_DATA, REGION, MotoRestores, MotoServer
 from .fault_proxy import FaultProxy
 
 ENTRY_ID = "01JS3GLAC1ERTESTENTRY00001"
@@ -612,3 +618,73 @@ async def test_throttled_and_unreachable_are_translated(
     assert await agent.async_list_backups() == []
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
+
+
+# -- slice 3: cold classes --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("backup_class", "stored_class", "hours"),
+    [("glacier", "GLACIER", 5), ("deep_archive", "DEEP_ARCHIVE", 12)],
+)
+async def test_cold_backup_download_restores_then_streams(
+    hass: HomeAssistant,
+    backup_ready: MockConfigEntry,
+    hass_ws_client: WebSocketGenerator,
+    hass_client: ClientSessionGenerator,
+    s3: Any,
+    restores: MotoRestores,
+    freezer: Any,
+    stored_class: str,
+    hours: int,
+) -> None:
+    """A cold backup: the first download starts a Standard restore and says when it
+    is ready; a second one says it is still running; once S3 has restored it, a
+    repair issue announces it and the download streams the restored copy."""
+    ws = await hass_ws_client(hass)
+    backup_id = await _generate(hass, ws, [LOCAL_AGENT_ID, AGENT_ID])
+    (tar_key,) = [key for key in _keys(s3) if key.endswith(".tar")]
+    assert s3.head_object(Bucket=BUCKET, Key=tar_key)["StorageClass"] == stored_class
+
+    requested = dt_util.utcnow()
+    with pytest.raises(BackupAgentError) as raised:
+        await _download(hass, backup_id)
+    ready_by = dt_util.as_local(requested + timedelta(hours=hours)).strftime("%Y-%m-%d %H:%M")
+    assert raised.value.translation_key == "backup_restore_started"
+    assert raised.value.translation_placeholders == {"name": "Nightly", "ready_by": ready_by}
+    assert f"should be ready by {ready_by}" in str(raised.value)
+    pending = backup_ready.runtime_data.restores.pending(tar_key)
+    assert pending is not None
+    assert pending.destination is None
+    assert pending.tier is RestoreTier.STANDARD
+    restores.hold(tar_key)  # moto finishes restores at once; S3 takes hours
+    assert 'ongoing-request="true"' in s3.head_object(Bucket=BUCKET, Key=tar_key)["Restore"]
+
+    with pytest.raises(BackupAgentError) as again:
+        await _download(hass, backup_id)
+    assert again.value.translation_key == "backup_restore_in_progress"
+    assert again.value.translation_placeholders == {"name": "Nightly", "ready_by": ready_by}
+
+    issues = ir.async_get(hass)
+    issue_id = repairs.issue_id(backup_ready, "backup_ready", tar_key)
+    assert issues.async_get_issue(DOMAIN, issue_id) is None
+    restores.finish()
+    freezer.tick(timedelta(minutes=15))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    issue = issues.async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.translation_key == "backup_ready"
+    assert issue.translation_placeholders == {
+        "title": f"{BUCKET}/ha",
+        "name": "Nightly",
+        "days": "3",
+    }
+    assert backup_ready.runtime_data.restores.pending(tar_key) is None
+
+    client = await hass_client()
+    local = await client.get(f"/api/backup/download/{backup_id}?agent_id={LOCAL_AGENT_ID}")
+    remote = await client.get(f"/api/backup/download/{backup_id}?agent_id={AGENT_ID}")
+    assert remote.status == 200
+    assert await remote.read() == await local.read()
+    assert issues.async_get_issue(DOMAIN, issue_id) is None  # downloaded: done
