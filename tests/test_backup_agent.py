@@ -94,6 +94,7 @@ async def _generate(
     agent_ids: list[str],
     *,
     padding: int = 0,
+    name: str = "Nightly",
 ) -> str:
     """Generate a backup through the websocket API; return its ID once it is done."""
     if padding:
@@ -103,9 +104,7 @@ async def _generate(
     await ws.send_json_auto_id({"type": "backup/subscribe_events"})
     assert (await ws.receive_json())["event"] == {"manager_state": "idle"}
     assert (await ws.receive_json())["success"]
-    await ws.send_json_auto_id(
-        {"type": "backup/generate", "agent_ids": agent_ids, "name": "Nightly"}
-    )
+    await ws.send_json_auto_id({"type": "backup/generate", "agent_ids": agent_ids, "name": name})
     backup_id = None
     while True:
         message = await ws.receive_json()
@@ -121,7 +120,7 @@ async def _generate(
     await ws.send_json_auto_id({"type": "backup/info"})
     info = await ws.receive_json()
     assert info["success"]
-    (generated,) = [b for b in info["result"]["backups"] if b["name"] == "Nightly"]
+    (generated,) = [b for b in info["result"]["backups"] if b["name"] == name]
     return str(generated["backup_id"])
 
 
@@ -688,3 +687,84 @@ async def test_cold_backup_download_restores_then_streams(
     assert remote.status == 200
     assert await remote.read() == await local.read()
     assert issues.async_get_issue(DOMAIN, issue_id) is None  # downloaded: done
+
+
+# -- slice 4: what the retention costs --------------------------------------------------
+
+
+async def _configure_automatic(ws: Any, retention: dict[str, int | None]) -> None:
+    await ws.send_json_auto_id(
+        {
+            "type": "backup/config/update",
+            "create_backup": {"agent_ids": [AGENT_ID]},
+            "retention": retention,
+            "schedule": {"recurrence": "daily"},
+        }
+    )
+    result = await ws.receive_json()
+    assert result["success"], result
+
+
+@pytest.mark.parametrize("retention", [{"copies": None, "days": 7}, {"copies": 7, "days": None}])
+async def test_short_retention_in_cold_class_raises_cost_issue(
+    hass: HomeAssistant,
+    backup_ready: MockConfigEntry,
+    hass_ws_client: WebSocketGenerator,
+    s3: Any,
+    retention: dict[str, int | None],
+) -> None:
+    """Daily backups kept 7 days in Glacier Instant Retrieval (90-day minimum): the
+    issue shows that retention's monthly cost there and that STANDARD costs less."""
+    ws = await hass_ws_client(hass)
+    await _configure_automatic(ws, retention)
+    data = _random(64 * 1024)
+    backup = _agent_backup(1024**3, name="Daily")  # the size its metadata announces
+    base = f"ha/{suggested_filename(backup).rsplit('.', 1)[0]}"
+    s3.put_object(Bucket=BUCKET, Key=f"{base}.tar", Body=data)
+    s3.put_object(Bucket=BUCKET, Key=f"{base}.metadata.json", Body=json.dumps(backup.as_dict()))
+
+    issues = ir.async_get(hass)
+    issue_id = repairs.issue_id(backup_ready, "backup_retention_cost")
+    assert [b.name for b in await _agent(hass).async_list_backups()] == ["Daily"]
+    issue = issues.async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.severity is ir.IssueSeverity.WARNING
+    # 1 backup a day, each billed 90 days at 0.004 $/GB-month: 0.36 $; kept 7 days
+    # in STANDARD at 0.023: 0.161 $ (Deep Archive, 180 days at 0.00099: 0.178 $).
+    assert issue.translation_placeholders == {
+        "title": f"{BUCKET}/ha",
+        "storage_class": "S3 Glacier Instant Retrieval",
+        "minimum": "90",
+        "kept": "7",
+        "size": "1.00",
+        "cost": "0.36",
+        "cheapest": "S3 Standard",
+        "cheapest_cost": "0.16",
+    }
+
+    await _configure_automatic(ws, {"copies": None, "days": 90})
+    await _agent(hass).async_list_backups()
+    assert issues.async_get_issue(DOMAIN, issue_id) is None
+
+
+async def test_generated_backup_checks_retention(
+    hass: HomeAssistant,
+    backup_ready: MockConfigEntry,
+    hass_ws_client: WebSocketGenerator,
+) -> None:
+    """An upload checks the retention too (no listing needed); with no automatic
+    backups there is no issue."""
+    ws = await hass_ws_client(hass)
+    issues = ir.async_get(hass)
+    issue_id = repairs.issue_id(backup_ready, "backup_retention_cost")
+    await _generate(hass, ws, [AGENT_ID])
+    assert issues.async_get_issue(DOMAIN, issue_id) is None  # no schedule yet
+    await _configure_automatic(ws, {"copies": 3, "days": None})
+    data = _random(64 * 1024)
+    await _agent(hass).async_upload_backup(
+        open_stream=_open_stream(data), backup=_agent_backup(len(data))
+    )
+    issue = issues.async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.translation_placeholders["kept"] == "3"
+    assert issue.translation_placeholders["cheapest"] == "S3 Standard"

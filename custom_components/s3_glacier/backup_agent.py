@@ -65,6 +65,7 @@ from .archive.models import (
 from .archive.s3 import S3Target
 from .archive.stream_upload import ObjectStream, put_small, read_small, upload_stream
 from .archive.transfer import CHUNK_SIZE, ProgressCallback
+from .backup_retention import async_check_retention
 from .const import (
     BACKUP_LIST_CACHE_SECONDS,
     BACKUP_RESTORE_DAYS,
@@ -331,8 +332,27 @@ class S3GlacierBackupAgent(BackupAgent):
         raise _agent_error(BackupNotFound, "backup_not_found", name=backup_id)
 
     async def async_list_backups(self, **kwargs: Any) -> list[AgentBackup]:
-        """List the backups (a sidecar beside its tar) under the prefix."""
-        return [stored.backup for stored in (await self._async_backups()).values()]
+        """List the backups (a sidecar beside its tar) under the prefix.
+
+        The Backups page lists them after every settings change: the moment to check
+        what the retention costs, at the newest backup's size.
+        """
+        backups = [stored.backup for stored in (await self._async_backups()).values()]
+        if backups:
+            newest = max(backups, key=lambda backup: backup.date)
+            self._check_retention(newest.size)
+        return backups
+
+    @callback
+    def _check_retention(self, size: int) -> None:
+        async_check_retention(
+            self._hass,
+            self._entry,
+            self.agent_id,
+            backup_storage_class(self._entry),
+            size,
+            self._entry.runtime_data.coordinator.prices,
+        )
 
     async def async_get_backup(self, backup_id: str, **kwargs: Any) -> AgentBackup:
         """Return one backup; ``BackupNotFound`` if it is not there."""
@@ -377,6 +397,7 @@ class S3GlacierBackupAgent(BackupAgent):
                 ) from err
             finally:
                 self._invalidate()
+        self._check_retention(backup.size)
         await data.coordinator.async_catalog_changed()
 
     async def async_download_backup(self, backup_id: str, **kwargs: Any) -> AsyncIterator[bytes]:
