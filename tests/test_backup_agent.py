@@ -40,11 +40,14 @@ from custom_components.s3_glacier.archive.models import RestoreTier
 from custom_components.s3_glacier.const import (
     CONF_ACCESS_KEY_ID,
     CONF_BACKUP_STORAGE_CLASS,
+    CONF_CONCURRENCY,
     CONF_ENCRYPTION,
     CONF_ENDPOINT_URL,
     CONF_PART_SIZE_MIB,
     CONF_SECRET_ACCESS_KEY,
     CONF_STORAGE_CLASS,
+    CONF_TARGET,
+    CONF_VAULT_NAME,
     DOMAIN,
 )
 
@@ -768,3 +771,26 @@ async def test_generated_backup_checks_retention(
     assert issue is not None
     assert issue.translation_placeholders["kept"] == "3"
     assert issue.translation_placeholders["cheapest"] == "S3 Standard"
+
+
+async def test_vault_entry_offers_no_agent(
+    hass: HomeAssistant, aws: None, hass_ws_client: WebSocketGenerator
+) -> None:
+    """Only bucket entries are backup locations: a loaded vault entry adds no agent."""
+    boto3.client("glacier", region_name=REGION).create_vault(vaultName="old-vault")
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="old-vault",
+        data={**BUCKET_DATA, CONF_TARGET: "vault", CONF_VAULT_NAME: "old-vault"},
+        options={CONF_PART_SIZE_MIB: 8, CONF_CONCURRENCY: 4},
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert await async_setup_component(hass, BACKUP_DOMAIN, {BACKUP_DOMAIN: {}})
+    ws = await hass_ws_client(hass)
+    await ws.send_json_auto_id({"type": "backup/agents/info"})
+    agents = (await ws.receive_json())["result"]["agents"]
+    assert [agent["agent_id"] for agent in agents] == [LOCAL_AGENT_ID]
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)

@@ -108,6 +108,10 @@ _ERROR_KEYS: tuple[tuple[type[ArchiveError], str], ...] = (
 )
 
 
+# Errors about the service or the keys, not about one sidecar.
+_SERVICE_ERRORS = (AuthError, AccessDeniedError, CannotConnectError, ThrottledError)
+
+
 @dataclass(frozen=True, slots=True)
 class StoredBackup:
     """A backup found in the bucket: its metadata, its two keys and its digest."""
@@ -204,12 +208,12 @@ def _read_sidecar(target: S3Target, key: str, tar_key: str) -> StoredBackup | No
     try:
         content = json.loads(read_small(target, key, BACKUP_SIDECAR_MAX_BYTES))
         backup = AgentBackup.from_dict(content)
+    except _SERVICE_ERRORS:
+        raise  # the whole listing fails: nothing else would read either
     except NotFoundError:
         return None  # deleted since the listing
     except (ArchiveError, ValueError, KeyError, TypeError) as err:
-        if isinstance(err, ArchiveError) and err.translation_key != "unknown":
-            raise
-        LOGGER.warning("Skipped %s: not the metadata of a backup (%s)", key, err)
+        LOGGER.warning("Skipped %s: not readable as a backup's metadata (%s)", key, err)
         return None
     extra = content.get(SIDECAR_EXTRA)
     sha256 = extra.get("sha256") if isinstance(extra, dict) else None

@@ -60,9 +60,7 @@ def retention_monthly_cost(
 
 def cheapest_class(table: PriceTable, size: int, retention: Retention) -> StorageClass:
     """The class in which this retention costs least (ties: the first in class order)."""
-    return min(
-        S3_STORAGE_CLASSES, key=lambda c: retention_monthly_cost(table, c, size, retention)
-    )
+    return min(S3_STORAGE_CLASSES, key=lambda c: retention_monthly_cost(table, c, size, retention))
 
 
 def automatic_retention(hass: HomeAssistant, agent_id: str) -> Retention | None:

@@ -1,13 +1,18 @@
-"""Upload a stream of known size (a Home Assistant backup) to one S3 key.
+"""Streams in and out of one S3 key: what a Home Assistant backup needs.
+
+``upload_stream`` sends a stream of known size; ``ObjectStream`` reads an object
+chunk by chunk, hashing it; ``put_small`` / ``read_small`` write and read a small
+companion object (a backup's sidecar).
 
 ``S3Target.put`` hashes a file before sending it; a stream can be read only once, so
 here the SHA-256 is computed while the parts go out, and returned for the caller to
 keep beside the object (the backup's sidecar, the catalog). The parts are the same
 equal parts, through the same bounded pump (``transfer.pump_parts``): at most
-``concurrency`` parts are in memory at any time, never the whole stream.
+``concurrency`` parts are in flight, plus the one being read: never the whole stream.
 
 Plain Python, synchronous, no Home Assistant imports: the reader may block (the
-shell hands in a bridge from its event loop).
+shell hands in a bridge from its event loop). Nothing here overwrites an object: every
+write is conditional (``IfNoneMatch="*"``).
 """
 
 from __future__ import annotations
