@@ -44,6 +44,7 @@ from custom_components.s3_glacier.const import (
     CONF_ENCRYPTION,
     CONF_ENDPOINT_URL,
     CONF_PART_SIZE_MIB,
+    CONF_PREFIX,
     CONF_SECRET_ACCESS_KEY,
     CONF_STORAGE_CLASS,
     CONF_TARGET,
@@ -792,5 +793,51 @@ async def test_vault_entry_offers_no_agent(
     await ws.send_json_auto_id({"type": "backup/agents/info"})
     agents = (await ws.receive_json())["result"]["agents"]
     assert [agent["agent_id"] for agent in agents] == [LOCAL_AGENT_ID]
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
+async def test_builtin_aws_s3_agent_and_ours_list_each_other(
+    hass: HomeAssistant, moto_endpoint: MotoServer
+) -> None:
+    """Home Assistant's own AWS S3 agent (2026.2: bucket root) and ours, on one bucket
+    over HTTP: each lists the other's backup, and ours downloads the built-in's."""
+    aio_session = pytest.importorskip("aiobotocore.session")
+    builtin_backup = pytest.importorskip("homeassistant.components.aws_s3.backup")
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        entry_id=ENTRY_ID,
+        title=BUCKET,
+        data={**BUCKET_DATA, CONF_PREFIX: "", CONF_ENDPOINT_URL: moto_endpoint.url},
+        options={CONF_STORAGE_CLASS: "GLACIER_IR", CONF_ENCRYPTION: "AES256"},
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert await async_setup_component(hass, BACKUP_DOMAIN, {BACKUP_DOMAIN: {}})
+    ours = _agent(hass)
+
+    async with aio_session.get_session().create_client(
+        "s3",
+        endpoint_url=moto_endpoint.url,
+        region_name=REGION,
+        aws_access_key_id=BUCKET_DATA[CONF_ACCESS_KEY_ID],
+        aws_secret_access_key=BUCKET_DATA[CONF_SECRET_ACCESS_KEY],
+    ) as client:
+        builtin_entry = MockConfigEntry(domain="aws_s3", title="builtin", data={"bucket": BUCKET})
+        builtin_entry.runtime_data = client
+        builtin = builtin_backup.S3BackupAgent(hass, builtin_entry)
+        their_data = _random(3 * 1024 * 1024)
+        theirs = _agent_backup(len(their_data), name="Builtin")
+        await builtin.async_upload_backup(open_stream=_open_stream(their_data), backup=theirs)
+        our_data = _random(2 * 1024 * 1024)[::-1]
+        mine = _agent_backup(len(our_data), name="Ours")
+        await ours.async_upload_backup(open_stream=_open_stream(our_data), backup=mine)
+
+        assert {b.name for b in await ours.async_list_backups()} == {"Builtin", "Ours"}
+        assert {b.name for b in await builtin.async_list_backups()} == {"Builtin", "Ours"}
+        assert await _download(hass, theirs.backup_id) == their_data
+        stream = await builtin.async_download_backup(mine.backup_id)
+        assert b"".join([chunk async for chunk in stream]) == our_data
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
