@@ -38,6 +38,9 @@ from .transfer import ProgressCallback, pump_parts
 
 _LOGGER = logging.getLogger(__name__)
 
+# How much of a part is asked from the stream at a time.
+READ_STEP = 1024 * 1024
+
 # Answers of a conditional write (IfNoneMatch="*") whose key already exists.
 _EXISTS_CODES = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict"})
 
@@ -54,19 +57,28 @@ class _FullReads:
 
     A reader may return fewer bytes than asked before its end (Home Assistant's
     ``AsyncIteratorReader`` does); the part pump takes a short read for the end.
+    A part is filled in place, ``READ_STEP`` at a time, so that reading it holds
+    about one part in memory rather than two.
     """
 
     def __init__(self, reader: BlockingReader) -> None:
         self._reader = reader
 
     def read(self, size: int, /) -> bytes:
-        data = bytearray()
-        while len(data) < size:
-            chunk = self._reader.read(size - len(data))
+        buffer = bytearray(size)
+        view = memoryview(buffer)
+        filled = 0
+        while filled < size:
+            chunk = self._reader.read(min(READ_STEP, size - filled))
             if not chunk:
                 break
-            data += chunk
-        return bytes(data)
+            view[filled : filled + len(chunk)] = chunk
+            filled += len(chunk)
+        view.release()
+        if filled < size:
+            del buffer[filled:]
+        # A bytearray is bytes-like for hashing and for botocore's request body.
+        return buffer  # type: ignore[return-value]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
