@@ -294,6 +294,7 @@ async def test_options(hass: HomeAssistant, mock_config_entry: MockConfigEntry) 
         CONF_CONCURRENCY: 2,
         CONF_RECONCILE_HOURS: 12,
         CONF_PRICE_OVERRIDES: {"DEEP_ARCHIVE": 0.002},
+        "backup_storage_class": "glacier_ir",
     }
     # The new prices show at once, from the same loaded entry (no reload).
     attributes = hass.states.get("sensor.demo_archive_ha_estimated_monthly_cost").attributes
@@ -321,6 +322,7 @@ async def test_options(hass: HomeAssistant, mock_config_entry: MockConfigEntry) 
         CONF_CONCURRENCY: 4,
         CONF_RECONCILE_HOURS: 24,
         CONF_PRICE_OVERRIDES: {},
+        "backup_storage_class": "glacier_ir",
     }
 
 

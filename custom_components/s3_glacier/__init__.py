@@ -30,6 +30,7 @@ from .archive.errors import (
     VaultNotFoundError,
 )
 from .archive.vault import VaultTarget
+from .backup_agent import async_setup_backup_hooks
 from .catalog_repairs import async_raise_catalog_kept, async_report_damaged
 from .const import (
     CONF_ENCRYPTION,
@@ -184,6 +185,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: S3GlacierConfigEntry) ->
     # Deliberately no update listener: the reauth and reconfigure flows reload the entry
     # (async_update_reload_and_abort) and the options flow applies its options itself
     # (async_apply_options). Home Assistant reports a listener next to a flow's reload.
+    entry.async_on_unload(async_setup_backup_hooks(hass, entry))
     entry.async_on_unload(
         EntryCloser(hass, entry.title, target, catalog, activity, restores).async_close
     )

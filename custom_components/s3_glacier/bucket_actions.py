@@ -25,7 +25,6 @@ from .action_helpers import (
     ATTR_TIER,
     DEFAULT_DAYS,
     MAX_DAYS,
-    MIB,
     ProgressLog,
     check_limit,
     choice,
@@ -43,7 +42,6 @@ from .archive.models import (
     RestoreSource,
     RestoreState,
     RestoreTier,
-    ServerSideEncryption,
     TransferOptions,
     available_tiers,
     tier_available,
@@ -57,21 +55,14 @@ from .archive.pricing import (
 )
 from .archive.s3 import PutResult, S3Target, readable_state
 from .const import (
-    CONF_CONCURRENCY,
-    CONF_ENCRYPTION,
-    CONF_KMS_KEY_ID,
-    CONF_PART_SIZE_MIB,
     CONF_STORAGE_CLASS,
-    DEFAULT_CONCURRENCY,
-    DEFAULT_ENCRYPTION,
-    DEFAULT_PART_SIZE_MIB,
     DEFAULT_STORAGE_CLASS,
     EVENT_ARCHIVED,
     EVENT_DELETED,
     LOGGER,
 )
 from .data import S3GlacierConfigEntry
-from .helpers import parse_option
+from .helpers import transfer_options
 from .paths import (
     Source,
     check_in_prefix,
@@ -90,15 +81,9 @@ def _target(entry: S3GlacierConfigEntry) -> S3Target:
 
 def _transfer_options(entry: S3GlacierConfigEntry, storage_class: str | None) -> TransferOptions:
     """How this entry's uploads are made: the action's class, else the options'."""
-    options = entry.options
-    chosen = storage_class or options.get(CONF_STORAGE_CLASS, DEFAULT_STORAGE_CLASS)
-    encryption = options.get(CONF_ENCRYPTION, DEFAULT_ENCRYPTION)
-    return TransferOptions(
-        storage_class=choice(chosen, S3_STORAGE_CLASSES, "invalid_storage_class"),
-        encryption=parse_option(encryption, ServerSideEncryption) or ServerSideEncryption.AES256,
-        kms_key_id=options.get(CONF_KMS_KEY_ID),
-        part_size=int(options.get(CONF_PART_SIZE_MIB, DEFAULT_PART_SIZE_MIB)) * MIB,
-        concurrency=int(options.get(CONF_CONCURRENCY, DEFAULT_CONCURRENCY)),
+    chosen = storage_class or entry.options.get(CONF_STORAGE_CLASS, DEFAULT_STORAGE_CLASS)
+    return transfer_options(
+        entry.options, choice(chosen, S3_STORAGE_CLASSES, "invalid_storage_class")
     )
 
 

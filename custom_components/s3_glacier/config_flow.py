@@ -44,6 +44,7 @@ from .archive.models import S3_STORAGE_CLASSES, RestoreTier, ServerSideEncryptio
 from .const import (
     AWS_REGIONS,
     CONF_ACCESS_KEY_ID,
+    CONF_BACKUP_STORAGE_CLASS,
     CONF_BUCKET,
     CONF_CONCURRENCY,
     CONF_ENCRYPTION,
@@ -59,6 +60,7 @@ from .const import (
     CONF_TARGET,
     CONF_TIER,
     CONF_VAULT_NAME,
+    DEFAULT_BACKUP_STORAGE_CLASS,
     DEFAULT_CONCURRENCY,
     DEFAULT_ENCRYPTION,
     DEFAULT_PART_SIZE_MIB,
@@ -183,6 +185,14 @@ OPTIONS_SCHEMA = vol.Schema(
         vol.Optional(CONF_PRICE_OVERRIDES, default={}): section(
             vol.Schema({vol.Optional(str(c)): _PRICE for c in S3_STORAGE_CLASSES}),
             {"collapsed": True},
+        ),
+        vol.Required(
+            CONF_BACKUP_STORAGE_CLASS, default=DEFAULT_BACKUP_STORAGE_CLASS
+        ): SelectSelector(
+            SelectSelectorConfig(
+                options=[str(c).lower() for c in S3_STORAGE_CLASSES],
+                translation_key=CONF_BACKUP_STORAGE_CLASS,
+            )
         ),
     }
 )

@@ -87,3 +87,15 @@ DEFAULT_TIER: Final = "standard"
 # Part sizes Glacier accepts: 1 MiB times a power of two, at most 4 GiB.
 VAULT_PART_SIZES_MIB: Final = tuple(2**n for n in range(13))
 META_INVENTORY_JOB: Final = "inventory_job"
+
+# Backups (Home Assistant's backup agent on S3 bucket entries).
+CONF_BACKUP_STORAGE_CLASS: Final = "backup_storage_class"
+# Option values are the storage class names in lower case.
+DEFAULT_BACKUP_STORAGE_CLASS: Final = "glacier_ir"
+# How long the listing of backups is reused (our own uploads and deletes clear it).
+BACKUP_LIST_CACHE_SECONDS: Final = 300
+# How many days a restored copy of a cold backup stays readable.
+BACKUP_RESTORE_DAYS: Final = 3
+# Sidecars larger than this are not a backup's metadata.
+BACKUP_SIDECAR_MAX_BYTES: Final = 1024 * 1024
+DATA_BACKUP_AGENT_LISTENERS: Final = f"{DOMAIN}.backup_agent_listeners"

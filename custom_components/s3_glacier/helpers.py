@@ -8,14 +8,22 @@ import re
 from typing import Any, NamedTuple
 
 from .archive.client import GrantedActions, make_client
-from .archive.models import MIB, Credentials
+from .archive.models import (
+    MIB,
+    Credentials,
+    ServerSideEncryption,
+    StorageClass,
+    TransferOptions,
+)
 from .archive.s3 import S3Target
 from .archive.vault import VaultTarget, check_part_size
 from .const import (
     CONF_ACCESS_KEY_ID,
     CONF_BUCKET,
     CONF_CONCURRENCY,
+    CONF_ENCRYPTION,
     CONF_ENDPOINT_URL,
+    CONF_KMS_KEY_ID,
     CONF_PART_SIZE_MIB,
     CONF_PREFIX,
     CONF_REGION,
@@ -23,6 +31,8 @@ from .const import (
     CONF_TARGET,
     CONF_VAULT_NAME,
     DEFAULT_CONCURRENCY,
+    DEFAULT_ENCRYPTION,
+    DEFAULT_PART_SIZE_MIB,
     DEFAULT_VAULT_PART_SIZE_MIB,
     TARGET_VAULT,
 )
@@ -162,3 +172,15 @@ def unique_id_from_data(data: Mapping[str, Any]) -> str:
     if is_vault(data):
         return f"{location}|vault|{data[CONF_VAULT_NAME]}"
     return f"{location}|{data[CONF_BUCKET]}|{normalize_prefix(data.get(CONF_PREFIX))}"
+
+
+def transfer_options(options: Mapping[str, Any], storage_class: StorageClass) -> TransferOptions:
+    """How an entry's uploads in ``storage_class`` are made: encryption and parts."""
+    encryption = options.get(CONF_ENCRYPTION, DEFAULT_ENCRYPTION)
+    return TransferOptions(
+        storage_class=storage_class,
+        encryption=parse_option(encryption, ServerSideEncryption) or ServerSideEncryption.AES256,
+        kms_key_id=options.get(CONF_KMS_KEY_ID),
+        part_size=int(options.get(CONF_PART_SIZE_MIB, DEFAULT_PART_SIZE_MIB)) * MIB,
+        concurrency=int(options.get(CONF_CONCURRENCY, DEFAULT_CONCURRENCY)),
+    )
