@@ -25,6 +25,7 @@ from custom_components.s3_glacier.archive.errors import (
     BucketNotFoundError,
     CannotConnectError,
     ChecksumMismatchError,
+    FileTooLargeError,
     NotFoundError,
     NotRestoredError,
     ObjectExistsError,
@@ -41,6 +42,7 @@ from custom_components.s3_glacier.archive.models import (
     TransferOptions,
 )
 from custom_components.s3_glacier.archive.s3 import (
+    MAX_OBJECT_SIZE,
     MAX_PARTS,
     PutResult,
     S3Target,
@@ -234,8 +236,12 @@ def test_plan_part_size() -> None:
     assert part % MIB == 0
     assert -(-big // part) <= MAX_PARTS
     assert -(-big // (part - MIB)) > MAX_PARTS  # the smallest MiB multiple that fits
-    with pytest.raises(ArchiveError):
-        plan_part_size(5 * 1024 * GIB + 1, 8 * MIB)
+    # AWS's 50 TB object limit (decimal: below 10,000 parts of 5 GiB).
+    assert MAX_OBJECT_SIZE == 50 * 10**12
+    assert -(-MAX_OBJECT_SIZE // plan_part_size(MAX_OBJECT_SIZE, 8 * MIB)) <= MAX_PARTS
+    with pytest.raises(FileTooLargeError) as info:
+        plan_part_size(MAX_OBJECT_SIZE + 1, 8 * MIB)
+    assert info.value.translation_key == "file_too_large"
 
 
 def test_sha256_file(tmp_path: Path) -> None:

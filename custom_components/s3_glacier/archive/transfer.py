@@ -16,6 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import contextlib
 from datetime import UTC, datetime
 import errno
+import hashlib
 import os
 from pathlib import Path
 import re
@@ -31,6 +32,10 @@ CHUNK_SIZE = MIB
 # Downloads report progress at most this often, so a slow consumer (the event loop)
 # is not flooded with one call per MiB.
 GET_PROGRESS_STEP = 8 * MIB
+# The file data one upload holds in memory (parts read ahead or in flight), whatever
+# the file's size: parallelism is lowered as parts grow (a small host runs several
+# transfers, and parts grow to hundreds of MiB for files of a few TiB).
+MAX_TRANSFER_MEMORY = 128 * MIB
 
 _T = TypeVar("_T")
 
@@ -52,6 +57,95 @@ def utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
+
+
+# -- uploads -----------------------------------------------------------------------------
+
+
+def parallel_parts(part_size: int, concurrency: int) -> int:
+    """How many parts of ``part_size`` may be in flight at once.
+
+    ``concurrency``, lowered so that the parts held stay within ``MAX_TRANSFER_MEMORY``;
+    at least one.
+    """
+    return max(1, min(concurrency, MAX_TRANSFER_MEMORY // part_size))
+
+
+class VerifiedFileBody:
+    """The first ``size`` bytes of an open file as a request body, checked as it is read.
+
+    botocore may read a body several times (a checksum or a signature first, then the
+    sending, again on each retry), seeking back to the start in between. Each pass is
+    hashed; the read that reaches the end raises ``ChecksumMismatchError`` instead of
+    returning the last bytes when they do not hash to ``sha256`` or the file has grown
+    or shrunk. So a request can only ever complete with the bytes that were hashed
+    before, and the file is streamed rather than held in memory.
+    """
+
+    def __init__(self, handle: IO[bytes], size: int, sha256: str, name: str) -> None:
+        """Serve ``size`` bytes of ``handle`` (read from offset 0) that must hash to ``sha256``."""
+        self._handle = handle
+        self._size = size
+        self._expected = sha256
+        self._name = name
+        self._position = 0
+        # The hasher covers the bytes [0, _hashed) of the current pass.
+        self._hasher = hashlib.sha256()
+        self._hashed = 0
+
+    def read(self, amount: int | None = -1) -> bytes:
+        """Return up to ``amount`` bytes (all that remain if negative or ``None``)."""
+        if self._hashed != self._position:
+            self._rehash_prefix()
+        remaining = self._size - self._position
+        if amount is None or amount < 0 or amount > remaining:
+            amount = remaining
+        data = self._read_at(self._position, amount)
+        self._hasher.update(data)
+        self._position += amount
+        self._hashed = self._position
+        if self._position == self._size:
+            self._check_end()
+        return data
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        """Move within the ``size`` bytes (hashing catches up at the next read)."""
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._position, os.SEEK_END: self._size}[whence]
+        self._position = min(max(base + offset, 0), self._size)
+        return self._position
+
+    def tell(self) -> int:
+        """The position in the body."""
+        return self._position
+
+    def seekable(self) -> bool:
+        """Seekable: botocore rewinds the body for checksums and retries."""
+        return True
+
+    def readable(self) -> bool:
+        """A readable stream."""
+        return True
+
+    def _read_at(self, offset: int, amount: int) -> bytes:
+        """Exactly ``amount`` bytes of the file at ``offset``; a short read means it shrank."""
+        self._handle.seek(offset)
+        data = self._handle.read(amount)
+        if len(data) != amount:
+            raise ChecksumMismatchError("file shrank while it was being archived", key=self._name)
+        return data
+
+    def _rehash_prefix(self) -> None:
+        """Restart the pass's hash and feed it the bytes before the position (a seek)."""
+        self._hasher = hashlib.sha256()
+        for offset in range(0, self._position, CHUNK_SIZE):
+            self._hasher.update(self._read_at(offset, min(CHUNK_SIZE, self._position - offset)))
+        self._hashed = self._position
+
+    def _check_end(self) -> None:
+        """At the end of a pass: the file must not have grown nor changed its bytes."""
+        self._handle.seek(self._size)
+        if self._handle.read(1) or self._hasher.hexdigest() != self._expected:
+            raise ChecksumMismatchError("file changed while it was being archived", key=self._name)
 
 
 # -- multipart uploads -----------------------------------------------------------------
@@ -82,8 +176,10 @@ def pump_parts(  # noqa: UP047 - PEP 695 generics need Python 3.12
 
     A part is read only once one of ``concurrency`` slots is free and the slot is held
     until its upload has finished, so at most ``concurrency`` parts are held in memory
-    or in flight. ``progress(bytes_done)`` is called after each part, from its worker,
-    under a lock so its values never decrease; an exception from it fails the part.
+    or in flight; ``concurrency`` is lowered for large parts so that they stay within
+    ``MAX_TRANSFER_MEMORY`` (``parallel_parts``). ``progress(bytes_done)`` is called
+    after each part, from its worker, under a lock so its values never decrease; an
+    exception from it fails the part.
 
     Returns what ``upload_part`` returned, in part order. On any exception, including
     ``BaseException``s such as ``KeyboardInterrupt``, no further part is read and every
@@ -123,7 +219,7 @@ class PartPump(Generic[_T]):  # noqa: UP046 - PEP 695 generics need Python 3.12
         """Prepare to pump one file; nothing is read until ``run``."""
         self._upload_part = upload_part
         self._part_size = part_size
-        self._concurrency = max(1, concurrency)
+        self._concurrency = parallel_parts(part_size, concurrency)
         self._name = name
         self._thread_name_prefix = thread_name_prefix
         self._hash_part = hash_part
