@@ -14,11 +14,12 @@ from typing import Any
 
 import boto3
 from botocore.awsrequest import AWSResponse
-from botocore.exceptions import EndpointConnectionError
+from botocore.exceptions import ConnectionClosedError, EndpointConnectionError
 from moto import mock_aws
 from moto.moto_api import state_manager
 import pytest
 
+from custom_components.s3_glacier.archive import s3 as s3_module
 from custom_components.s3_glacier.archive.client import make_client
 from custom_components.s3_glacier.archive.errors import (
     ArchiveError,
@@ -28,6 +29,7 @@ from custom_components.s3_glacier.archive.errors import (
     FileTooLargeError,
     NotFoundError,
     NotRestoredError,
+    ObjectChangedError,
     ObjectExistsError,
 )
 from custom_components.s3_glacier.archive.models import (
@@ -961,3 +963,310 @@ def test_iterate_other_errors_are_mapped(target: S3Target, hooks: Hooks) -> None
     with pytest.raises(ArchiveError) as info:
         list(target.iterate())
     assert type(info.value).__name__ == "AccessDeniedError"
+
+
+# -- two writers, one key (conditional writes) ---------------------------------------------
+
+
+class Paused:
+    """Holds an upload in its progress callback (a worker thread) until released."""
+
+    def __init__(self) -> None:
+        self.reached = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, done: int) -> None:
+        if not self.reached.is_set():
+            self.reached.set()
+            assert self.release.wait(30), "the test never released the upload"
+
+
+def put_in_thread(
+    target: S3Target, path: Path, key: str, options: TransferOptions, **kwargs: Any
+) -> tuple[threading.Thread, dict[str, Any]]:
+    """Start ``target.put`` in a thread; the dict gets its "result" or "error"."""
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = target.put(path, key, options, **kwargs)
+        except BaseException as err:  # noqa: BLE001 - handed to the test
+            outcome["error"] = err
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, outcome
+
+
+ONE_AT_A_TIME = TransferOptions(part_size=5 * MIB, concurrency=1)
+
+
+def test_two_writers_on_an_empty_key_keep_the_first_object(
+    target: S3Target, client: Any, s3: Any, tmp_path: Path
+) -> None:
+    """A (large) and B (small) both see the key empty; B finishes first; A must not win.
+
+    A's completion carries If-None-Match, so S3 refuses it: A fails with "exists", its
+    multipart upload is aborted, and B's object stays whole.
+    """
+    large = write_file(tmp_path / "a.bin", 11 * MIB)
+    small = write_file(tmp_path / "b.bin", 2000)
+    paused = Paused()
+    thread, outcome = put_in_thread(target, large, "archive/f", ONE_AT_A_TIME, progress=paused)
+    assert paused.reached.wait(30)  # A has seen the key empty and sent its first part
+
+    other = S3Target(client, BUCKET, PREFIX)  # another entry on the same bucket
+    b_result = other.put(small, "archive/f", SMALL)
+    paused.release.set()
+    thread.join(30)
+
+    assert isinstance(outcome.get("error"), ObjectExistsError), outcome
+    assert outcome["error"].placeholders == {"key": "archive/f"}
+    head = s3.head_object(Bucket=BUCKET, Key="archive/f")
+    assert head["ContentLength"] == 2000
+    assert head["Metadata"]["sha256"] == sha256(small) == b_result.object.sha256
+    body = s3.get_object(Bucket=BUCKET, Key="archive/f")["Body"].read()
+    assert body == small.read_bytes()
+    assert no_uploads(s3)
+
+
+def enforce_if_match(s3: Any, key: str, seen: list[str]) -> Callable[..., Any]:
+    """A before-call hook on CompleteMultipartUpload of ``key``: If-Match as AWS does it.
+
+    moto 5.2.5 checks If-Match on PutObject but ignores it on CompleteMultipartUpload.
+    """
+
+    def hook(params: dict[str, Any], **_: Any) -> Any:
+        expected = params["headers"].get("If-Match")
+        if expected is None:
+            return None
+        seen.append(expected)
+        try:
+            current = s3.head_object(Bucket=BUCKET, Key=key)["ETag"]
+        except s3.exceptions.ClientError:
+            current = None
+        return None if current == expected else service_error("PreconditionFailed", 412)
+
+    return hook
+
+
+@pytest.mark.parametrize("size", [3000, 11 * MIB], ids=["single", "multipart"])
+def test_overwrite_replaces_only_the_version_seen(
+    target: S3Target, hooks: Hooks, s3: Any, tmp_path: Path, size: int
+) -> None:
+    """Another writer replaces the object after our HEAD: the overwrite is refused."""
+    old_etag = s3.put_object(Bucket=BUCKET, Key="archive/f", Body=b"old")["ETag"]
+    path = write_file(tmp_path / "f", size)
+    heads = [0]
+    seen: list[str] = []
+
+    def other_writer(**_: Any) -> None:
+        heads[0] += 1
+        if heads[0] == 1:
+            s3.put_object(Bucket=BUCKET, Key="archive/f", Body=b"theirs")
+
+    hooks.after_call("HeadObject", other_writer)
+    hooks.before_call("CompleteMultipartUpload", enforce_if_match(s3, "archive/f", seen))
+    with pytest.raises(ObjectChangedError) as info:
+        target.put(path, "archive/f", SMALL, overwrite=True)
+    assert info.value.translation_key == "object_changed"
+    assert info.value.placeholders == {"key": "archive/f"}
+    assert s3.get_object(Bucket=BUCKET, Key="archive/f")["Body"].read() == b"theirs"
+    assert no_uploads(s3)
+    assert seen == ([old_etag] if size > 5 * MIB else [])
+
+
+@pytest.mark.parametrize(
+    ("overwrite", "error"), [(False, ObjectExistsError), (True, ObjectChangedError)]
+)
+def test_single_put_on_a_key_taken_meanwhile(
+    target: S3Target,
+    hooks: Hooks,
+    recorder: Recorder,
+    s3: Any,
+    tmp_path: Path,
+    overwrite: bool,
+    error: type[Exception],
+) -> None:
+    """The key is empty at our HEAD and taken before our PUT: If-None-Match refuses."""
+    path = write_file(tmp_path / "f", 3000)
+
+    def other_writer(**_: Any) -> None:
+        s3.put_object(Bucket=BUCKET, Key="archive/f", Body=b"theirs")
+
+    hooks.after_call("HeadObject", other_writer)
+    with pytest.raises(error):
+        target.put(path, "archive/f", SMALL, overwrite=overwrite)
+    assert s3.get_object(Bucket=BUCKET, Key="archive/f")["Body"].read() == b"theirs"
+    [(_, put)] = [c for c in recorder.calls if c[0] == "PutObject"]
+    assert put["IfNoneMatch"] == "*"
+
+
+@pytest.mark.parametrize("size", [3000, 11 * MIB], ids=["single", "multipart"])
+def test_verification_never_deletes_another_writers_object(
+    target: S3Target, hooks: Hooks, s3: Any, tmp_path: Path, size: int
+) -> None:
+    """An unconditional writer replaces our object before our check: theirs is kept."""
+    path = write_file(tmp_path / "f", size)
+
+    def other_writer(**_: Any) -> None:
+        s3.put_object(Bucket=BUCKET, Key="archive/f", Body=b"theirs")
+
+    operation = "PutObject" if size < 5 * MIB else "CompleteMultipartUpload"
+    hooks.after_call(operation, other_writer)
+    with pytest.raises(ObjectChangedError):
+        target.put(path, "archive/f", SMALL)
+    assert s3.get_object(Bucket=BUCKET, Key="archive/f")["Body"].read() == b"theirs"
+
+
+def not_implemented_when(header: str, sent: list[str]) -> Callable[..., Any]:
+    """A before-call hook: a request carrying ``header`` is answered 501 NotImplemented."""
+
+    def hook(params: dict[str, Any], model: Any, **_: Any) -> Any:
+        if header in params["headers"]:
+            sent.append(model.name)
+            return service_error("NotImplemented", 501)
+        return None
+
+    return hook
+
+
+def test_service_without_conditional_writes_falls_back_with_one_warning(
+    client: Any, hooks: Hooks, s3: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """501 to If-None-Match: the write is sent again without it, and a warning logged once."""
+    refused: list[str] = []
+    hooks.before_call("PutObject", not_implemented_when("If-None-Match", refused))
+    hooks.before_call("CompleteMultipartUpload", not_implemented_when("If-None-Match", refused))
+    target = S3Target(client, BUCKET, PREFIX)
+    small = write_file(tmp_path / "small", 3000)
+    large = write_file(tmp_path / "large", 11 * MIB)
+
+    with caplog.at_level("WARNING"):
+        target.put(small, "archive/small", SMALL)
+        target.put(large, "archive/large", SMALL)
+
+    assert refused == ["PutObject"]  # no condition is sent once the service refused one
+    warnings = [r for r in caplog.records if "conditional writes" in r.getMessage()]
+    assert len(warnings) == 1
+    assert BUCKET in warnings[0].getMessage()
+    assert s3.head_object(Bucket=BUCKET, Key="archive/small")["ContentLength"] == 3000
+    assert s3.head_object(Bucket=BUCKET, Key="archive/large")["ContentLength"] == 11 * MIB
+    assert no_uploads(s3)
+
+
+def test_multipart_completion_falls_back_on_501(
+    client: Any, hooks: Hooks, s3: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 501 to the conditional completion: completed again without the condition."""
+    refused: list[str] = []
+    hooks.before_call("CompleteMultipartUpload", not_implemented_when("If-None-Match", refused))
+    target = S3Target(client, BUCKET, PREFIX)
+    large = write_file(tmp_path / "large", 11 * MIB)
+    with caplog.at_level("WARNING"):
+        result = target.put(large, "archive/large", SMALL)
+    assert refused == ["CompleteMultipartUpload"]
+    assert result.parts == 3
+    assert s3.head_object(Bucket=BUCKET, Key="archive/large")["Metadata"]["sha256"] == sha256(large)
+    assert sum("conditional writes" in r.getMessage() for r in caplog.records) == 1
+    assert no_uploads(s3)
+
+
+# -- the stale-upload sweep and uploads in flight --------------------------------------------
+
+
+def test_stale_upload_sweep_spares_uploads_in_flight(
+    target: S3Target, s3: Any, tmp_path: Path
+) -> None:
+    """A sweep during a multipart upload (moto dates it 2010) leaves it running."""
+    abandoned = s3.create_multipart_upload(Bucket=BUCKET, Key="archive/crashed")["UploadId"]
+    path = write_file(tmp_path / "big", 11 * MIB)
+    paused = Paused()
+    thread, outcome = put_in_thread(target, path, "archive/big", ONE_AT_A_TIME, progress=paused)
+    assert paused.reached.wait(30)
+
+    aborted = target.abort_stale_uploads(timedelta(days=7))
+    paused.release.set()
+    thread.join(30)
+
+    assert aborted == 1
+    assert "error" not in outcome, outcome
+    assert outcome["result"].parts == 3
+    assert s3.head_object(Bucket=BUCKET, Key="archive/big")["Metadata"]["sha256"] == sha256(path)
+    remaining = s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])
+    assert abandoned not in [u["UploadId"] for u in remaining]
+    assert remaining == []
+
+
+# -- memory and size bounds ------------------------------------------------------------------
+
+
+def test_file_over_the_object_limit_is_refused_before_hashing(
+    target: S3Target,
+    recorder: Recorder,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A sparse file just over the limit: refused at once, not read, nothing sent.
+
+    (ext4 files stop at 16 TiB, so the limit is lowered for the test; the real one is
+    checked in test_plan_part_size.)
+    """
+    limit = 3 * GIB
+    monkeypatch.setattr(s3_module, "MAX_OBJECT_SIZE", limit)
+
+    def no_hashing(path: Path) -> tuple[str, int]:
+        raise AssertionError("the file was read")
+
+    monkeypatch.setattr(s3_module, "sha256_file", no_hashing)
+    path = tmp_path / "sparse"
+    with path.open("wb") as handle:
+        handle.truncate(limit + 1)
+    with pytest.raises(FileTooLargeError) as info:
+        target.put(path, "archive/huge", SMALL)
+    assert info.value.placeholders == {"limit": "50 TB"}
+    assert recorder.calls == []
+
+
+def test_single_put_streams_and_survives_a_retry(
+    target: S3Target, hooks: Hooks, s3: Any, tmp_path: Path
+) -> None:
+    """The PUT body is read from the file; a cut connection is retried from the start."""
+    path = write_file(tmp_path / "f", 300_000)
+    bodies: list[Any] = []
+
+    def cut_first(request: Any, **_: Any) -> None:
+        bodies.append(request.body)
+        if len(bodies) == 1:
+            request.body.read(1000)
+            raise ConnectionClosedError(endpoint_url=request.url)
+
+    hooks.on("before-send.s3.PutObject", cut_first, first=True)
+    result = target.put(path, "archive/f", SMALL)
+    assert len(bodies) == 2
+    assert not isinstance(bodies[0], (bytes, bytearray))  # streamed, not held
+    assert result.object.sha256 == sha256(path)
+    assert s3.get_object(Bucket=BUCKET, Key="archive/f")["Body"].read() == path.read_bytes()
+
+
+def test_single_put_file_changed_before_a_retry(
+    target: S3Target, hooks: Hooks, s3: Any, tmp_path: Path
+) -> None:
+    """The file changes between a cut attempt and the retry: nothing is stored."""
+    path = write_file(tmp_path / "f", 300_000)
+    attempts = [0]
+
+    def cut_and_change(request: Any, **_: Any) -> None:
+        attempts[0] += 1
+        if attempts[0] == 1:
+            request.body.read(1000)
+            with path.open("r+b") as handle:
+                handle.seek(200_000)
+                handle.write(b"\x00" * 16 if handle.read(16) != b"\x00" * 16 else b"\x01" * 16)
+            raise ConnectionClosedError(endpoint_url=request.url)
+
+    hooks.on("before-send.s3.PutObject", cut_and_change, first=True)
+    with pytest.raises(ChecksumMismatchError):
+        target.put(path, "archive/f", SMALL)
+    assert attempts[0] == 2
+    assert not key_exists(s3, "archive/f")
