@@ -19,7 +19,7 @@ from moto import mock_aws
 from moto.moto_api import state_manager
 import pytest
 
-from custom_components.s3_glacier.archive import s3 as s3_module
+from custom_components.s3_glacier.archive import s3 as s3_module, transfer as transfer_module
 from custom_components.s3_glacier.archive.client import make_client
 from custom_components.s3_glacier.archive.errors import (
     ArchiveError,
@@ -78,7 +78,9 @@ class Recorder:
         with self.lock:
             self.calls.append((model.name, {k: v for k, v in params.items() if k != "Body"}))
             if model.name == "UploadPart":
-                self.part_sizes.append(len(params["Body"]))
+                body = params["Body"]
+                # A part streamed from the file (a file-like body) counts as -1.
+                self.part_sizes.append(len(body) if isinstance(body, bytes) else -1)
 
     def names(self) -> list[str]:
         return [name for name, _ in self.calls]
@@ -1270,3 +1272,60 @@ def test_single_put_file_changed_before_a_retry(
         target.put(path, "archive/f", SMALL)
     assert attempts[0] == 2
     assert not key_exists(s3, "archive/f")
+
+
+@pytest.fixture
+def tiny_memory_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lower the memory bound below moto's smallest part, so parts are streamed."""
+    monkeypatch.setattr(transfer_module, "MAX_TRANSFER_MEMORY", 4 * MIB)
+    monkeypatch.setattr(transfer_module, "TRANSFER_OVERHEAD", 0)
+
+
+@pytest.mark.usefixtures("tiny_memory_bound")
+@pytest.mark.parametrize("endpoint", [False, True], ids=["crc32", "content-md5"])
+def test_put_multipart_streams_parts_too_large_to_hold(
+    client: Any,
+    hooks: Hooks,
+    s3: Any,
+    recorder: Recorder,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    endpoint: bool,
+) -> None:
+    """Parts over the bound are streamed from the file (bodies are not bytes), one at a time."""
+    if endpoint:  # as for an S3-compatible endpoint: Content-MD5 instead of CRC32
+        monkeypatch.setattr(S3Target, "_checksum_algorithm", lambda self: None)
+    bodies: list[bool] = []
+    hooks.on(
+        "provide-client-params.s3.UploadPart",
+        lambda params, **_: bodies.append(isinstance(params["Body"], bytes)),
+    )
+    target = S3Target(client, BUCKET, PREFIX)
+    path = write_file(tmp_path / "big", 11 * MIB + 7)
+    result = target.put(path, "archive/big", TransferOptions(part_size=5 * MIB, concurrency=4))
+    assert result.parts == 3
+    assert bodies == [False, False, False]
+    [(_, part)] = [c for c in recorder.calls if c[0] == "UploadPart"][:1]
+    assert ("ContentMD5" in part) is endpoint
+    body = s3.get_object(Bucket=BUCKET, Key="archive/big")["Body"].read()
+    assert body == path.read_bytes()
+
+
+@pytest.mark.usefixtures("tiny_memory_bound")
+def test_put_streamed_part_changed_after_hashing(
+    target: S3Target, hooks: Hooks, s3: Any, tmp_path: Path
+) -> None:
+    """A part's bytes change between the reader's hash and the send: aborted, nothing kept."""
+    path = write_file(tmp_path / "big", 11 * MIB)
+
+    def change_part_two(params: dict[str, Any], **_: Any) -> None:
+        if params["query_string"].get("partNumber") == 2:
+            with path.open("r+b") as handle:
+                handle.seek(6 * MIB)
+                handle.write(b"\x00" * 16 if handle.read(16) != b"\x00" * 16 else b"\x01" * 16)
+
+    hooks.before_call("UploadPart", change_part_two)
+    with pytest.raises(ChecksumMismatchError):
+        target.put(path, "archive/big", SMALL)
+    assert no_uploads(s3)
+    assert not key_exists(s3, "archive/big")

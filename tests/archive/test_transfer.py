@@ -15,9 +15,12 @@ from custom_components.s3_glacier.archive.errors import ChecksumMismatchError
 from custom_components.s3_glacier.archive.models import GIB, MIB
 from custom_components.s3_glacier.archive.transfer import (
     MAX_TRANSFER_MEMORY,
+    TRANSFER_OVERHEAD,
+    FilePart,
     VerifiedFileBody,
     parallel_parts,
     pump_parts,
+    streams_parts,
 )
 
 
@@ -30,8 +33,10 @@ def auto_enable_custom_integrations() -> None:
     ("part_size", "concurrency", "expected"),
     [
         (16 * MIB, 4, 4),  # the defaults: 64 MiB
-        (32 * MIB, 4, 4),  # 128 MiB: at the bound
-        (64 * MIB, 4, 2),
+        (16 * MIB, 8, 7),  # 112 MiB of parts, 16 MiB kept for the rest
+        (32 * MIB, 4, 3),
+        (56 * MIB, 4, 2),
+        (64 * MIB, 4, 1),
         (105 * MIB, 4, 1),  # a 1 TiB file on S3 (10,000 parts)
         (4 * GIB, 8, 1),  # the largest vault part
         (5 * MIB, 1, 1),
@@ -39,7 +44,14 @@ def auto_enable_custom_integrations() -> None:
 )
 def test_parallel_parts(part_size: int, concurrency: int, expected: int) -> None:
     assert MAX_TRANSFER_MEMORY == 128 * MIB
+    assert TRANSFER_OVERHEAD == 16 * MIB
     assert parallel_parts(part_size, concurrency) == expected
+
+
+def test_streams_parts() -> None:
+    assert not streams_parts(112 * MIB)
+    assert streams_parts(112 * MIB + 1)
+    assert streams_parts(4 * GIB)
 
 
 def test_pump_holds_no_more_parts_than_the_bound(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -49,6 +61,7 @@ def test_pump_holds_no_more_parts_than_the_bound(monkeypatch: pytest.MonkeyPatch
     or the reader is waiting for a slot (it has read two more than were sent).
     """
     monkeypatch.setattr("custom_components.s3_glacier.archive.transfer.MAX_TRANSFER_MEMORY", 8)
+    monkeypatch.setattr("custom_components.s3_glacier.archive.transfer.TRANSFER_OVERHEAD", 0)
     data = bytes(range(40))
     condition = threading.Condition()
     state = {"read": 0, "sent": 0, "most_held": 0}
@@ -128,3 +141,32 @@ def _drain(body: VerifiedFileBody) -> None:
     """Read the rest in small blocks, as http.client sends a body."""
     while body.read(8192):
         pass
+
+
+def test_pump_streams_parts_too_large_to_hold(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parts over the bound reach upload_part as file ranges, hashed, one at a time."""
+    monkeypatch.setattr("custom_components.s3_glacier.archive.transfer.MAX_TRANSFER_MEMORY", 3)
+    monkeypatch.setattr("custom_components.s3_glacier.archive.transfer.TRANSFER_OVERHEAD", 0)
+    data = bytes(range(10))
+    whole = hashlib.sha256()
+    received: list[tuple[int, int, bytes]] = []
+
+    def upload(number: int, offset: int, part: Any) -> int:
+        assert isinstance(part, FilePart)
+        assert part.sha256 == hashlib.sha256(data[offset : offset + 4]).hexdigest()
+        received.append((number, offset, part.body().read()))
+        return number
+
+    results = pump_parts(
+        io.BytesIO(data),
+        len(data),
+        part_size=4,
+        concurrency=4,
+        upload_part=upload,
+        name="f",
+        thread_name_prefix="test_part",
+        hash_part=whole.update,
+    )
+    assert results == [1, 2, 3]
+    assert received == [(1, 0, data[0:4]), (2, 4, data[4:8]), (3, 8, data[8:10])]
+    assert whole.hexdigest() == hashlib.sha256(data).hexdigest()

@@ -36,7 +36,7 @@ from moto.glacier.models import glacier_backends
 import pytest
 from urllib3.exceptions import ProtocolError
 
-from custom_components.s3_glacier.archive import vault as vault_module
+from custom_components.s3_glacier.archive import transfer as transfer_module, vault as vault_module
 from custom_components.s3_glacier.archive.client import make_client
 from custom_components.s3_glacier.archive.errors import (
     AccessDeniedError,
@@ -58,7 +58,7 @@ from custom_components.s3_glacier.archive.models import (
     RestoreTier,
     StorageClass,
 )
-from custom_components.s3_glacier.archive.transfer import PartPump
+from custom_components.s3_glacier.archive.transfer import FilePart, PartPump
 from custom_components.s3_glacier.archive.vault import (
     MAX_DESCRIPTION_LENGTH,
     DescriptionInfo,
@@ -1311,3 +1311,30 @@ def test_put_single_streams_and_stops_on_a_changed_file(
     with pytest.raises(ChecksumMismatchError):
         target.put(path)
     assert len(moto_archives()) == count
+
+
+def test_put_multipart_streams_parts_too_large_to_hold(
+    fake: FakeGlacier, fake_client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parts over the memory bound (lowered here) are streamed from the file, checked."""
+    monkeypatch.setattr(transfer_module, "MAX_TRANSFER_MEMORY", MIB // 2)
+    monkeypatch.setattr(transfer_module, "TRANSFER_OVERHEAD", 0)
+    streamed: list[bool] = []
+    upload_part = vault_module._MultipartUpload._upload_part
+
+    def watch(self: Any, number: int, start: int, data: Any) -> bytes:
+        streamed.append(isinstance(data, FilePart))
+        return upload_part(self, number, start, data)
+
+    monkeypatch.setattr(vault_module._MultipartUpload, "_upload_part", watch)
+    path = write_file(tmp_path / "f", 3 * MIB + 100)
+    data = path.read_bytes()
+    obj = fake_target(fake_client, part_mib=1, concurrency=3).put(path)
+    assert streamed == [True] * 4
+    assert fake.archives[obj.key] == data
+    assert obj.tree_hash == tree_hash(data)
+    parts = sorted(fake.of("part"), key=lambda sent: part_start(sent.headers))
+    assert [p.headers["x-amz-sha256-tree-hash"] for p in parts] == [
+        tree_hash(data[start : start + MIB]) for start in range(0, len(data), MIB)
+    ]
+    assert fake.most_in_flight == 1

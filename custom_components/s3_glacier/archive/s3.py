@@ -11,7 +11,7 @@ objects, and S3-compatible services may not compute any.
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -50,6 +50,8 @@ from .models import (
 from .transfer import (
     CHUNK_SIZE,
     GET_PROGRESS_STEP,
+    FilePart,
+    PartData,
     ProgressCallback,
     VerifiedFileBody,
     ceil_div,
@@ -349,7 +351,7 @@ class S3Target:
         bytes are not the ones hashed before never completes.
         """
         algorithm = self._checksum_algorithm()
-        integrity = {"ChecksumAlgorithm": algorithm} if algorithm else {"ContentMD5": _md5(path)}
+        integrity = _integrity_args(algorithm, () if algorithm else _file_chunks(path))
         with path.open("rb") as handle:
 
             def write(**extra: str) -> dict[str, Any]:
@@ -674,15 +676,24 @@ class _MultipartUpload:
         if handle.read(1) or hasher.hexdigest() != digest:
             raise ChecksumMismatchError("file changed while it was being archived", key=self._key)
 
-    def _upload_part(self, number: int, _offset: int, data: bytes) -> dict[str, Any]:
-        """Upload one part (in a worker thread); return it as the completion lists it."""
-        extra = _integrity_args(self._algorithm, data)
+    def _upload_part(self, number: int, _offset: int, data: PartData) -> dict[str, Any]:
+        """Upload one part (in a worker thread); return it as the completion lists it.
+
+        A part too large to hold (``FilePart``) is streamed from the file.
+        """
+        body: bytes | VerifiedFileBody
+        if isinstance(data, FilePart):
+            extra = _integrity_args(self._algorithm, data.chunks())
+            body = data.body()
+        else:
+            extra = _integrity_args(self._algorithm, [data])
+            body = data
         response = self._client.upload_part(
             Bucket=self._bucket,
             Key=self._key,
             UploadId=self._upload_id,
             PartNumber=number,
-            Body=data,
+            Body=body,
             **extra,
         )
         part = {"PartNumber": number, "ETag": response["ETag"]}
@@ -763,13 +774,11 @@ def _version_id(response: dict[str, Any]) -> str | None:
     return None if not version or version == "null" else str(version)
 
 
-def _md5(path: Path) -> str:
-    """Base64 MD5 of a (small) file, for Content-MD5."""
-    hasher = hashlib.md5(usedforsecurity=False)
+def _file_chunks(path: Path) -> Iterator[bytes]:
+    """The file in ``CHUNK_SIZE`` pieces."""
     with path.open("rb") as handle:
         while chunk := handle.read(CHUNK_SIZE):
-            hasher.update(chunk)
-    return base64.b64encode(hasher.digest()).decode("ascii")
+            yield chunk
 
 
 def _stored_sha256(response: dict[str, Any]) -> str | None:
@@ -891,13 +900,16 @@ def _check_download(key: str, response: dict[str, Any], digest: str, size: int) 
         raise ChecksumMismatchError("downloaded bytes differ from the archived file", key=key)
 
 
-def _integrity_args(algorithm: str | None, data: bytes) -> dict[str, str]:
+def _integrity_args(algorithm: str | None, data: Iterable[bytes]) -> dict[str, str]:
     """Ask the service to check what it received: a CRC on AWS, else Content-MD5.
 
     S3-compatible endpoints get no CRC (many reject it), but every S3 implementation
-    checks Content-MD5, so the bytes stored are the bytes hashed.
+    checks Content-MD5, so the bytes stored are the bytes hashed. ``data`` is read
+    only for the MD5.
     """
     if algorithm:
         return {"ChecksumAlgorithm": algorithm}
-    digest = hashlib.md5(data, usedforsecurity=False).digest()
-    return {"ContentMD5": base64.b64encode(digest).decode("ascii")}
+    hasher = hashlib.md5(usedforsecurity=False)
+    for chunk in data:
+        hasher.update(chunk)
+    return {"ContentMD5": base64.b64encode(hasher.digest()).decode("ascii")}

@@ -57,10 +57,13 @@ from .models import GIB, MIB, ArchivedObject, RestoreState, RestoreTier, Storage
 from .transfer import (
     CHUNK_SIZE,
     GET_PROGRESS_STEP,
+    FilePart,
+    PartData,
     ProgressCallback,
     VerifiedFileBody,
     ceil_div,
     check_destination,
+    part_length,
     pump_parts,
     utc,
     write_into_place,
@@ -640,19 +643,27 @@ class _MultipartUpload:
         _check_unchanged(handle, before, size, self._name)
         _check_sha256(hasher.hexdigest(), sha256, self._name)
 
-    def _upload_part(self, _number: int, start: int, data: bytes) -> bytes:
+    def _upload_part(self, _number: int, start: int, data: PartData) -> bytes:
         """Upload one part (in a worker thread); return its tree hash (raw digest).
 
-        Checks the tree hash the service reports for the part.
+        Checks the tree hash the service reports for the part. A part too large to
+        hold (``FilePart``) is read once for its tree hash, then streamed.
         """
-        digest = TreeHasher(data).digest()
+        body: bytes | VerifiedFileBody
+        if isinstance(data, FilePart):
+            hasher = TreeHasher()
+            for chunk in data.chunks():
+                hasher.update(chunk)
+            digest, body = hasher.digest(), data.body()
+        else:
+            digest, body = TreeHasher(data).digest(), data
         checksum = digest.hex()
         response = self._client.upload_multipart_part(
             vaultName=self._vault,
             uploadId=self._upload_id,
-            range=f"bytes {start}-{start + len(data) - 1}/*",
+            range=f"bytes {start}-{start + part_length(data) - 1}/*",
             checksum=checksum,
-            body=data,
+            body=body,
         )
         _check_returned(response.get("checksum"), checksum, self._name)
         return digest
