@@ -10,7 +10,7 @@ Cases: the defaults (16 MiB parts, 4 at a time) on a large file; large parts ask
 with high concurrency, with the memory bound and with it lifted (what the engine did
 before: part size x concurrency); a single PUT of a large file (streamed from the file).
 
-    .venv/bin/python bench/bench_memory.py [--size-gib 100] [--json out.json]
+    .venv/bin/python bench/bench_memory.py [--size-gib 100] [--large-only] [--json out.json]
 """
 
 from __future__ import annotations
@@ -99,8 +99,8 @@ def upload(url: str, path: Path, part: int, concurrency: int, bound: bool) -> di
     }  # fmt: skip
 
 
-def run(size_gib: int) -> dict[str, Any]:
-    """Every case against one discard server."""
+def run(size_gib: int, *, large_only: bool = False) -> dict[str, Any]:
+    """Every case (or only the first, large one) against one discard server."""
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, str(HERE / "discard_server.py"), str(port)],
@@ -113,7 +113,8 @@ def run(size_gib: int) -> dict[str, Any]:
         if server.stdout.readline().strip() != "ready":
             raise RuntimeError("discard_server did not start")
         with tempfile.TemporaryDirectory(prefix="bench_memory_") as work:
-            for number, case in enumerate(cases(size_gib)):
+            chosen = cases(size_gib)[:1] if large_only else cases(size_gib)
+            for number, case in enumerate(chosen):
                 path = Path(work) / f"sparse{number}.bin"
                 with path.open("wb") as handle:
                     handle.truncate(case["size"])
@@ -166,10 +167,11 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-gib", type=int, default=100)
+    parser.add_argument("--large-only", action="store_true", help="only the large file")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     info = machine()
-    result = run(args.size_gib) | {"machine": info}
+    result = run(args.size_gib, large_only=args.large_only) | {"machine": info}
     print(machine_line(info))
     print(report(result))
     if args.json:
