@@ -1329,3 +1329,29 @@ def test_put_streamed_part_changed_after_hashing(
         target.put(path, "archive/big", SMALL)
     assert no_uploads(s3)
     assert not key_exists(s3, "archive/big")
+
+
+def test_verification_failure_deletes_only_our_version(
+    client: Any, hooks: Hooks, recorder: Recorder, s3: Any, tmp_path: Path
+) -> None:
+    """In a versioned bucket the mismatched object is deleted by the version ID we wrote."""
+    bucket = "engine-versioned"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    target = S3Target(client, bucket, PREFIX)
+    path = write_file(tmp_path / "f", 1000)
+
+    def tamper(parsed: dict[str, Any], **_: Any) -> None:
+        if "Metadata" in parsed:
+            parsed["Metadata"] = {"sha256": "0" * 64}
+
+    hooks.after_call("HeadObject", tamper)
+    with pytest.raises(ChecksumMismatchError):
+        target.put(path, "archive/f", SMALL)
+    [(_, put)] = [c for c in recorder.calls if c[0] == "PutObject"]
+    [(_, delete)] = [c for c in recorder.calls if c[0] == "DeleteObject"]
+    versions = s3.list_object_versions(Bucket=bucket)
+    assert "Versions" not in versions  # our version is gone, not hidden behind a marker
+    assert "DeleteMarkers" not in versions
+    assert delete["VersionId"]
+    assert put["IfNoneMatch"] == "*"
