@@ -87,7 +87,22 @@ def upload(url: str, path: Path, part: int, concurrency: int, bound: bool) -> di
     rss_start = _status_kib("VmRSS")
     Path("/proc/self/clear_refs").write_text("5", encoding="ascii")
     started = time.perf_counter()
-    result = target.put(path, f"memory/{path.name}", options)
+    next_report = [8 * GIB]
+
+    def progress(done: int) -> None:
+        # A long run shows how far it got (on stderr), should it be stopped early.
+        if done >= next_report[0]:
+            next_report[0] += 8 * GIB
+            growth = (_status_kib("VmHWM") - rss_start) / 1024
+            elapsed = time.perf_counter() - started
+            print(
+                f"[memory]   {done / GIB:.0f} GiB sent in {elapsed:.0f} s, "
+                f"peak RSS growth so far {growth:.0f} MiB",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    result = target.put(path, f"memory/{path.name}", options, progress=progress)
     seconds = time.perf_counter() - started
     return {
         "seconds": seconds,
@@ -124,10 +139,11 @@ def run(size_gib: int, *, large_only: bool = False) -> dict[str, Any]:
                     str(case["concurrency"]), "1" if case["bound"] else "0",
                 ]  # fmt: skip
                 print(f"[memory] {case['case']} ...", file=sys.stderr, flush=True)
-                done = subprocess.run(command, capture_output=True, text=True, check=False)
+                # The child's stderr (its progress) goes straight through.
+                done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
                 path.unlink()
                 if done.returncode != 0:
-                    raise RuntimeError(f"{case['case']}: {done.stderr[-2000:]}")
+                    raise RuntimeError(f"{case['case']}: exited {done.returncode}")
                 measured = json.loads(done.stdout.splitlines()[-1])
                 if measured["stored"] != case["size"]:
                     raise RuntimeError(f"{case['case']}: stored {measured['stored']} bytes")
