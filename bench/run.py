@@ -2,7 +2,7 @@
 
 Not a test; scripts/bench calls this after preparing the environment.
 
-    .venv/bin/python bench/run.py [--quick]
+    .venv/bin/python bench/run.py [--quick] [--memory-gib N]
 
 Profiles (sizes, rounds):
   quick  transfer 64 MiB x 2, loop lag 256 MiB x 2, tree hash 64 MiB x 3,
@@ -10,6 +10,8 @@ Profiles (sizes, rounds):
   full   transfer 1 GiB x 3, loop lag 1 GiB x 3, tree hash 512 MiB x 5,
          catalog 10,000 and 1,000,000 rows, reconcile of 10,000 objects x 3
 The results go to bench/results/<profile>-<UTC time>.json and latest-<profile>.json.
+``--memory-gib N`` adds bench_memory.py (one upload's peak RSS, sparse files of N GiB
+and 4 GiB to a local endpoint that discards bodies; about a minute per 5 GiB).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import time
 from typing import Any
 
 import bench_catalog
+import bench_memory
 import bench_reconcile
 import bench_transfer
 import bench_treehash
@@ -181,6 +184,7 @@ def main() -> None:
     """Run the profile's benchmarks; print and save."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="the quick profile")
+    parser.add_argument("--memory-gib", type=int, help="also the memory benchmark, this large")
     args = parser.parse_args()
     profile = "quick" if args.quick else "full"
     sizes = PROFILES[profile]
@@ -190,6 +194,8 @@ def main() -> None:
 
     results["treehash"] = _step("tree hash", lambda: bench_treehash.run(*sizes["treehash"]))
     results["catalog"] = _step("catalog", lambda: bench_catalog.run(sizes["catalog"]))
+    if args.memory_gib:
+        results["memory"] = _step("memory", lambda: bench_memory.run(args.memory_gib))
     with tempfile.TemporaryDirectory(prefix="bench_seaweedfs_") as directory:
         server = SeaweedFS(Path(directory))
         server.start()
@@ -234,6 +240,9 @@ def main() -> None:
     print()
     print(bench_reconcile.report(results["reconcile"]))
     print()
+    if "memory" in results:
+        print(bench_memory.report(results["memory"]))
+        print()
     print("Targets")
     print(
         table(

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 CHECK_INTERVAL = timedelta(minutes=15)
 # Multipart uploads older than this under the prefix were abandoned (a crash): abort
 # them at each reconcile, so their parts stop being billed.
-STALE_UPLOAD_AGE = timedelta(days=1)
+STALE_UPLOAD_AGE = timedelta(days=7)
 # Repair issue raised while the periodic check finds the bucket gone.
 BUCKET_NOT_FOUND = "bucket_not_found"
 

@@ -14,20 +14,23 @@ from typing import Any
 
 import boto3
 from botocore.awsrequest import AWSResponse
-from botocore.exceptions import EndpointConnectionError
+from botocore.exceptions import ConnectionClosedError, EndpointConnectionError
 from botocore.stub import Stubber
 from moto import mock_aws
 from moto.moto_api import state_manager
 import pytest
 
+from custom_components.s3_glacier.archive import s3 as s3_module, transfer as transfer_module
 from custom_components.s3_glacier.archive.client import make_client
 from custom_components.s3_glacier.archive.errors import (
     ArchiveError,
     BucketNotFoundError,
     CannotConnectError,
     ChecksumMismatchError,
+    FileTooLargeError,
     NotFoundError,
     NotRestoredError,
+    ObjectChangedError,
     ObjectExistsError,
 )
 from custom_components.s3_glacier.archive.models import (
@@ -45,6 +48,7 @@ from custom_components.s3_glacier.archive.models import (
     typical_restore_time,
 )
 from custom_components.s3_glacier.archive.s3 import (
+    MAX_OBJECT_SIZE,
     MAX_PARTS,
     PutResult,
     S3Target,
@@ -78,7 +82,9 @@ class Recorder:
         with self.lock:
             self.calls.append((model.name, {k: v for k, v in params.items() if k != "Body"}))
             if model.name == "UploadPart":
-                self.part_sizes.append(len(params["Body"]))
+                body = params["Body"]
+                # A part streamed from the file (a file-like body) counts as -1.
+                self.part_sizes.append(len(body) if isinstance(body, bytes) else -1)
 
     def names(self) -> list[str]:
         return [name for name, _ in self.calls]
@@ -238,8 +244,12 @@ def test_plan_part_size() -> None:
     assert part % MIB == 0
     assert -(-big // part) <= MAX_PARTS
     assert -(-big // (part - MIB)) > MAX_PARTS  # the smallest MiB multiple that fits
-    with pytest.raises(ArchiveError):
-        plan_part_size(5 * 1024 * GIB + 1, 8 * MIB)
+    # AWS's 50 TB object limit (decimal: below 10,000 parts of 5 GiB).
+    assert MAX_OBJECT_SIZE == 50 * 10**12
+    assert -(-MAX_OBJECT_SIZE // plan_part_size(MAX_OBJECT_SIZE, 8 * MIB)) <= MAX_PARTS
+    with pytest.raises(FileTooLargeError) as info:
+        plan_part_size(MAX_OBJECT_SIZE + 1, 8 * MIB)
+    assert info.value.translation_key == "file_too_large"
 
 
 def test_sha256_file(tmp_path: Path) -> None:
@@ -1069,3 +1079,393 @@ def test_iterate_other_errors_are_mapped(target: S3Target, hooks: Hooks) -> None
     with pytest.raises(ArchiveError) as info:
         list(target.iterate())
     assert type(info.value).__name__ == "AccessDeniedError"
+
+
+# -- two writers, one key (conditional writes) ---------------------------------------------
+
+
+class Paused:
+    """Holds an upload in its progress callback (a worker thread) until released."""
+
+    def __init__(self) -> None:
+        self.reached = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, done: int) -> None:
+        if not self.reached.is_set():
+            self.reached.set()
+            assert self.release.wait(30), "the test never released the upload"
+
+
+def put_in_thread(
+    target: S3Target, path: Path, key: str, options: TransferOptions, **kwargs: Any
+) -> tuple[threading.Thread, dict[str, Any]]:
+    """Start ``target.put`` in a thread; the dict gets its "result" or "error"."""
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = target.put(path, key, options, **kwargs)
+        except BaseException as err:  # noqa: BLE001 - handed to the test
+            outcome["error"] = err
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, outcome
+
+
+ONE_AT_A_TIME = TransferOptions(part_size=5 * MIB, concurrency=1)
+
+
+def test_two_writers_on_an_empty_key_keep_the_first_object(
+    target: S3Target, client: Any, s3: Any, tmp_path: Path
+) -> None:
+    """A (large) and B (small) both see the key empty; B finishes first; A must not win.
+
+    A's completion carries If-None-Match, so S3 refuses it: A fails with "exists", its
+    multipart upload is aborted, and B's object stays whole.
+    """
+    large = write_file(tmp_path / "a.bin", 11 * MIB)
+    small = write_file(tmp_path / "b.bin", 2000)
+    paused = Paused()
+    thread, outcome = put_in_thread(target, large, "archive/f", ONE_AT_A_TIME, progress=paused)
+    assert paused.reached.wait(30)  # A has seen the key empty and sent its first part
+
+    other = S3Target(client, BUCKET, PREFIX)  # another entry on the same bucket
+    b_result = other.put(small, "archive/f", SMALL)
+    paused.release.set()
+    thread.join(30)
+
+    assert isinstance(outcome.get("error"), ObjectExistsError), outcome
+    assert outcome["error"].placeholders == {"key": "archive/f"}
+    head = s3.head_object(Bucket=BUCKET, Key="archive/f")
+    assert head["ContentLength"] == 2000
+    assert head["Metadata"]["sha256"] == sha256(small) == b_result.object.sha256
+    body = s3.get_object(Bucket=BUCKET, Key="archive/f")["Body"].read()
+    assert body == small.read_bytes()
+    assert no_uploads(s3)
+
+
+def enforce_if_match(s3: Any, key: str, seen: list[str]) -> Callable[..., Any]:
+    """A before-call hook on CompleteMultipartUpload of ``key``: If-Match as AWS does it.
+
+    moto 5.2.5 checks If-Match on PutObject but ignores it on CompleteMultipartUpload.
+    """
+
+    def hook(params: dict[str, Any], **_: Any) -> Any:
+        expected = params["headers"].get("If-Match")
+        if expected is None:
+            return None
+        seen.append(expected)
+        try:
+            current = s3.head_object(Bucket=BUCKET, Key=key)["ETag"]
+        except s3.exceptions.ClientError:
+            current = None
+        return None if current == expected else service_error("PreconditionFailed", 412)
+
+    return hook
+
+
+@pytest.mark.parametrize("size", [3000, 11 * MIB], ids=["single", "multipart"])
+def test_overwrite_replaces_only_the_version_seen(
+    target: S3Target, hooks: Hooks, s3: Any, tmp_path: Path, size: int
+) -> None:
+    """Another writer replaces the object after our HEAD: the overwrite is refused."""
+    old_etag = s3.put_object(Bucket=BUCKET, Key="archive/f", Body=b"old")["ETag"]
+    path = write_file(tmp_path / "f", size)
+    heads = [0]
+    seen: list[str] = []
+
+    def other_writer(**_: Any) -> None:
+        heads[0] += 1
+        if heads[0] == 1:
+            s3.put_object(Bucket=BUCKET, Key="archive/f", Body=b"theirs")
+
+    hooks.after_call("HeadObject", other_writer)
+    hooks.before_call("CompleteMultipartUpload", enforce_if_match(s3, "archive/f", seen))
+    with pytest.raises(ObjectChangedError) as info:
+        target.put(path, "archive/f", SMALL, overwrite=True)
+    assert info.value.translation_key == "object_changed"
+    assert info.value.placeholders == {"key": "archive/f"}
+    assert s3.get_object(Bucket=BUCKET, Key="archive/f")["Body"].read() == b"theirs"
+    assert no_uploads(s3)
+    assert seen == ([old_etag] if size > 5 * MIB else [])
+
+
+@pytest.mark.parametrize(
+    ("overwrite", "error"), [(False, ObjectExistsError), (True, ObjectChangedError)]
+)
+def test_single_put_on_a_key_taken_meanwhile(
+    target: S3Target,
+    hooks: Hooks,
+    recorder: Recorder,
+    s3: Any,
+    tmp_path: Path,
+    overwrite: bool,
+    error: type[Exception],
+) -> None:
+    """The key is empty at our HEAD and taken before our PUT: If-None-Match refuses."""
+    path = write_file(tmp_path / "f", 3000)
+
+    def other_writer(**_: Any) -> None:
+        s3.put_object(Bucket=BUCKET, Key="archive/f", Body=b"theirs")
+
+    hooks.after_call("HeadObject", other_writer)
+    with pytest.raises(error):
+        target.put(path, "archive/f", SMALL, overwrite=overwrite)
+    assert s3.get_object(Bucket=BUCKET, Key="archive/f")["Body"].read() == b"theirs"
+    [(_, put)] = [c for c in recorder.calls if c[0] == "PutObject"]
+    assert put["IfNoneMatch"] == "*"
+
+
+@pytest.mark.parametrize("size", [3000, 11 * MIB], ids=["single", "multipart"])
+def test_verification_never_deletes_another_writers_object(
+    target: S3Target, hooks: Hooks, s3: Any, tmp_path: Path, size: int
+) -> None:
+    """An unconditional writer replaces our object before our check: theirs is kept."""
+    path = write_file(tmp_path / "f", size)
+
+    def other_writer(**_: Any) -> None:
+        s3.put_object(Bucket=BUCKET, Key="archive/f", Body=b"theirs")
+
+    operation = "PutObject" if size < 5 * MIB else "CompleteMultipartUpload"
+    hooks.after_call(operation, other_writer)
+    with pytest.raises(ObjectChangedError):
+        target.put(path, "archive/f", SMALL)
+    assert s3.get_object(Bucket=BUCKET, Key="archive/f")["Body"].read() == b"theirs"
+
+
+def not_implemented_when(header: str, sent: list[str]) -> Callable[..., Any]:
+    """A before-call hook: a request carrying ``header`` is answered 501 NotImplemented."""
+
+    def hook(params: dict[str, Any], model: Any, **_: Any) -> Any:
+        if header in params["headers"]:
+            sent.append(model.name)
+            return service_error("NotImplemented", 501)
+        return None
+
+    return hook
+
+
+def test_service_without_conditional_writes_falls_back_with_one_warning(
+    client: Any, hooks: Hooks, s3: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """501 to If-None-Match: the write is sent again without it, and a warning logged once."""
+    refused: list[str] = []
+    hooks.before_call("PutObject", not_implemented_when("If-None-Match", refused))
+    hooks.before_call("CompleteMultipartUpload", not_implemented_when("If-None-Match", refused))
+    target = S3Target(client, BUCKET, PREFIX)
+    small = write_file(tmp_path / "small", 3000)
+    large = write_file(tmp_path / "large", 11 * MIB)
+
+    with caplog.at_level("WARNING"):
+        target.put(small, "archive/small", SMALL)
+        target.put(large, "archive/large", SMALL)
+
+    assert refused == ["PutObject"]  # no condition is sent once the service refused one
+    warnings = [r for r in caplog.records if "conditional writes" in r.getMessage()]
+    assert len(warnings) == 1
+    assert BUCKET in warnings[0].getMessage()
+    assert s3.head_object(Bucket=BUCKET, Key="archive/small")["ContentLength"] == 3000
+    assert s3.head_object(Bucket=BUCKET, Key="archive/large")["ContentLength"] == 11 * MIB
+    assert no_uploads(s3)
+
+
+def test_multipart_completion_falls_back_on_501(
+    client: Any, hooks: Hooks, s3: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 501 to the conditional completion: completed again without the condition."""
+    refused: list[str] = []
+    hooks.before_call("CompleteMultipartUpload", not_implemented_when("If-None-Match", refused))
+    target = S3Target(client, BUCKET, PREFIX)
+    large = write_file(tmp_path / "large", 11 * MIB)
+    with caplog.at_level("WARNING"):
+        result = target.put(large, "archive/large", SMALL)
+    assert refused == ["CompleteMultipartUpload"]
+    assert result.parts == 3
+    assert s3.head_object(Bucket=BUCKET, Key="archive/large")["Metadata"]["sha256"] == sha256(large)
+    assert sum("conditional writes" in r.getMessage() for r in caplog.records) == 1
+    assert no_uploads(s3)
+
+
+# -- the stale-upload sweep and uploads in flight --------------------------------------------
+
+
+def test_stale_upload_sweep_spares_uploads_in_flight(
+    target: S3Target, s3: Any, tmp_path: Path
+) -> None:
+    """A sweep during a multipart upload (moto dates it 2010) leaves it running."""
+    abandoned = s3.create_multipart_upload(Bucket=BUCKET, Key="archive/crashed")["UploadId"]
+    path = write_file(tmp_path / "big", 11 * MIB)
+    paused = Paused()
+    thread, outcome = put_in_thread(target, path, "archive/big", ONE_AT_A_TIME, progress=paused)
+    assert paused.reached.wait(30)
+
+    aborted = target.abort_stale_uploads(timedelta(days=7))
+    paused.release.set()
+    thread.join(30)
+
+    assert aborted == 1
+    assert "error" not in outcome, outcome
+    assert outcome["result"].parts == 3
+    assert s3.head_object(Bucket=BUCKET, Key="archive/big")["Metadata"]["sha256"] == sha256(path)
+    remaining = s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])
+    assert abandoned not in [u["UploadId"] for u in remaining]
+    assert remaining == []
+
+
+# -- memory and size bounds ------------------------------------------------------------------
+
+
+def test_file_over_the_object_limit_is_refused_before_hashing(
+    target: S3Target,
+    recorder: Recorder,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A sparse file just over the limit: refused at once, not read, nothing sent.
+
+    (ext4 files stop at 16 TiB, so the limit is lowered for the test; the real one is
+    checked in test_plan_part_size.)
+    """
+    limit = 3 * GIB
+    monkeypatch.setattr(s3_module, "MAX_OBJECT_SIZE", limit)
+
+    def no_hashing(path: Path) -> tuple[str, int]:
+        raise AssertionError("the file was read")
+
+    monkeypatch.setattr(s3_module, "sha256_file", no_hashing)
+    path = tmp_path / "sparse"
+    with path.open("wb") as handle:
+        handle.truncate(limit + 1)
+    with pytest.raises(FileTooLargeError) as info:
+        target.put(path, "archive/huge", SMALL)
+    assert info.value.placeholders == {"limit": "50 TB"}
+    assert recorder.calls == []
+
+
+def test_single_put_streams_and_survives_a_retry(
+    target: S3Target, hooks: Hooks, s3: Any, tmp_path: Path
+) -> None:
+    """The PUT body is read from the file; a cut connection is retried from the start."""
+    path = write_file(tmp_path / "f", 300_000)
+    bodies: list[Any] = []
+
+    def cut_first(request: Any, **_: Any) -> None:
+        bodies.append(request.body)
+        if len(bodies) == 1:
+            request.body.read(1000)
+            raise ConnectionClosedError(endpoint_url=request.url)
+
+    hooks.on("before-send.s3.PutObject", cut_first, first=True)
+    result = target.put(path, "archive/f", SMALL)
+    assert len(bodies) == 2
+    assert not isinstance(bodies[0], (bytes, bytearray))  # streamed, not held
+    assert result.object.sha256 == sha256(path)
+    assert s3.get_object(Bucket=BUCKET, Key="archive/f")["Body"].read() == path.read_bytes()
+
+
+def test_single_put_file_changed_before_a_retry(
+    target: S3Target, hooks: Hooks, s3: Any, tmp_path: Path
+) -> None:
+    """The file changes between a cut attempt and the retry: nothing is stored."""
+    path = write_file(tmp_path / "f", 300_000)
+    attempts = [0]
+
+    def cut_and_change(request: Any, **_: Any) -> None:
+        attempts[0] += 1
+        if attempts[0] == 1:
+            request.body.read(1000)
+            with path.open("r+b") as handle:
+                handle.seek(200_000)
+                handle.write(b"\x00" * 16 if handle.read(16) != b"\x00" * 16 else b"\x01" * 16)
+            raise ConnectionClosedError(endpoint_url=request.url)
+
+    hooks.on("before-send.s3.PutObject", cut_and_change, first=True)
+    with pytest.raises(ChecksumMismatchError):
+        target.put(path, "archive/f", SMALL)
+    assert attempts[0] == 2
+    assert not key_exists(s3, "archive/f")
+
+
+@pytest.fixture
+def tiny_memory_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lower the memory bound below moto's smallest part, so parts are streamed."""
+    monkeypatch.setattr(transfer_module, "MAX_TRANSFER_MEMORY", 4 * MIB)
+    monkeypatch.setattr(transfer_module, "TRANSFER_OVERHEAD", 0)
+
+
+@pytest.mark.usefixtures("tiny_memory_bound")
+@pytest.mark.parametrize("endpoint", [False, True], ids=["crc32", "content-md5"])
+def test_put_multipart_streams_parts_too_large_to_hold(
+    client: Any,
+    hooks: Hooks,
+    s3: Any,
+    recorder: Recorder,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    endpoint: bool,
+) -> None:
+    """Parts over the bound are streamed from the file (bodies are not bytes), one at a time."""
+    if endpoint:  # as for an S3-compatible endpoint: Content-MD5 instead of CRC32
+        monkeypatch.setattr(S3Target, "_checksum_algorithm", lambda self: None)
+    bodies: list[bool] = []
+    hooks.on(
+        "provide-client-params.s3.UploadPart",
+        lambda params, **_: bodies.append(isinstance(params["Body"], bytes)),
+    )
+    target = S3Target(client, BUCKET, PREFIX)
+    path = write_file(tmp_path / "big", 11 * MIB + 7)
+    result = target.put(path, "archive/big", TransferOptions(part_size=5 * MIB, concurrency=4))
+    assert result.parts == 3
+    assert bodies == [False, False, False]
+    [(_, part)] = [c for c in recorder.calls if c[0] == "UploadPart"][:1]
+    assert ("ContentMD5" in part) is endpoint
+    body = s3.get_object(Bucket=BUCKET, Key="archive/big")["Body"].read()
+    assert body == path.read_bytes()
+
+
+@pytest.mark.usefixtures("tiny_memory_bound")
+def test_put_streamed_part_changed_after_hashing(
+    target: S3Target, hooks: Hooks, s3: Any, tmp_path: Path
+) -> None:
+    """A part's bytes change between the reader's hash and the send: aborted, nothing kept."""
+    path = write_file(tmp_path / "big", 11 * MIB)
+
+    def change_part_two(params: dict[str, Any], **_: Any) -> None:
+        if params["query_string"].get("partNumber") == 2:
+            with path.open("r+b") as handle:
+                handle.seek(6 * MIB)
+                handle.write(b"\x00" * 16 if handle.read(16) != b"\x00" * 16 else b"\x01" * 16)
+
+    hooks.before_call("UploadPart", change_part_two)
+    with pytest.raises(ChecksumMismatchError):
+        target.put(path, "archive/big", SMALL)
+    assert no_uploads(s3)
+    assert not key_exists(s3, "archive/big")
+
+
+def test_verification_failure_deletes_only_our_version(
+    client: Any, hooks: Hooks, recorder: Recorder, s3: Any, tmp_path: Path
+) -> None:
+    """In a versioned bucket the mismatched object is deleted by the version ID we wrote."""
+    bucket = "engine-versioned"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    target = S3Target(client, bucket, PREFIX)
+    path = write_file(tmp_path / "f", 1000)
+
+    def tamper(parsed: dict[str, Any], **_: Any) -> None:
+        if "Metadata" in parsed:
+            parsed["Metadata"] = {"sha256": "0" * 64}
+
+    hooks.after_call("HeadObject", tamper)
+    with pytest.raises(ChecksumMismatchError):
+        target.put(path, "archive/f", SMALL)
+    [(_, put)] = [c for c in recorder.calls if c[0] == "PutObject"]
+    [(_, delete)] = [c for c in recorder.calls if c[0] == "DeleteObject"]
+    versions = s3.list_object_versions(Bucket=bucket)
+    assert "Versions" not in versions  # our version is gone, not hidden behind a marker
+    assert "DeleteMarkers" not in versions
+    assert delete["VersionId"]
+    assert put["IfNoneMatch"] == "*"

@@ -36,12 +36,14 @@ from moto.glacier.models import glacier_backends
 import pytest
 from urllib3.exceptions import ProtocolError
 
+from custom_components.s3_glacier.archive import transfer as transfer_module, vault as vault_module
 from custom_components.s3_glacier.archive.client import make_client
 from custom_components.s3_glacier.archive.errors import (
     AccessDeniedError,
     ArchiveError,
     CannotConnectError,
     ChecksumMismatchError,
+    FileTooLargeError,
     JobNotFoundError,
     NotFoundError,
     ServiceUnavailableError,
@@ -56,7 +58,7 @@ from custom_components.s3_glacier.archive.models import (
     RestoreTier,
     StorageClass,
 )
-from custom_components.s3_glacier.archive.transfer import PartPump
+from custom_components.s3_glacier.archive.transfer import FilePart, PartPump
 from custom_components.s3_glacier.archive.vault import (
     MAX_DESCRIPTION_LENGTH,
     DescriptionInfo,
@@ -1355,3 +1357,65 @@ def test_get_unknown_job(fake: FakeGlacier, fake_client: Any, tmp_path: Path) ->
     with pytest.raises(JobNotFoundError):
         fake_target(fake_client).get("expired", tmp_path / "out", size=10, tree_hash=None)
     assert list(tmp_path.iterdir()) == []
+
+
+# -- size and memory bounds --------------------------------------------------------------
+
+
+def test_put_refuses_a_file_too_large_before_reading_it(
+    target: VaultTarget, recorder: Recorder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sparse file over 10,000 parts of 4 GiB (lowered here: ext4 stops at 16 TiB)."""
+    monkeypatch.setattr(vault_module, "MAX_PARTS", 1)
+    path = tmp_path / "sparse"
+    with path.open("wb") as handle:
+        handle.truncate(4 * GIB + 1)
+    with pytest.raises(FileTooLargeError) as info:
+        target.put(path)
+    assert info.value.placeholders == {"limit": "40 TiB"}
+    assert recorder.names() == []
+
+
+def test_put_single_streams_and_stops_on_a_changed_file(
+    target: VaultTarget, hooks: Hooks, tmp_path: Path
+) -> None:
+    """The single request reads the file as it sends; bytes changed since hashing stop it."""
+    path = write_file(tmp_path / "f", 300_000)
+    count = len(moto_archives())
+
+    def change_file(request: Any, **_: Any) -> None:
+        with path.open("r+b") as handle:
+            handle.seek(250_000)
+            handle.write(b"\x00" * 16 if handle.read(16) != b"\x00" * 16 else b"\x01" * 16)
+
+    hooks.on("before-send.glacier.UploadArchive", change_file, first=True)
+    with pytest.raises(ChecksumMismatchError):
+        target.put(path)
+    assert len(moto_archives()) == count
+
+
+def test_put_multipart_streams_parts_too_large_to_hold(
+    fake: FakeGlacier, fake_client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parts over the memory bound (lowered here) are streamed from the file, checked."""
+    monkeypatch.setattr(transfer_module, "MAX_TRANSFER_MEMORY", MIB // 2)
+    monkeypatch.setattr(transfer_module, "TRANSFER_OVERHEAD", 0)
+    streamed: list[bool] = []
+    upload_part = vault_module._MultipartUpload._upload_part
+
+    def watch(self: Any, number: int, start: int, data: Any) -> bytes:
+        streamed.append(isinstance(data, FilePart))
+        return upload_part(self, number, start, data)
+
+    monkeypatch.setattr(vault_module._MultipartUpload, "_upload_part", watch)
+    path = write_file(tmp_path / "f", 3 * MIB + 100)
+    data = path.read_bytes()
+    obj = fake_target(fake_client, part_mib=1, concurrency=3).put(path)
+    assert streamed == [True] * 4
+    assert fake.archives[obj.key] == data
+    assert obj.tree_hash == tree_hash(data)
+    parts = sorted(fake.of("part"), key=lambda sent: part_start(sent.headers))
+    assert [p.headers["x-amz-sha256-tree-hash"] for p in parts] == [
+        tree_hash(data[start : start + MIB]) for start in range(0, len(data), MIB)
+    ]
+    assert fake.most_in_flight == 1

@@ -328,3 +328,15 @@ def aws_errors() -> Iterator[None]:
         yield
     except (ClientError, BotoCoreError) as err:
         raise map_botocore_error(err) from err
+
+
+class ObjectChangedError(ArchiveError):
+    """Another writer replaced (or removed) the object at this key during our upload."""
+
+    translation_key = "object_changed"
+
+
+class FileTooLargeError(ArchiveError):
+    """The file is larger than the target can store as one object or archive."""
+
+    translation_key = "file_too_large"

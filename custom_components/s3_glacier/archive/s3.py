@@ -11,7 +11,8 @@ objects, and S3-compatible services may not compute any.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -20,15 +21,17 @@ import hashlib
 import logging
 from pathlib import Path
 import re
+import threading
 from typing import IO, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .errors import (
-    ArchiveError,
     BucketNotFoundError,
     ChecksumMismatchError,
+    FileTooLargeError,
     NotFoundError,
+    ObjectChangedError,
     ObjectExistsError,
     aws_errors,
     error_code,
@@ -48,7 +51,10 @@ from .models import (
 from .transfer import (
     CHUNK_SIZE,
     GET_PROGRESS_STEP,
+    FilePart,
+    PartData,
     ProgressCallback,
+    VerifiedFileBody,
     ceil_div,
     check_destination,
     pump_parts,
@@ -61,7 +67,9 @@ _LOGGER = logging.getLogger(__name__)
 MIN_PART_SIZE = 5 * MIB
 MAX_PART_SIZE = 5 * GIB
 MAX_PARTS = 10_000
-MAX_OBJECT_SIZE = 5 * 1024 * GIB
+# AWS documents 50 TB per object; 10,000 parts of 5 GiB (53.7 TB) is the arithmetic
+# limit. The smaller one is refused before a file is read, not after days of upload.
+MAX_OBJECT_SIZE = min(50 * 10**12, MAX_PARTS * MAX_PART_SIZE)
 SHA256_METADATA = "sha256"
 
 # Codes meaning "this key (or its bucket, on a bodiless HEAD) is not there".
@@ -70,6 +78,9 @@ _MISSING_BUCKET_CODES = frozenset({"404", "NoSuchBucket", "NotFound"})
 # Codes an S3-compatible service may answer when it does not know
 # ``OptionalObjectAttributes``; the listing is then retried without it.
 _UNSUPPORTED_CODES = frozenset({"InvalidArgument", "InvalidRequest", "NotImplemented"})
+# A conditional write whose condition did not hold (412), or that raced another
+# conditional write to the same key (409): another writer got there first.
+_CONFLICT_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict", "412", "409"})
 
 _ONGOING_RE = re.compile(r'ongoing-request\s*=\s*"(true|false)"', re.IGNORECASE)
 _EXPIRY_RE = re.compile(r'expiry-date\s*=\s*"([^"]+)"', re.IGNORECASE)
@@ -102,14 +113,19 @@ def normalise_prefix(prefix: str) -> str:
     return prefix
 
 
+def check_object_size(size: int) -> None:
+    """Raise ``FileTooLargeError`` if S3 cannot store ``size`` bytes as one object."""
+    if size > MAX_OBJECT_SIZE:
+        raise FileTooLargeError("file is larger than the 50 TB S3 object limit", limit="50 TB")
+
+
 def plan_part_size(size: int, part_size: int) -> int:
     """Return the part size for uploading ``size`` bytes when ``part_size`` is asked for.
 
     The result is kept within S3's 5 MiB to 5 GiB per part and, when ``size`` would
     need more than 10,000 parts, grown to the next whole MiB that fits.
     """
-    if size > MAX_OBJECT_SIZE:
-        raise ArchiveError("file is larger than the 5 TiB S3 object limit", size=size)
+    check_object_size(size)
     part = min(max(part_size, MIN_PART_SIZE), MAX_PART_SIZE)
     if ceil_div(size, part) > MAX_PARTS:
         part = ceil_div(ceil_div(size, MAX_PARTS), MIB) * MIB
@@ -158,6 +174,70 @@ def sha256_file(path: Path) -> tuple[str, int]:
     return hasher.hexdigest(), size
 
 
+class _UploadsInFlight:
+    """The multipart uploads this process is running, by upload ID (thread-safe).
+
+    Shared by every target of the process: two entries may list the same bucket under
+    overlapping prefixes, and neither may take the other's running upload for stale.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ids: set[str] = set()
+
+    def add(self, upload_id: str) -> None:
+        with self._lock:
+            self._ids.add(upload_id)
+
+    def discard(self, upload_id: str) -> None:
+        with self._lock:
+            self._ids.discard(upload_id)
+
+    def __contains__(self, upload_id: object) -> bool:
+        with self._lock:
+            return upload_id in self._ids
+
+
+UPLOADS_IN_FLIGHT = _UploadsInFlight()
+
+
+class _ConditionalWrites:
+    """Sends writes with ``If-None-Match`` / ``If-Match`` while the service honours them.
+
+    A service that answers 501 NotImplemented to a conditional write gets the write
+    again without the condition, and no condition from then on (one warning per
+    target): another writer's object at the same key can then be overwritten.
+    """
+
+    def __init__(self, bucket: str) -> None:
+        self._bucket = bucket
+        self._lock = threading.Lock()
+        self.enabled = True
+
+    def send(self, write: Callable[..., dict[str, Any]], condition: dict[str, str]) -> Any:
+        """Call ``write(**condition)``, or ``write()`` on a service without conditions."""
+        if self.enabled:
+            try:
+                return write(**condition)
+            except ClientError as err:
+                if not _not_implemented(err):
+                    raise
+                self._fall_back()
+        return write()
+
+    def _fall_back(self) -> None:
+        with self._lock:
+            if not self.enabled:
+                return
+            self.enabled = False
+        _LOGGER.warning(
+            "The storage service of bucket %s does not support conditional writes "
+            "(If-None-Match / If-Match): uploads continue without them, so an object "
+            "another writer stores at the same key during an upload can be overwritten",
+            self._bucket,
+        )
+
+
 class S3Target:
     """One bucket (and default key prefix) that objects are archived to.
 
@@ -173,6 +253,7 @@ class S3Target:
         # Cleared once a service rejects OptionalObjectAttributes; a race between two
         # listing threads only costs one extra rejected request.
         self._list_restore_status = True
+        self._conditional = _ConditionalWrites(bucket)
 
     # -- bucket and metadata ---------------------------------------------------------
 
@@ -217,21 +298,32 @@ class S3Target:
 
         The file is read twice, never whole: once to hash it, once to send it, hashing
         again so a file that changes in between is caught (``ChecksumMismatchError``,
-        nothing stored). If ``key`` already holds the same bytes nothing is sent; if it
-        holds other bytes, ``ObjectExistsError`` is raised unless ``overwrite``.
+        nothing stored). A file over ``MAX_OBJECT_SIZE`` is refused before it is read
+        (``FileTooLargeError``). If ``key`` already holds the same bytes nothing is
+        sent; if it holds other bytes, ``ObjectExistsError`` is raised unless
+        ``overwrite``.
+
+        The write is conditional, so another writer's object is never replaced: on a
+        key seen empty, S3 refuses to create the object if one has appeared since
+        (``ObjectExistsError``; ``ObjectChangedError`` with ``overwrite``), and an
+        overwrite only replaces the version that was seen (``ObjectChangedError``).
+        (Services without conditional writes: see ``_ConditionalWrites``.)
 
         ``progress(bytes_done)`` is called after each part, possibly from a worker
         thread, with values that never decrease (a single PUT reports once, after the
         check). An exception from it during a multipart upload aborts the upload.
 
-        A failed multipart upload is always aborted, so no billed parts linger. If the
-        stored object does not match the file afterwards, it is deleted when this call
-        created it (an overwritten object cannot come back, so it is left for the caller
-        to see) and ``ChecksumMismatchError`` is raised.
+        A failed multipart upload is always aborted, so no billed parts linger. The
+        object is then read back (HEAD): if it is no longer the one this call wrote,
+        ``ObjectChangedError`` is raised and it is left alone; if it is ours but does
+        not match the file, it is deleted when this call created it (an overwritten
+        object cannot come back, so it is left for the caller to see) and
+        ``ChecksumMismatchError`` is raised.
         """
         if options.storage_class is StorageClass.VAULT:
             raise ValueError("VAULT is not an S3 storage class")
         path = Path(path)
+        check_object_size(path.stat().st_size)
         digest, size = sha256_file(path)
         existing = self._head_response(key)
         if existing is not None:
@@ -241,11 +333,15 @@ class S3Target:
             if not overwrite:
                 raise ObjectExistsError(key, key=key)
 
+        # Create only if still absent, or replace only the version seen.
+        condition = {"IfNoneMatch": "*"} if existing is None else {}
+        if existing is not None and existing.get("ETag"):
+            condition = {"IfMatch": str(existing["ETag"])}
         args = _object_args(options, digest)
         part_size = plan_part_size(size, options.part_size)
-        with aws_errors():
+        with aws_errors(), _write_conflicts(key, overwrite=overwrite):
             if size <= part_size:
-                self._put_single(path, key, size, digest, args)
+                written = self._put_single(path, key, size, digest, args, condition)
                 parts = 0
             else:
                 upload = _MultipartUpload(
@@ -257,8 +353,8 @@ class S3Target:
                     checksum_algorithm=self._checksum_algorithm(),
                     progress=progress,
                 )
-                parts = upload.run(path, size, digest, args)
-        stored = self._verify_upload(key, size, digest, created=existing is None)
+                parts, written = upload.run(path, size, digest, args, self._conditional, condition)
+        stored = self._verify_upload(key, size, digest, written, created=existing is None)
         if parts == 0 and progress is not None:
             progress(size)
         replaced = None if existing is None else _object_from_response(key, existing)
@@ -267,31 +363,45 @@ class S3Target:
         )
 
     def _put_single(
-        self, path: Path, key: str, size: int, digest: str, args: dict[str, Any]
-    ) -> None:
-        """Send a file of at most one part size in one PUT.
+        self,
+        path: Path,
+        key: str,
+        size: int,
+        digest: str,
+        args: dict[str, Any],
+        condition: dict[str, str],
+    ) -> dict[str, Any]:
+        """Send a file of at most one part size in one PUT; return S3's answer.
 
-        The bytes are held in memory (bounded by the part size, like one part of a
-        multipart upload) so that exactly the bytes that were re-hashed are sent.
+        The body is streamed from the file (``VerifiedFileBody``): a request whose
+        bytes are not the ones hashed before never completes.
         """
+        algorithm = self._checksum_algorithm()
+        integrity = _integrity_args(algorithm, () if algorithm else _file_chunks(path))
         with path.open("rb") as handle:
-            data = handle.read(size + 1)
-        if len(data) != size or hashlib.sha256(data).hexdigest() != digest:
-            raise ChecksumMismatchError("file changed while it was being archived", key=key)
-        integrity = _integrity_args(self._checksum_algorithm(), data)
-        self._client.put_object(Bucket=self.bucket, Key=key, Body=data, **args, **integrity)
 
-    def _verify_upload(self, key: str, size: int, digest: str, *, created: bool) -> dict[str, Any]:
-        """Head the uploaded object and check its size and recorded SHA-256."""
+            def write(**extra: str) -> dict[str, Any]:
+                body = VerifiedFileBody(handle, size, digest, key)
+                response: dict[str, Any] = self._client.put_object(
+                    Bucket=self.bucket, Key=key, Body=body, **args, **integrity, **extra
+                )
+                return response
+
+            result: dict[str, Any] = self._conditional.send(write, condition)
+            return result
+
+    def _verify_upload(
+        self, key: str, size: int, digest: str, written: dict[str, Any], *, created: bool
+    ) -> dict[str, Any]:
+        """Head the uploaded object and check it is ours, of the right size and SHA-256."""
         stored = self._head_response(key)
-        if (
-            stored is not None
-            and stored.get("ContentLength") == size
-            and _stored_sha256(stored) == digest
-        ):
+        ours = None if stored is None else _same_version(written, stored)
+        if stored is None or ours is False:
+            raise ObjectChangedError("another writer replaced the object", key=key)
+        if stored.get("ContentLength") == size and _stored_sha256(stored) == digest:
             return stored
-        if stored is not None and created:
-            self._delete_quietly(key)
+        if created and ours:
+            self._delete_own(key, written)
         raise ChecksumMismatchError("stored object does not match the file", key=key)
 
     def _checksum_algorithm(self) -> str | None:
@@ -409,7 +519,9 @@ class S3Target:
 
         A crash (or a pulled plug) between the start and the abort of a failed upload
         leaves parts that are billed until removed; uploads this recent may still be
-        running, here or in another tool. Returns how many were aborted.
+        running in another tool (or Home Assistant instance), and uploads this process
+        is running (``UPLOADS_IN_FLIGHT``) are never touched, however old: a large
+        file on a slow link takes days. Returns how many were aborted.
         """
         cutoff = datetime.now(UTC) - older_than
         aborted = 0
@@ -419,7 +531,8 @@ class S3Target:
             )
             for page in pages:
                 for upload in page.get("Uploads", []):
-                    if utc(upload["Initiated"]) >= cutoff:
+                    running_here = upload["UploadId"] in UPLOADS_IN_FLIGHT
+                    if running_here or utc(upload["Initiated"]) >= cutoff:
                         continue
                     self._client.abort_multipart_upload(
                         Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
@@ -480,10 +593,19 @@ class S3Target:
             raise map_botocore_error(err) from err
         return response
 
-    def _delete_quietly(self, key: str) -> None:
-        """Best-effort delete while another error is being raised."""
+    def _delete_own(self, key: str, written: dict[str, Any]) -> None:
+        """Best-effort delete of the version this target wrote, and of no other.
+
+        The version ID names it exactly in a versioned bucket; otherwise ``If-Match``
+        with its ETag keeps a newer writer's object (412) where the service supports it.
+        """
+        condition: dict[str, str] = {}
+        if version := _version_id(written):
+            condition = {"VersionId": version}
+        elif self._conditional.enabled and written.get("ETag"):
+            condition = {"IfMatch": str(written["ETag"])}
         try:
-            self._client.delete_object(Bucket=self.bucket, Key=key)
+            self._client.delete_object(Bucket=self.bucket, Key=key, **condition)
         except (ClientError, BotoCoreError) as err:
             _LOGGER.warning("Could not delete mismatched object %s: %s", key, err)
 
@@ -516,12 +638,23 @@ class _MultipartUpload:
         self._progress = progress
         self._upload_id = ""
 
-    def run(self, path: Path, size: int, digest: str, args: dict[str, Any]) -> int:
-        """Upload ``path`` (``size`` bytes hashing to ``digest``); return the part count.
+    def run(
+        self,
+        path: Path,
+        size: int,
+        digest: str,
+        args: dict[str, Any],
+        conditional: _ConditionalWrites,
+        condition: dict[str, str],
+    ) -> tuple[int, dict[str, Any]]:
+        """Upload ``path`` (``size`` bytes hashing to ``digest``).
 
-        On any exception, including ``BaseException``s such as ``KeyboardInterrupt``,
-        the upload is aborted after every in-flight part has finished, then the
-        exception propagates.
+        Returns the part count and S3's answer to the completion, which is sent with
+        ``condition`` (through ``conditional``). While it runs, the upload ID is in
+        ``UPLOADS_IN_FLIGHT`` so that no reconcile takes it for abandoned. On any
+        exception, including ``BaseException``s such as ``KeyboardInterrupt``, the
+        upload is aborted after every in-flight part has finished, then the exception
+        propagates.
         """
         create_args = dict(args)
         if self._algorithm:
@@ -530,18 +663,27 @@ class _MultipartUpload:
             Bucket=self._bucket, Key=self._key, **create_args
         )
         self._upload_id = response["UploadId"]
+        UPLOADS_IN_FLIGHT.add(self._upload_id)
         try:
             parts = self._upload_parts(path, size, digest)
-            self._client.complete_multipart_upload(
-                Bucket=self._bucket,
-                Key=self._key,
-                UploadId=self._upload_id,
-                MultipartUpload={"Parts": parts},
-            )
+
+            def complete(**extra: str) -> dict[str, Any]:
+                completed: dict[str, Any] = self._client.complete_multipart_upload(
+                    Bucket=self._bucket,
+                    Key=self._key,
+                    UploadId=self._upload_id,
+                    MultipartUpload={"Parts": parts},
+                    **extra,
+                )
+                return completed
+
+            written: dict[str, Any] = conditional.send(complete, condition)
         except BaseException:
             self._abort()
             raise
-        return len(parts)
+        finally:
+            UPLOADS_IN_FLIGHT.discard(self._upload_id)
+        return len(parts), written
 
     def _upload_parts(self, path: Path, size: int, digest: str) -> list[dict[str, Any]]:
         """Read, re-hash and send every part; return the parts for completion."""
@@ -565,15 +707,24 @@ class _MultipartUpload:
         if handle.read(1) or hasher.hexdigest() != digest:
             raise ChecksumMismatchError("file changed while it was being archived", key=self._key)
 
-    def _upload_part(self, number: int, _offset: int, data: bytes) -> dict[str, Any]:
-        """Upload one part (in a worker thread); return it as the completion lists it."""
-        extra = _integrity_args(self._algorithm, data)
+    def _upload_part(self, number: int, _offset: int, data: PartData) -> dict[str, Any]:
+        """Upload one part (in a worker thread); return it as the completion lists it.
+
+        A part too large to hold (``FilePart``) is streamed from the file.
+        """
+        body: bytes | VerifiedFileBody
+        if isinstance(data, FilePart):
+            extra = _integrity_args(self._algorithm, data.chunks())
+            body = data.body()
+        else:
+            extra = _integrity_args(self._algorithm, [data])
+            body = data
         response = self._client.upload_part(
             Bucket=self._bucket,
             Key=self._key,
             UploadId=self._upload_id,
             PartNumber=number,
-            Body=data,
+            Body=body,
             **extra,
         )
         part = {"PartNumber": number, "ETag": response["ETag"]}
@@ -613,6 +764,52 @@ def _object_args(options: TransferOptions, digest: str) -> dict[str, Any]:
         if options.kms_key_id:
             args["SSEKMSKeyId"] = options.kms_key_id
     return args
+
+
+@contextmanager
+def _write_conflicts(key: str, *, overwrite: bool) -> Iterator[None]:
+    """Turn a failed write condition into the error that says who got there first."""
+    try:
+        yield
+    except ClientError as err:
+        if error_code(err) not in _CONFLICT_CODES:
+            raise
+        if overwrite:
+            raise ObjectChangedError(error_code(err), key=key) from err
+        raise ObjectExistsError(key, key=key) from err
+
+
+def _not_implemented(err: ClientError) -> bool:
+    """Whether the service said it does not implement (a header of) the request."""
+    status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return error_code(err) == "NotImplemented" or status == 501
+
+
+def _same_version(written: dict[str, Any], stored: dict[str, Any]) -> bool | None:
+    """Whether ``stored`` (a HEAD) is the object ``written`` (a write's answer) created.
+
+    ``None`` when the write's answer carries no ETag to compare.
+    """
+    if not written.get("ETag"):
+        return None
+    if _strip_etag(written["ETag"]) != _strip_etag(stored.get("ETag")):
+        return False
+    # Unversioned buckets report no version, or "null" (moto, suspended versioning).
+    versions = {_version_id(written), _version_id(stored)}
+    return None in versions or len(versions) == 1
+
+
+def _version_id(response: dict[str, Any]) -> str | None:
+    """The version ID of a write's or HEAD's answer; ``None`` when unversioned."""
+    version = response.get("VersionId")
+    return None if not version or version == "null" else str(version)
+
+
+def _file_chunks(path: Path) -> Iterator[bytes]:
+    """The file in ``CHUNK_SIZE`` pieces."""
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK_SIZE):
+            yield chunk
 
 
 def _stored_sha256(response: dict[str, Any]) -> str | None:
@@ -758,13 +955,16 @@ def _check_download(key: str, response: dict[str, Any], digest: str, size: int) 
         raise ChecksumMismatchError("downloaded bytes differ from the archived file", key=key)
 
 
-def _integrity_args(algorithm: str | None, data: bytes) -> dict[str, str]:
+def _integrity_args(algorithm: str | None, data: Iterable[bytes]) -> dict[str, str]:
     """Ask the service to check what it received: a CRC on AWS, else Content-MD5.
 
     S3-compatible endpoints get no CRC (many reject it), but every S3 implementation
-    checks Content-MD5, so the bytes stored are the bytes hashed.
+    checks Content-MD5, so the bytes stored are the bytes hashed. ``data`` is read
+    only for the MD5.
     """
     if algorithm:
         return {"ChecksumAlgorithm": algorithm}
-    digest = hashlib.md5(data, usedforsecurity=False).digest()
-    return {"ContentMD5": base64.b64encode(digest).decode("ascii")}
+    hasher = hashlib.md5(usedforsecurity=False)
+    for chunk in data:
+        hasher.update(chunk)
+    return {"ContentMD5": base64.b64encode(hasher.digest()).decode("ascii")}

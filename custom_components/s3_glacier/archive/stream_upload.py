@@ -24,9 +24,17 @@ from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .errors import ArchiveError, ChecksumMismatchError, ObjectExistsError, aws_errors, error_code
+from .errors import (
+    ArchiveError,
+    ChecksumMismatchError,
+    FileTooLargeError,
+    ObjectExistsError,
+    aws_errors,
+    error_code,
+)
 from .models import ArchivedObject, TransferOptions
 from .s3 import (
+    MAX_PARTS,
     S3Target,
     _integrity_args,
     _object_args,
@@ -34,7 +42,7 @@ from .s3 import (
     _stored_sha256,
     plan_part_size,
 )
-from .transfer import ProgressCallback, pump_parts
+from .transfer import PartData, ProgressCallback, ceil_div, max_held_part, pump_parts
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -108,7 +116,12 @@ def upload_stream(
     """
     client = target._client  # noqa: SLF001 - the engine's own client, shared by design
     reader = _FullReads(reader)
-    part_size = plan_part_size(size, options.part_size)
+    # A stream cannot be read again, so every part is held: never a streamed FilePart.
+    part_size = min(plan_part_size(size, options.part_size), max_held_part())
+    if ceil_div(size, part_size) > MAX_PARTS:
+        raise FileTooLargeError(
+            "stream is larger than 10,000 parts that fit in memory", key=key, limit="1 TiB"
+        )
     hasher = hashlib.sha256()
     # The object metadata can only carry a digest known before the first byte is
     # sent: single PUTs get it, multipart objects keep theirs in the caller's sidecar.
@@ -119,7 +132,7 @@ def upload_stream(
             hasher.update(data)
             digest = hasher.hexdigest()
             args = _object_args(options, digest)
-            integrity = _integrity_args(_checksum_algorithm(client), data)
+            integrity = _integrity_args(_checksum_algorithm(client), (data,))
             _conditional(
                 key,
                 lambda: client.put_object(
@@ -224,8 +237,9 @@ class _StreamMultipart:
             raise
         return len(parts)
 
-    def _upload_part(self, number: int, _offset: int, data: bytes) -> dict[str, Any]:
-        extra = _integrity_args(self._algorithm, data)
+    def _upload_part(self, number: int, _offset: int, data: PartData) -> dict[str, Any]:
+        assert isinstance(data, bytes)  # parts of a stream are always held (max_held_part)
+        extra = _integrity_args(self._algorithm, (data,))
         response = self._client.upload_part(
             Bucket=self._bucket,
             Key=self._key,
@@ -265,7 +279,7 @@ def put_small(target: S3Target, key: str, data: bytes, options: TransferOptions)
     client = target._client  # noqa: SLF001 - see upload_stream
     digest = hashlib.sha256(data).hexdigest()
     args = _object_args(options, digest)
-    integrity = _integrity_args(_checksum_algorithm(client), data)
+    integrity = _integrity_args(_checksum_algorithm(client), (data,))
     with aws_errors():
         _conditional(
             key,

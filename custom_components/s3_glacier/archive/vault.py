@@ -47,6 +47,7 @@ from .errors import (
     ArchiveError,
     CannotConnectError,
     ChecksumMismatchError,
+    FileTooLargeError,
     JobNotFoundError,
     NotFoundError,
     VaultNotFoundError,
@@ -58,9 +59,13 @@ from .models import GIB, MIB, ArchivedObject, RestoreState, RestoreTier, Storage
 from .transfer import (
     CHUNK_SIZE,
     GET_PROGRESS_STEP,
+    FilePart,
+    PartData,
     ProgressCallback,
+    VerifiedFileBody,
     ceil_div,
     check_destination,
+    part_length,
     pump_parts,
     utc,
     write_into_place,
@@ -336,13 +341,13 @@ def plan_part_size(size: int, part_size: int) -> int:
     """Return the part size for a multipart upload of ``size`` bytes.
 
     ``part_size`` is doubled until the upload needs at most 10,000 parts; raises
-    ``ArchiveError`` if even 4 GiB parts are not enough (about 40 TiB).
+    ``FileTooLargeError`` if even 4 GiB parts are not enough (about 40 TiB).
     """
     check_part_size(part_size)
+    if size > MAX_PARTS * MAX_PART_SIZE:
+        raise FileTooLargeError("file is larger than a vault archive can be", limit="40 TiB")
     while ceil_div(size, part_size) > MAX_PARTS:
         part_size *= 2
-        if part_size > MAX_PART_SIZE:
-            raise ArchiveError("file is larger than a vault archive can be", size=size)
     return part_size
 
 
@@ -420,9 +425,11 @@ class VaultTarget:
     ) -> ArchivedObject:
         """Upload the file at ``path`` as a new archive and verify what was stored.
 
-        The file is read once. Files up to ``part_size`` go in one request (held in
-        memory); larger ones in a multipart upload with ``concurrency`` parts in
-        flight and at most that many parts in memory. The tree hash and SHA-256 are
+        Files up to ``part_size`` go in one request, read twice (hashed, then streamed
+        from the file and checked again as they are sent); larger ones are read once,
+        in a multipart upload with ``concurrency`` parts in flight and at most that
+        many parts in memory (fewer for large parts: ``transfer.parallel_parts``). A
+        file too large for a vault is refused before it is read. The tree hash and SHA-256 are
         computed while reading; the whole tree hash is joined from the parts' ones.
 
         ``description`` defaults to ``build_description`` of the file name, SHA-256
@@ -449,6 +456,7 @@ class VaultTarget:
         with path.open("rb") as handle:
             before = os.fstat(handle.fileno())
             size = before.st_size
+            multipart_part_size = plan_part_size(size, self.part_size)
             if size <= self.part_size:
                 archive_id, returned, digest, tree, text = self._put_single(
                     path, handle, before, description, sha256, uploaded
@@ -463,7 +471,7 @@ class VaultTarget:
                     self._client,
                     vault_name=self.vault_name,
                     name=path.name,
-                    part_size=plan_part_size(size, self.part_size),
+                    part_size=multipart_part_size,
                     concurrency=self.concurrency,
                     progress=progress,
                 )
@@ -505,14 +513,21 @@ class VaultTarget:
     ) -> tuple[str, str | None, str, str, str]:
         """Send a file of at most one part size in one request.
 
+        The file is hashed (SHA-256 and tree hash, which the request carries), then
+        streamed: the body stops the request if the bytes differ from those hashed.
         Returns the archive ID, the tree hash the service reported, the file's SHA-256
         and tree hash, and the description sent.
         """
-        data = handle.read(before.st_size + 1)
-        _check_unchanged(handle, before, len(data), path.name)
-        digest = hashlib.sha256(data).hexdigest()
+        hasher, tree_hasher = hashlib.sha256(), TreeHasher()
+        read = 0
+        while chunk := handle.read(CHUNK_SIZE):
+            hasher.update(chunk)
+            tree_hasher.update(chunk)
+            read += len(chunk)
+        _check_unchanged(handle, before, read, path.name)
+        digest, tree = hasher.hexdigest(), tree_hasher.hexdigest()
         _check_sha256(digest, sha256, path.name)
-        tree = TreeHasher(data).hexdigest()
+        body = VerifiedFileBody(handle, before.st_size, digest, path.name)
         text = (
             description
             if description is not None
@@ -520,7 +535,7 @@ class VaultTarget:
         )
         with _errors(VaultNotFoundError, vault=self.vault_name):
             response = self._client.upload_archive(
-                vaultName=self.vault_name, archiveDescription=text, checksum=tree, body=data
+                vaultName=self.vault_name, archiveDescription=text, checksum=tree, body=body
             )
         return response["archiveId"], response.get("checksum"), digest, tree, text
 
@@ -751,19 +766,27 @@ class _MultipartUpload:
         _check_unchanged(handle, before, size, self._name)
         _check_sha256(hasher.hexdigest(), sha256, self._name)
 
-    def _upload_part(self, _number: int, start: int, data: bytes) -> bytes:
+    def _upload_part(self, _number: int, start: int, data: PartData) -> bytes:
         """Upload one part (in a worker thread); return its tree hash (raw digest).
 
-        Checks the tree hash the service reports for the part.
+        Checks the tree hash the service reports for the part. A part too large to
+        hold (``FilePart``) is read once for its tree hash, then streamed.
         """
-        digest = TreeHasher(data).digest()
+        body: bytes | VerifiedFileBody
+        if isinstance(data, FilePart):
+            hasher = TreeHasher()
+            for chunk in data.chunks():
+                hasher.update(chunk)
+            digest, body = hasher.digest(), data.body()
+        else:
+            digest, body = TreeHasher(data).digest(), data
         checksum = digest.hex()
         response = self._client.upload_multipart_part(
             vaultName=self._vault,
             uploadId=self._upload_id,
-            range=f"bytes {start}-{start + len(data) - 1}/*",
+            range=f"bytes {start}-{start + part_length(data) - 1}/*",
             checksum=checksum,
-            body=data,
+            body=body,
         )
         _check_returned(response.get("checksum"), checksum, self._name)
         return digest

@@ -1,0 +1,172 @@
+"""Tests for archive/transfer.py: the memory bound of uploads and the verified body."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from pathlib import Path
+import threading
+from typing import Any
+
+import pytest
+
+from custom_components.s3_glacier.archive.errors import ChecksumMismatchError
+from custom_components.s3_glacier.archive.models import GIB, MIB
+from custom_components.s3_glacier.archive.transfer import (
+    MAX_TRANSFER_MEMORY,
+    TRANSFER_OVERHEAD,
+    FilePart,
+    VerifiedFileBody,
+    parallel_parts,
+    pump_parts,
+    streams_parts,
+)
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations() -> None:
+    """Override the project's autouse fixture: these tests need no Home Assistant."""
+
+
+@pytest.mark.parametrize(
+    ("part_size", "concurrency", "expected"),
+    [
+        (16 * MIB, 4, 4),  # the defaults: 64 MiB
+        (16 * MIB, 8, 7),  # 112 MiB of parts, 16 MiB kept for the rest
+        (32 * MIB, 4, 3),
+        (56 * MIB, 4, 2),
+        (64 * MIB, 4, 1),
+        (105 * MIB, 4, 1),  # a 1 TiB file on S3 (10,000 parts)
+        (4 * GIB, 8, 1),  # the largest vault part
+        (5 * MIB, 1, 1),
+    ],
+)
+def test_parallel_parts(part_size: int, concurrency: int, expected: int) -> None:
+    assert MAX_TRANSFER_MEMORY == 128 * MIB
+    assert TRANSFER_OVERHEAD == 16 * MIB
+    assert parallel_parts(part_size, concurrency) == expected
+
+
+def test_streams_parts() -> None:
+    assert not streams_parts(112 * MIB)
+    assert streams_parts(112 * MIB + 1)
+    assert streams_parts(4 * GIB)
+
+
+def test_pump_holds_no_more_parts_than_the_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With parts of half the bound, never more than two are held, whatever concurrency.
+
+    Each upload waits until the reader can read no further: either every part is read
+    or the reader is waiting for a slot (it has read two more than were sent).
+    """
+    monkeypatch.setattr("custom_components.s3_glacier.archive.transfer.MAX_TRANSFER_MEMORY", 8)
+    monkeypatch.setattr("custom_components.s3_glacier.archive.transfer.TRANSFER_OVERHEAD", 0)
+    data = bytes(range(40))
+    condition = threading.Condition()
+    state = {"read": 0, "sent": 0, "most_held": 0}
+
+    def hash_part(part: bytes) -> None:
+        with condition:
+            state["read"] += 1
+            state["most_held"] = max(state["most_held"], state["read"] - state["sent"])
+            condition.notify_all()
+
+    def upload(number: int, offset: int, part: bytes) -> int:
+        with condition:
+            # Let the reader run ahead as far as it is allowed to, then finish.
+            condition.wait_for(lambda: state["read"] == 10 or state["read"] - state["sent"] >= 2, 5)
+            state["sent"] += 1
+            condition.notify_all()
+        return number
+
+    results = pump_parts(
+        io.BytesIO(data),
+        len(data),
+        part_size=4,
+        concurrency=8,
+        upload_part=upload,
+        name="f",
+        thread_name_prefix="test_part",
+        hash_part=hash_part,
+    )
+    assert results == list(range(1, 11))
+    assert state["most_held"] == 2
+
+
+def _body(tmp_path: Path, size: int) -> tuple[Path, Any, VerifiedFileBody]:
+    path = tmp_path / "f"
+    path.write_bytes(os.urandom(size))
+    handle = path.open("rb")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return path, handle, VerifiedFileBody(handle, size, digest, "f")
+
+
+def test_verified_body_reads_seeks_and_rereads(tmp_path: Path) -> None:
+    path, handle, body = _body(tmp_path, 3 * MIB + 5)
+    with handle:
+        assert body.seek(0, os.SEEK_END) == 3 * MIB + 5  # botocore's length probe
+        assert body.seek(0) == 0
+        first = b"".join(iter(lambda: body.read(65536), b""))
+        body.seek(0)
+        second = body.read()
+        body.seek(MIB)  # a pass that starts mid-way still checks the whole file
+        tail = body.read()
+    assert first == second == path.read_bytes()
+    assert tail == path.read_bytes()[MIB:]
+
+
+@pytest.mark.parametrize("change", ["rewrite", "append", "truncate"])
+def test_verified_body_withholds_the_last_bytes_of_a_changed_file(
+    tmp_path: Path, change: str
+) -> None:
+    path, handle, body = _body(tmp_path, 200_000)
+    with handle:
+        sent = body.read(100_000)
+        with path.open("r+b") as out:
+            if change == "rewrite":
+                out.seek(150_000)
+                out.write(b"\x00" * 16 if out.read(16) != b"\x00" * 16 else b"\x01" * 16)
+            elif change == "append":
+                out.seek(0, os.SEEK_END)
+                out.write(b"more")
+            else:
+                out.truncate(199_999)
+        with pytest.raises(ChecksumMismatchError):
+            _drain(body)
+    assert len(sent) == 100_000
+
+
+def _drain(body: VerifiedFileBody) -> None:
+    """Read the rest in small blocks, as http.client sends a body."""
+    while body.read(8192):
+        pass
+
+
+def test_pump_streams_parts_too_large_to_hold(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parts over the bound reach upload_part as file ranges, hashed, one at a time."""
+    monkeypatch.setattr("custom_components.s3_glacier.archive.transfer.MAX_TRANSFER_MEMORY", 3)
+    monkeypatch.setattr("custom_components.s3_glacier.archive.transfer.TRANSFER_OVERHEAD", 0)
+    data = bytes(range(10))
+    whole = hashlib.sha256()
+    received: list[tuple[int, int, bytes]] = []
+
+    def upload(number: int, offset: int, part: Any) -> int:
+        assert isinstance(part, FilePart)
+        assert part.sha256 == hashlib.sha256(data[offset : offset + 4]).hexdigest()
+        received.append((number, offset, part.body().read()))
+        return number
+
+    results = pump_parts(
+        io.BytesIO(data),
+        len(data),
+        part_size=4,
+        concurrency=4,
+        upload_part=upload,
+        name="f",
+        thread_name_prefix="test_part",
+        hash_part=whole.update,
+    )
+    assert results == [1, 2, 3]
+    assert received == [(1, 0, data[0:4]), (2, 4, data[4:8]), (3, 8, data[8:10])]
+    assert whole.hexdigest() == hashlib.sha256(data).hexdigest()
