@@ -573,3 +573,43 @@ def test_regions_are_named_and_class_names_agree() -> None:
     messages += list(english["config"]["error"].values())
     messages += list(english["options"]["error"].values())
     assert [m for m in messages if "`" in m] == []
+
+
+@pytest.fixture
+def reader_keys(aws: None) -> dict[str, str]:
+    """Keys of an IAM user that may read objects but not list (or HEAD) the bucket.
+
+    Made before ``moto_auth`` turns authorisation on.
+    """
+    iam = boto3.client("iam", region_name=REGION)
+    iam.create_user(UserName="reader")
+    iam.put_user_policy(
+        UserName="reader",
+        PolicyName="objects-only",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::*/*"}
+                ],
+            }
+        ),
+    )
+    key = iam.create_access_key(UserName="reader")["AccessKey"]
+    return {CONF_ACCESS_KEY_ID: key["AccessKeyId"], CONF_SECRET_ACCESS_KEY: key["SecretAccessKey"]}
+
+
+async def test_keys_without_the_bucket_permission(
+    hass: HomeAssistant, reader_keys: dict[str, str], moto_auth: dict[str, str]
+) -> None:
+    """Valid keys whose policy does not allow the bucket check: access_denied, not invalid_auth.
+
+    New keys would not help; the policy needs s3:ListBucket (the form says so).
+    """
+    flow_id = await _bucket_form(hass)
+    result = await hass.config_entries.flow.async_configure(flow_id, {**USER_INPUT, **reader_keys})
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "access_denied"}
+    result = await hass.config_entries.flow.async_configure(flow_id, {**USER_INPUT, **moto_auth})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()

@@ -263,8 +263,11 @@ class S3GlacierConfigFlow(ConfigFlow, domain=DOMAIN):
         try:
             # One attempt: the user is waiting on the form and can simply submit again.
             target, reported = await self.hass.async_add_executor_job(connect, data, None, 1)
-        except (AuthError, AccessDeniedError):
+        except AuthError:
             return {"base": "invalid_auth"}, data
+        except AccessDeniedError:
+            # Valid keys: new ones would not help, a policy that allows the check would.
+            return {"base": "access_denied"}, data
         except VaultNotFoundError:
             return {CONF_VAULT_NAME: "vault_not_found"}, data
         except ServiceUnavailableError:

@@ -42,7 +42,7 @@ from .s3 import (
     _stored_sha256,
     plan_part_size,
 )
-from .transfer import PartData, ProgressCallback, ceil_div, max_held_part, pump_parts
+from .transfer import FilePart, PartData, ProgressCallback, ceil_div, max_held_part, pump_parts
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -238,7 +238,7 @@ class _StreamMultipart:
         return len(parts)
 
     def _upload_part(self, number: int, _offset: int, data: PartData) -> dict[str, Any]:
-        assert isinstance(data, bytes)  # parts of a stream are always held (max_held_part)
+        assert not isinstance(data, FilePart)  # a stream's parts are held (max_held_part)
         extra = _integrity_args(self._algorithm, (data,))
         response = self._client.upload_part(
             Bucket=self._bucket,
