@@ -25,7 +25,11 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 )
 from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
-from custom_components.s3_glacier.const import DOMAIN
+from custom_components.s3_glacier.const import (
+    DOMAIN,
+    EVENT_RESTORE_FAILED,
+    EVENT_RESTORE_REQUESTED_AGAIN,
+)
 
 from .conftest import BUCKET
 
@@ -152,3 +156,40 @@ async def test_vault_lines_name_the_file_not_the_archive_id(
         "deleted photos.tar (750 KiB) from the Glacier vault; early deletion charge $0.0001",
     ]
     assert {name for _, name, _ in lines} == {loaded_vault.title}
+
+
+@pytest.mark.usefixtures("logbook")
+async def test_watcher_outcomes_read_in_the_logbook(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    hass_ws_client: WebSocketGenerator,
+) -> None:
+    """A restore asked again, and the watcher's give-ups, each read as a sentence.
+
+    The events are the ones the watcher fires (tests/test_restore.py drives those paths);
+    here only their description is checked.
+    """
+    since = dt_util.utcnow() - timedelta(seconds=1)
+    entry_id = init_integration.entry_id
+    hass.bus.async_fire(
+        EVENT_RESTORE_REQUESTED_AGAIN,
+        {
+            "config_entry_id": entry_id,
+            "key": "ha/old.tar",
+            "reason": "restore_expired",
+            "ready_by": "2026-11-27T18:00:00+00:00",
+        },
+    )
+    for reason in ("restore_expired", "checks_failed"):
+        hass.bus.async_fire(
+            EVENT_RESTORE_FAILED,
+            {"config_entry_id": entry_id, "key": "ha/old.tar", "reason": reason},
+        )
+    await hass.async_block_till_done()
+    lines = await _logbook_lines(hass, hass_ws_client, since)
+    assert [message for _, _, message in lines] == [
+        "the restored copy of ha/old.tar expired before it was downloaded:"
+        " its restore was requested again",
+        "could not restore ha/old.tar: the restored copy expired again before it was downloaded",
+        "could not restore ha/old.tar: its restore could not be checked many times in a row",
+    ]

@@ -24,6 +24,7 @@ from .const import (
     EVENT_DELETED,
     EVENT_RESTORE_COMPLETED,
     EVENT_RESTORE_FAILED,
+    EVENT_RESTORE_REQUESTED_AGAIN,
 )
 from .helpers import is_vault
 
@@ -47,6 +48,8 @@ FAILURE_REASONS: dict[str, str] = {
     "restore_not_running": "the restored copy expired or the restore was never started",
     "destination_exists": "the destination file already exists",
     "write_failed": "the file could not be written",
+    "restore_expired": "the restored copy expired again before it was downloaded",
+    "checks_failed": "its restore could not be checked many times in a row",
 }
 UNKNOWN_FAILURE = "the service reported an error (see the log)"
 
@@ -69,7 +72,7 @@ def _money(value: object) -> str:
 def async_describe_events(
     hass: HomeAssistant, async_describe_event: Callable[[str, str, Describe], None]
 ) -> None:
-    """Describe the archived, deleted and restore events."""
+    """Describe the archived, deleted and restore (completed, failed, asked again) events."""
 
     def _entry_title(data: Mapping[str, Any]) -> str:
         entry = hass.config_entries.async_get_entry(str(data.get("config_entry_id")))
@@ -124,7 +127,17 @@ def async_describe_events(
         reason = FAILURE_REASONS.get(str(data.get("reason")), UNKNOWN_FAILURE)
         return _line(data, f"could not restore {_name(data)}: {reason}")
 
+    @callback
+    def restore_requested_again(event: LazyEventPartialState) -> dict[str, str]:
+        data = event.data
+        return _line(
+            data,
+            f"the restored copy of {_name(data)} expired before it was downloaded:"
+            " its restore was requested again",
+        )
+
     async_describe_event(DOMAIN, EVENT_ARCHIVED, archived)
+    async_describe_event(DOMAIN, EVENT_RESTORE_REQUESTED_AGAIN, restore_requested_again)
     async_describe_event(DOMAIN, EVENT_DELETED, deleted)
     async_describe_event(DOMAIN, EVENT_RESTORE_COMPLETED, restore_completed)
     async_describe_event(DOMAIN, EVENT_RESTORE_FAILED, restore_failed)
