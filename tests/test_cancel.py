@@ -11,14 +11,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 import hashlib
 from pathlib import Path
 import threading
 from typing import Any
 
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+)
 
 from custom_components.s3_glacier import bucket_actions, vault_actions
 from custom_components.s3_glacier.archive.catalog import Catalog, CatalogError
@@ -234,3 +239,54 @@ async def test_cancelled_vault_upload_keeps_its_archive_id(
         archives = reopened.objects()
     # moto's archive ID is the MD5 of the body: the one the upload got back.
     assert [(a.key, a.size) for a in archives] == [(hashlib.md5(body).hexdigest(), 4000)]
+
+
+async def test_unload_waits_for_the_watchers_download(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    files: Path,
+    jobs: ExecutorJobs,
+    freezer: FrozenDateTimeFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A restore the watcher is downloading holds the catalog like an action would.
+
+    Unloading cancels the watcher's check; its download runs on in the executor, and the
+    catalog and client stay open until it has written the file.
+    """
+    body = b"g" * 3000
+    (files / "cold.bin").write_bytes(body)
+    await _call(hass, "archive", path=str(files / "cold.bin"), storage_class="GLACIER")
+    (files / "out").mkdir()
+    data = init_integration.runtime_data
+    entered, release = threading.Event(), threading.Event()
+    real_get = data.target.get
+
+    def held_get(*args: Any, **kwargs: Any) -> Any:
+        entered.set()
+        assert release.wait(30), "the test never released the download"
+        return real_get(*args, **kwargs)
+
+    monkeypatch.setattr(data.target, "get", held_get)
+    response = await _call(
+        hass, "restore", key="ha/cold.bin", destination=str(files / "out"), tier="bulk"
+    )
+    assert response["status"] == "restore_requested"
+    # moto finishes restores at once: the watcher's first check (Bulk: after an hour)
+    # finds the copy readable and downloads it.
+    freezer.tick(timedelta(hours=1, seconds=1))
+    async_fire_time_changed(hass)
+    assert await hass.async_add_executor_job(entered.wait, 10)
+
+    mark = jobs.mark()
+    unload = hass.async_create_task(hass.config_entries.async_unload(init_integration.entry_id))
+    await jobs.settle(mark)  # whatever the unload does before the download ends, it has done
+    try:
+        assert data.catalog.get("ha/cold.bin") is not None  # still open
+    finally:
+        release.set()
+    assert await unload
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert (files / "out" / "cold.bin").read_bytes() == body
+    with pytest.raises(CatalogError):
+        data.catalog.get("ha/cold.bin")  # closed, now that nothing uses it

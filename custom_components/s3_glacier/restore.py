@@ -206,10 +206,13 @@ class RestoreWatcher:
         async with self._activity.busy():
             outcome = await self._hass.async_add_executor_job(self._advance, restore)
             if outcome.download and self._current.get(restore.key) is restore:
-                # Downloads share the entry's transfer slots with the actions: many
-                # restores ready at once do not start many large downloads at once.
-                async with self._coordinator.config_entry.runtime_data.transfers:
-                    outcome = await self._hass.async_add_executor_job(self._download, restore)
+                # A download is leased like an action's: it takes one of the entry's
+                # transfer slots (many restores ready at once do not start many large
+                # downloads at once) and the key, and if the check is cancelled (an
+                # unload) the catalog and client stay open until the file is written.
+                data = self._coordinator.config_entry.runtime_data
+                async with data.lease(self._hass, restore.key, transfer=True) as lease:
+                    outcome = await lease.run(self._download, restore)
             if self._current.get(restore.key) is not restore:
                 return  # superseded by a newer request while checking: that one goes on
             if outcome.check_failed:
