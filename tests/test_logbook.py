@@ -193,3 +193,25 @@ async def test_watcher_outcomes_read_in_the_logbook(
         "could not restore ha/old.tar: the restored copy expired again before it was downloaded",
         "could not restore ha/old.tar: its restore could not be checked many times in a row",
     ]
+
+
+@pytest.mark.usefixtures("logbook")
+async def test_instant_restore_reads_in_the_logbook(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    hass_ws_client: WebSocketGenerator,
+    files: Path,
+) -> None:
+    """A restore that downloads at once (an instant class) is described like a watched one."""
+    since = dt_util.utcnow() - timedelta(seconds=1)
+    (files / "notes.txt").write_bytes(b"n" * 43)
+    await _call(hass, "archive", path=str(files / "notes.txt"), storage_class="glacier_ir")
+    (files / "out").mkdir()
+    response = await _call(hass, "restore", key="ha/notes.txt", destination=str(files / "out"))
+    assert response["status"] == "restored"
+
+    lines = await _logbook_lines(hass, hass_ws_client, since)
+    assert [message for _, _, message in lines] == [
+        "archived ha/notes.txt (43 B) to Glacier Instant Retrieval",
+        f"restored ha/notes.txt to {(files / 'out' / 'notes.txt').resolve()}",
+    ]

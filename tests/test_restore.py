@@ -179,7 +179,8 @@ async def test_intelligent_tiering_archive_tier_is_restored_and_watched(
     assert response["status"] == "restore_requested"
     assert hooks.restore_requests == [{"GlacierJobParameters": {"Tier": "Bulk"}}]
     # Deep Archive Access Bulk: within 48 hours.
-    assert response["ready_by"] == (now + timedelta(hours=48)).isoformat() + "+00:00"
+    ready_by = now + timedelta(hours=48)
+    assert response["ready_by"] == ready_by.isoformat(timespec="seconds") + "+00:00"
     # Bulk restores of the archive tiers are free: the download's GET and egress remain.
     assert response["cost_breakdown"] == {
         "retrieval": 0.0,
@@ -281,7 +282,8 @@ async def test_faster_tier_upgrades_a_running_restore(
         "Bulk",
         "Expedited",
     ]
-    assert response["ready_by"] == (now + timedelta(minutes=5)).isoformat() + "+00:00"
+    ready_by = now + timedelta(minutes=5)
+    assert response["ready_by"] == ready_by.isoformat(timespec="seconds") + "+00:00"
 
     restores.finish()
     await _tick(hass, freezer, timedelta(minutes=1, seconds=1))

@@ -224,7 +224,12 @@ async def test_archive_list_restore_delete(
     assert breakdown["copy_storage"] == 0
     assert breakdown["egress_free_gb_per_month"] == 100
     # The entry's Expedited tier: $0.03/GB and $10 per 1,000 requests, plus the egress.
-    assert response["estimated_cost"] == shown_money(len(data) / 2**30 * 0.12 + 10 / 1000)
+    assert breakdown["retrieval"] == shown_money(len(data) / 2**30 * 0.03)
+    # $10 per 1,000 retrieval requests, plus the job output's GET ($0.0004 per 1,000).
+    assert breakdown["requests"] == shown_money(10 / 1000 + 0.0004 / 1000)
+    assert response["estimated_cost"] == round(
+        breakdown["retrieval"] + breakdown["requests"] + breakdown["egress"], 4
+    )
     again = await _call(hass, "restore", archive_id=archive_id, destination=str(files / "x"))
     assert again["status"] == "restore_in_progress"
     assert again["path"] == response["path"]  # the running job keeps its destination

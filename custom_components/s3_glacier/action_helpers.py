@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from decimal import ROUND_CEILING, Decimal
 from enum import StrEnum
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
@@ -139,24 +139,32 @@ def human_size(size: int) -> str:
     return f"{text} {unit}"
 
 
-def restore_breakdown(estimate: RestoreEstimate) -> dict[str, float | int]:
-    """A restore estimate as responses show it: each charge, and the egress allowance.
+def restore_cost_fields(estimate: RestoreEstimate) -> dict[str, Any]:
+    """A restore estimate as responses show it: ``estimated_cost`` and ``cost_breakdown``.
 
-    Egress is priced as if the account's free monthly allowance were used up: it is
-    shared by the whole AWS account, so this integration cannot know what is left.
+    Each charge is rounded up like any amount, and the total is the sum of the charges
+    as shown, so that the lines a person reads add up. Egress is priced as if the
+    account's free monthly allowance were used up: it is shared by the whole AWS
+    account, so this integration cannot know what is left.
     """
+    charges = {
+        "retrieval": round_money(estimate.retrieval),
+        "requests": round_money(estimate.requests),
+        "copy_storage": round_money(estimate.copy_storage),
+        "egress": round_money(estimate.egress),
+    }
     return {
-        "retrieval": money(estimate.retrieval),
-        "requests": money(estimate.requests),
-        "copy_storage": money(estimate.copy_storage),
-        "egress": money(estimate.egress),
-        "egress_free_gb_per_month": EGRESS_FREE_GB_PER_MONTH,
+        "estimated_cost": float(sum(charges.values(), Decimal(0))),
+        "cost_breakdown": {
+            **{name: float(value) for name, value in charges.items()},
+            "egress_free_gb_per_month": EGRESS_FREE_GB_PER_MONTH,
+        },
     }
 
 
 def iso(moment: datetime | None) -> str | None:
-    """A time for a response: ISO 8601, or None."""
-    return moment.isoformat() if moment else None
+    """A time for a response or event: ISO 8601 to the second, or None."""
+    return moment.isoformat(timespec="seconds") if moment else None
 
 
 def check_limit(limit: int) -> int:

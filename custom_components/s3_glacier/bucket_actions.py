@@ -31,7 +31,7 @@ from .action_helpers import (
     iso,
     money,
     remote_errors,
-    restore_breakdown,
+    restore_cost_fields,
 )
 from .archive.catalog import Catalog, CatalogError
 from .archive.models import (
@@ -59,6 +59,7 @@ from .const import (
     DEFAULT_STORAGE_CLASS,
     EVENT_ARCHIVED,
     EVENT_DELETED,
+    EVENT_RESTORE_COMPLETED,
     LOGGER,
 )
 from .data import S3GlacierConfigEntry
@@ -212,6 +213,11 @@ async def _download_now(
                     progress=ProgressLog("Restoring", obj.key, obj.size),
                 )
             )
+    # The same event as a watched restore's: automations and the logbook see both.
+    hass.bus.async_fire(
+        EVENT_RESTORE_COMPLETED,
+        {"config_entry_id": entry.entry_id, "key": obj.key, "path": str(path)},
+    )
     return {"status": "restored", "path": str(path), "size": restored.size}
 
 
@@ -253,7 +259,7 @@ class _RestoreAsk:
             download=self.path is not None,
             **kwargs,
         )
-        return {"estimated_cost": money(result.total), "cost_breakdown": restore_breakdown(result)}
+        return restore_cost_fields(result)
 
 
 async def restore(
@@ -362,7 +368,7 @@ async def _restore_archived(
     if pending is not running:
         await data.restores.async_watch(pending)
     cost = ask.estimate(prices, copy_days=ask.restore_days or 0)
-    return cost | {"status": status, "ready_by": pending.ready_by.isoformat()}
+    return cost | {"status": status, "ready_by": iso(pending.ready_by)}
 
 
 def _next_pending(

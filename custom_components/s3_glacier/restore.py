@@ -254,7 +254,7 @@ class RestoreWatcher:
                 "config_entry_id": self._coordinator.config_entry.entry_id,
                 "key": again.key,
                 "reason": REASON_EXPIRED,
-                "ready_by": again.ready_by.isoformat(),
+                "ready_by": again.ready_by.isoformat(timespec="seconds"),
             },
         )
 

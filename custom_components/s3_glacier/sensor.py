@@ -24,6 +24,7 @@ from homeassistant.const import EntityCategory, UnitOfInformation
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.util import dt as dt_util
 
 from .action_helpers import human_size, round_money
 from .archive.models import MIB, S3_STORAGE_CLASSES, ArchivedObject, StorageClass
@@ -94,13 +95,12 @@ def _cost_attributes(summary: ArchiveSummary) -> dict[str, Any]:
 def _pending_attributes(summary: ArchiveSummary) -> dict[str, Any]:
     soonest = sorted(summary.pending_restores, key=lambda p: (p.ready_by, p.key))
     listed = soonest[:MAX_LISTED_RESTORES]
+    # One line of text per restore: the frontend shows a list of strings as a list,
+    # but a list of mappings as a raw dump.
     attributes: dict[str, Any] = {
         "restores": [
-            {
-                "key": p.key,
-                "tier": p.tier.value,
-                "ready_by": p.ready_by.replace(microsecond=0).isoformat(),
-            }
+            f"{p.key} ({p.tier.value}, ready by "
+            f"{dt_util.as_local(p.ready_by).strftime('%Y-%m-%d %H:%M')})"
             for p in listed
         ]
     }

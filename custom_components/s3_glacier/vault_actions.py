@@ -32,7 +32,7 @@ from .action_helpers import (
     iso,
     money,
     remote_errors,
-    restore_breakdown,
+    restore_cost_fields,
 )
 from .archive.catalog import Catalog, CatalogError
 from .archive.models import (
@@ -186,15 +186,14 @@ async def restore(
         copy_days=0,
         download=path is not None,
     )
-    response["estimated_cost"] = money(estimate.total)
-    response["cost_breakdown"] = restore_breakdown(estimate)
+    response |= restore_cost_fields(estimate)
     async with data.lease(hass, obj.key) as lease:
         if running := data.restores.pending(obj.key):
             # One job per archive: each is billed. The running job keeps its destination.
             return response | {
                 "status": "restore_in_progress",
                 "path": str(running.destination) if running.destination else None,
-                "ready_by": running.ready_by.isoformat(),
+                "ready_by": iso(running.ready_by),
             }
         with remote_errors(hass, entry, key=obj.key):
             job_id = await lease.run(target.request_restore, obj.key, tier)
@@ -210,7 +209,7 @@ async def restore(
             job_id=job_id,
         )
         await data.restores.async_watch(restore_job)
-    return response | {"status": "restore_requested", "ready_by": restore_job.ready_by.isoformat()}
+    return response | {"status": "restore_requested", "ready_by": iso(restore_job.ready_by)}
 
 
 async def delete(
@@ -283,4 +282,4 @@ async def refresh(
     with remote_errors(hass, entry, key=_target(entry).vault_name):
         job_id = await hass.async_add_executor_job(_target(entry).request_inventory)
     ready_by = await entry.runtime_data.restores.async_watch_inventory(job_id)
-    return {"status": "inventory_requested", "job_id": job_id, "ready_by": ready_by.isoformat()}
+    return {"status": "inventory_requested", "job_id": job_id, "ready_by": iso(ready_by)}
