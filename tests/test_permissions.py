@@ -382,3 +382,7 @@ async def test_moto_tells_bucket_from_object_resources(
     assert mock_config_entry.state is ConfigEntryState.SETUP_RETRY
     assert "s3:ListBucket" in (mock_config_entry.reason or "")
     assert _reauth_flows(hass) == []
+    # The missing action is a repair issue too, not only the entry's retry reason.
+    assert [(i.translation_key, i.translation_placeholders) for i in _issues(hass)] == [
+        ("missing_permission", {"title": mock_config_entry.title, "action": "s3:ListBucket"})
+    ]

@@ -412,6 +412,38 @@ async def test_watcher_gives_up_after_failed_checks(
     assert heads == 10
 
 
+async def test_watcher_refused_a_check_names_the_permission_and_goes_on(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    allowed: Path,
+    hooks: ClientHooks,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A check refused by the IAM policy is not a failed restore: the missing action is
+    named in a repair issue, the check is retried, and once allowed the restore ends."""
+    _write(allowed / "p.bin", 10)
+    await _call(hass, "archive", path=str(allowed / "p.bin"), storage_class="GLACIER")
+    await _call(hass, "restore", key="ha/p.bin", tier="Expedited")
+    failed = async_capture_events(hass, f"{DOMAIN}_restore_failed")
+    completed = async_capture_events(hass, f"{DOMAIN}_restore_completed")
+
+    def refused(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        return _error("AccessDenied", 403)
+
+    hooks.on("before-call.s3.HeadObject", refused)
+    await _tick(hass, freezer, timedelta(minutes=1, seconds=1))
+    assert failed == []
+    issue = repairs.issue_id(init_integration, "missing_permission", "s3:GetObject")
+    assert issue in _issues(hass)
+    assert hass.states.get("sensor.demo_archive_ha_pending_restores").state == "1"
+
+    hooks.remove_all()  # the policy was fixed
+    await _tick(hass, freezer, timedelta(minutes=2, seconds=1))
+    assert [e.data["key"] for e in completed] == ["ha/p.bin"]
+    assert failed == []
+    assert hass.states.get("sensor.demo_archive_ha_pending_restores").state == "0"
+
+
 # --- 10.10 restores share the transfer limit ------------------------------------------
 
 

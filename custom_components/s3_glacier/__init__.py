@@ -51,6 +51,7 @@ from .helpers import (
     option_value,
     unique_id_from_data,
 )
+from .permissions import async_report_denied
 from .restore import RestoreWatcher
 from .services import async_setup_services
 from .translate import translated
@@ -144,6 +145,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: S3GlacierConfigEntry) ->
     except AccessDeniedError as err:
         # Valid keys whose policy lacks the action: new keys would not help, a fixed
         # policy does, and Home Assistant retries setup by itself until it is fixed.
+        async_report_denied(hass, entry, err)
         raise translated(ConfigEntryNotReady, err) from err
     except (
         BucketNotFoundError,

@@ -23,7 +23,9 @@ from homeassistant.helpers.event import async_call_later
 from . import repairs
 from .archive.catalog import CatalogError
 from .archive.errors import (
+    AccessDeniedError,
     ArchiveError,
+    BucketNotFoundError,
     CannotConnectError,
     JobNotFoundError,
     NotFoundError,
@@ -78,7 +80,8 @@ class _Outcome:
     """What one check found.
 
     Still waiting; ready and to be downloaded (``download``); done (with the path
-    written); failed; not checkable now (``check_failed``: retried with backoff); or
+    written); failed; not checkable now (``check_failed``: retried with backoff;
+    ``denied`` when the IAM policy refused the request); or
     the restored copy expired unread and a new restore was requested
     (``requested_again``).
     """
@@ -89,6 +92,7 @@ class _Outcome:
     failure: str | None = None
     check_failed: bool = False
     requested_again: bool = False
+    denied: AccessDeniedError | None = None
 
 
 def retry_delay(tier: RestoreTier, failures: int) -> timedelta:
@@ -213,6 +217,8 @@ class RestoreWatcher:
                 data = self._coordinator.config_entry.runtime_data
                 async with data.lease(self._hass, restore.key, transfer=True) as lease:
                     outcome = await lease.run(self._download, restore)
+            if outcome.denied is not None:
+                self._coordinator.async_permissions_changed(outcome.denied)
             if self._current.get(restore.key) is not restore:
                 return  # superseded by a newer request while checking: that one goes on
             if outcome.check_failed:
@@ -314,6 +320,13 @@ class RestoreWatcher:
             return step(restore)
         except (CannotConnectError, ThrottledError) as err:
             LOGGER.debug("Check of the restore of %s postponed: %s", restore.key, err)
+            return _Outcome(check_failed=True)
+        except AccessDeniedError as err:
+            # Allowed to log in, not to do this: a fixed policy lets the restore finish,
+            # so keep checking (with backoff) and name the missing action.
+            return _Outcome(check_failed=True, denied=err)
+        except BucketNotFoundError:
+            # The coordinator raises the bucket's repair issue; it may come back.
             return _Outcome(check_failed=True)
         except NotRestoredError:
             return _Outcome(waiting=True)  # expired meanwhile: the next check asks again
