@@ -379,6 +379,14 @@ async def test_glacier_restore_is_watched_to_completion(
 
     again = await _call(hass, "restore", key="ha/old.tar", destination=str(allowed), tier="Bulk")
     assert again["status"] == "restore_in_progress"
+    # Following the running restore sends nothing: only the download is still to pay.
+    assert again["cost_breakdown"] == {
+        "retrieval": 0.0,
+        "requests": shown_money(0.0004 / 1000),
+        "copy_storage": 0.0,
+        "egress": shown_money(5000 / 2**30 * 0.09),
+        "egress_free_gb_per_month": 100,
+    }
 
     freezer.tick(timedelta(hours=1, seconds=1))
     async_fire_time_changed(hass)

@@ -367,7 +367,12 @@ async def _restore_archived(
     pending = _next_pending(ask, running, now, status)
     if pending is not running:
         await data.restores.async_watch(pending)
-    cost = ask.estimate(prices, copy_days=ask.restore_days or 0)
+    if status == "restore_in_progress":
+        # Following a restore that runs already sends no request: only the download
+        # (its GET and egress) is still to pay.
+        cost = ask.estimate(prices, copy_days=0, retrieve=False, request=False)
+    else:
+        cost = ask.estimate(prices, copy_days=ask.restore_days or 0)
     return cost | {"status": status, "ready_by": iso(pending.ready_by)}
 
 

@@ -148,15 +148,6 @@ class S3GlacierData:
         finally:
             lease.leave()
 
-    @asynccontextmanager
-    async def key_lock(self, key: str) -> AsyncIterator[None]:
-        """Hold the lock of ``key`` (object key or archive ID) for a step without jobs."""
-        release = await self._lock_key(key)
-        try:
-            yield
-        finally:
-            release()
-
     async def _lock_key(self, key: str) -> Release:
         """Wait for the lock of ``key``; return the function that gives it back."""
         lock, users = self._key_locks.get(key, (asyncio.Lock(), 0))
