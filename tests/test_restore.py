@@ -171,7 +171,12 @@ async def test_intelligent_tiering_archive_tier_is_restored_and_watched(
     with pytest.raises(ServiceValidationError) as err:
         await _call(hass, "restore", key="ha/it.bin", destination=str(allowed), tier="Expedited")
     assert err.value.translation_key == "tier_not_available"
-    assert err.value.translation_placeholders["allowed"] == "Standard, Bulk"
+    # The values the tier field takes, and the tier by AWS's name.
+    assert err.value.translation_placeholders["allowed"] == "standard, bulk"
+    assert (
+        err.value.translation_placeholders["storage_class"]
+        == "Intelligent-Tiering Deep Archive Access"
+    )
     assert hooks.restore_requests == []
 
     now = freezer.time_to_freeze

@@ -13,6 +13,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 
 from .archive.errors import AccessDeniedError, ArchiveError, AuthError
+from .archive.models import ArchiveStatus, RestoreSource, StorageClass
 from .archive.pricing import EGRESS_FREE_GB_PER_MONTH, RestoreEstimate
 from .const import DOMAIN, LOGGER
 from .data import S3GlacierConfigEntry
@@ -160,6 +161,26 @@ def restore_cost_fields(estimate: RestoreEstimate) -> dict[str, Any]:
             "egress_free_gb_per_month": EGRESS_FREE_GB_PER_MONTH,
         },
     }
+
+
+# AWS's names for the storage classes, as the sensors and options show them.
+CLASS_NAMES: dict[RestoreSource, str] = {
+    StorageClass.STANDARD: "Standard",
+    StorageClass.STANDARD_IA: "Standard-Infrequent Access",
+    StorageClass.ONEZONE_IA: "One Zone-Infrequent Access",
+    StorageClass.INTELLIGENT_TIERING: "Intelligent-Tiering",
+    StorageClass.GLACIER_IR: "Glacier Instant Retrieval",
+    StorageClass.GLACIER: "Glacier Flexible Retrieval",
+    StorageClass.DEEP_ARCHIVE: "Glacier Deep Archive",
+    StorageClass.VAULT: "the Glacier vault",
+    ArchiveStatus.ARCHIVE_ACCESS: "Intelligent-Tiering Archive Access",
+    ArchiveStatus.DEEP_ARCHIVE_ACCESS: "Intelligent-Tiering Deep Archive Access",
+}
+
+
+def class_name(source: RestoreSource) -> str:
+    """AWS's name of a storage class or Intelligent-Tiering archive tier."""
+    return CLASS_NAMES[source]
 
 
 def iso(moment: datetime | None) -> str | None:

@@ -28,6 +28,7 @@ from .action_helpers import (
     ProgressLog,
     check_limit,
     choice,
+    class_name,
     iso,
     money,
     remote_errors,
@@ -63,7 +64,7 @@ from .const import (
     LOGGER,
 )
 from .data import S3GlacierConfigEntry
-from .helpers import transfer_options
+from .helpers import option_value, transfer_options
 from .paths import (
     Source,
     check_in_prefix,
@@ -293,9 +294,9 @@ async def restore(
     if obj.needs_restore and not tier_available(source, tier):
         raise invalid(
             "tier_not_available",
-            tier=tier,
-            storage_class=source,
-            allowed=", ".join(available_tiers(source)),
+            tier=option_value(tier),
+            storage_class=class_name(source),
+            allowed=", ".join(option_value(t) for t in available_tiers(source)),
         )
     ask = _RestoreAsk(
         obj=obj,

@@ -16,7 +16,7 @@ from homeassistant.components.logbook.const import LOGBOOK_ENTRY_MESSAGE, LOGBOO
 from homeassistant.components.logbook.models import LazyEventPartialState
 from homeassistant.core import HomeAssistant, callback
 
-from .action_helpers import human_size
+from .action_helpers import class_name, human_size
 from .archive.models import StorageClass
 from .const import (
     DOMAIN,
@@ -26,19 +26,7 @@ from .const import (
     EVENT_RESTORE_FAILED,
     EVENT_RESTORE_REQUESTED_AGAIN,
 )
-from .helpers import is_vault
-
-# AWS's names for the storage classes, as the sensors and options show them.
-CLASS_NAMES: dict[StorageClass, str] = {
-    StorageClass.STANDARD: "Standard",
-    StorageClass.STANDARD_IA: "Standard-Infrequent Access",
-    StorageClass.ONEZONE_IA: "One Zone-Infrequent Access",
-    StorageClass.INTELLIGENT_TIERING: "Intelligent-Tiering",
-    StorageClass.GLACIER_IR: "Glacier Instant Retrieval",
-    StorageClass.GLACIER: "Glacier Flexible Retrieval",
-    StorageClass.DEEP_ARCHIVE: "Glacier Deep Archive",
-    StorageClass.VAULT: "the Glacier vault",
-}
+from .helpers import is_vault, parse_option
 
 # Why the restore watcher gave a restore up (the ``reason`` of restore_failed).
 FAILURE_REASONS: dict[str, str] = {
@@ -58,10 +46,8 @@ type Describe = Callable[[LazyEventPartialState], dict[str, str]]
 
 def _class_name(value: object) -> str:
     """AWS's name of a storage class given as ``DEEP_ARCHIVE`` or ``deep_archive``."""
-    try:
-        return CLASS_NAMES[StorageClass(str(value).upper())]
-    except ValueError:
-        return str(value)
+    storage_class = parse_option(str(value), StorageClass)
+    return str(value) if storage_class is None else class_name(storage_class)
 
 
 def _money(value: object) -> str:
