@@ -243,3 +243,25 @@ async def test_removed_vault_keeps_its_catalog_with_a_repair_issue(
     assert issue.is_persistent
     assert not issue.is_fixable
     assert issue.translation_placeholders == {"title": VAULT, "path": str(kept)}
+
+
+@pytest.mark.usefixtures("aws")
+async def test_damaged_catalog_of_an_earlier_location_is_kept(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry
+) -> None:
+    """A reconfigured bucket entry drops its old catalogs, but never a damaged one kept
+    for manual recovery (its repair issue told the user it was kept)."""
+    mock_config_entry.add_to_hass(hass)
+    storage = catalog_path(hass, mock_config_entry).parent
+    old = storage / f"{DOMAIN}.{mock_config_entry.entry_id}.0123456789ab.sqlite3"
+    _old_catalog(old, ["ha/a.bin"])
+    damaged = old.with_name(f"{old.name}.damaged-20261101T000000Z")
+    old.rename(damaged)
+    stale = storage / f"{DOMAIN}.{mock_config_entry.entry_id}.ba9876543210.sqlite3"
+    _old_catalog(stale, ["ha/b.bin"])
+
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+
+    assert damaged.exists()
+    assert not stale.exists()

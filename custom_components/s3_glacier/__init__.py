@@ -95,7 +95,8 @@ def _open_catalog(
     path = catalog_path(hass, entry)
     if not is_vault(entry.data):
         for stale in _entry_catalogs(hass, entry.entry_id):
-            if not stale.name.startswith(path.name):
+            # A damaged catalog was kept for manual recovery: never drop it here.
+            if not stale.name.startswith(path.name) and ".damaged-" not in stale.name:
                 stale.unlink(missing_ok=True)
     catalog, set_aside = open_catalog(
         path, on_damage=partial(_reload_from_thread, hass, entry.entry_id)
