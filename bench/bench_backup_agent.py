@@ -17,7 +17,11 @@ first run is reused by the second without growing RSS): S3_GLACIER_BENCH_AGENT=o
 builtin runs one agent only (default: both, ours first).
 
 Environment: S3_GLACIER_BENCH_SIZE_MIB (default 1024), S3_GLACIER_BENCH_AGENT,
-S3_GLACIER_BENCH_BACKUP_JSON (default bench/results/backup_agent.json).
+S3_GLACIER_BENCH_BACKUP_JSON (default bench/results/backup_agent.json), and the entry's
+part size and concurrency options (S3_GLACIER_BENCH_PART_MIB, S3_GLACIER_BENCH_CONCURRENCY;
+default: the integration's defaults; backups never exceed ``BACKUP_PART_SIZE`` and
+``BACKUP_PARTS_IN_FLIGHT``, so raise those to try larger settings); the row names what
+the agent used.
 """
 
 from __future__ import annotations
@@ -49,11 +53,16 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 import custom_components.s3_glacier  # noqa: F401 - cached before the hass fixture loads it
-from custom_components.s3_glacier.backup_agent import S3GlacierBackupAgent
+from custom_components.s3_glacier.backup_agent import (
+    S3GlacierBackupAgent,
+    backup_transfer_options,
+)
 from custom_components.s3_glacier.const import (
     CONF_ACCESS_KEY_ID,
     CONF_BUCKET,
+    CONF_CONCURRENCY,
     CONF_ENDPOINT_URL,
+    CONF_PART_SIZE_MIB,
     CONF_PREFIX,
     CONF_REGION,
     CONF_SECRET_ACCESS_KEY,
@@ -95,6 +104,15 @@ def source(tmp_path: Path) -> Path:
         for index in range(size_mib):
             out.write(index.to_bytes(8, "little") + block[8:])
     return path
+
+
+def _part_options() -> dict[str, int]:
+    """The entry's part size and concurrency options, where the environment sets them."""
+    given = {
+        CONF_PART_SIZE_MIB: os.environ.get("S3_GLACIER_BENCH_PART_MIB"),
+        CONF_CONCURRENCY: os.environ.get("S3_GLACIER_BENCH_CONCURRENCY"),
+    }
+    return {key: int(value) for key, value in given.items() if value}
 
 
 def _backup(name: str, size: int) -> AgentBackup:
@@ -192,7 +210,7 @@ async def test_backup_upload_side_by_side(
             CONF_PREFIX: "ours",
             CONF_TARGET: TARGET_BUCKET,
         },
-        options={"backup_storage_class": "standard"},
+        options={"backup_storage_class": "standard", **_part_options()},
     )
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
@@ -202,7 +220,9 @@ async def test_backup_upload_side_by_side(
     which = os.environ.get("S3_GLACIER_BENCH_AGENT", "both")
     if which in ("both", "ours"):
         ours = S3GlacierBackupAgent(hass, entry)
-        results["s3_glacier (16 MiB parts, 4 at a time)"] = await _measured(
+        used = backup_transfer_options(entry)
+        label = f"s3_glacier ({used.part_size // MIB} MiB parts, {used.concurrency} at a time)"
+        results[label] = await _measured(
             lambda: ours.async_upload_backup(
                 open_stream=_open_stream(hass, source), backup=_backup("ours", size)
             )

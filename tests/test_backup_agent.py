@@ -7,15 +7,18 @@ through the download view; S3 is moto in process.
 
 from __future__ import annotations
 
+import ast
 import asyncio
 from collections.abc import Iterator
 from datetime import timedelta
 import hashlib
 import json
 from pathlib import Path
+import threading
 from typing import Any
 
 import boto3
+from botocore.awsrequest import AWSResponse
 from homeassistant.components.backup import (
     DATA_MANAGER,
     DOMAIN as BACKUP_DOMAIN,
@@ -35,8 +38,10 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator, WebSocketGenerator
 
+import custom_components.s3_glacier
 from custom_components.s3_glacier import repairs
 from custom_components.s3_glacier.archive.models import RestoreTier
+from custom_components.s3_glacier.backup_agent import backup_transfer_options
 from custom_components.s3_glacier.const import (
     CONF_ACCESS_KEY_ID,
     CONF_BACKUP_STORAGE_CLASS,
@@ -48,12 +53,14 @@ from custom_components.s3_glacier.const import (
     CONF_SECRET_ACCESS_KEY,
     CONF_STORAGE_CLASS,
     CONF_TARGET,
+    CONF_TIER,
     CONF_VAULT_NAME,
     DOMAIN,
 )
 
 from .conftest import BUCKET, BUCKET_DATA, REGION, MotoRestores, MotoServer
 from .fault_proxy import FaultProxy
+from .test_restore import ClientHooks, _error
 
 ENTRY_ID = "01JS3GLAC1ERTESTENTRY00001"
 AGENT_ID = f"s3_glacier.{ENTRY_ID}"
@@ -67,7 +74,21 @@ def backup_class() -> str:
 
 
 @pytest.fixture
-def mock_config_entry(backup_class: str) -> MockConfigEntry:
+def part_options() -> dict[str, int]:
+    """The part size (and concurrency) options of the entry."""
+    return {CONF_PART_SIZE_MIB: 5}
+
+
+@pytest.fixture
+def tier_option() -> dict[str, str]:
+    """The restore tier option of the entry (none: Standard)."""
+    return {}
+
+
+@pytest.fixture
+def mock_config_entry(
+    backup_class: str, part_options: dict[str, int], tier_option: dict[str, str]
+) -> MockConfigEntry:
     """The demo bucket entry, with 5 MiB parts and the backup class of the test."""
     return MockConfigEntry(
         domain="s3_glacier",
@@ -77,8 +98,9 @@ def mock_config_entry(backup_class: str) -> MockConfigEntry:
         options={
             CONF_STORAGE_CLASS: "GLACIER_IR",
             CONF_ENCRYPTION: "AES256",
-            CONF_PART_SIZE_MIB: 5,
             CONF_BACKUP_STORAGE_CLASS: backup_class,
+            **part_options,
+            **tier_option,
         },
         unique_id=f"{REGION}|{BUCKET}|ha",
     )
@@ -235,6 +257,52 @@ async def test_multipart_upload_uses_equal_parts(
         part = s3.head_object(Bucket=BUCKET, Key=tar_key, PartNumber=number)
         assert part["ContentLength"] == 5 * 1024 * 1024
     assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+
+
+class PartsInFlight:
+    """Counts the UploadPart requests under way at once on the entry's client."""
+
+    def __init__(self, hooks: ClientHooks) -> None:
+        self._lock = threading.Lock()
+        self._now = 0
+        self.most = 0
+        self.sizes: list[int] = []
+        hooks.on("before-call.s3.UploadPart", self._start)
+        hooks.on("after-call.s3.UploadPart", self._end)
+
+    def _start(self, params: dict[str, Any], **_: Any) -> None:
+        with self._lock:
+            self._now += 1
+            self.most = max(self.most, self._now)
+            self.sizes.append(len(params["body"]))
+
+    def _end(self, **_: Any) -> None:
+        with self._lock:
+            self._now -= 1
+
+
+@pytest.mark.parametrize("part_options", [{CONF_PART_SIZE_MIB: 16, CONF_CONCURRENCY: 8}])
+async def test_backup_parts_are_capped_for_memory(
+    hass: HomeAssistant, backup_ready: MockConfigEntry, s3: Any
+) -> None:
+    """Archives use the entry's 16 MiB x 8; a backup goes up in 8 MiB parts, at most 4
+    under way at once (what holds its memory at or below the built-in agent's)."""
+    data = _random(44 * 1024 * 1024)
+    hooks = ClientHooks(backup_ready)
+    try:
+        in_flight = PartsInFlight(hooks)
+        await _agent(hass).async_upload_backup(
+            open_stream=_open_stream(data), backup=_agent_backup(len(data))
+        )
+    finally:
+        hooks.remove_all()
+    mib = 1024 * 1024
+    assert sorted(in_flight.sizes) == [4 * mib, *[8 * mib] * 5]
+    assert 1 <= in_flight.most <= 4
+    (tar_key,) = [key for key in _keys(s3) if key.endswith(".tar")]
+    assert s3.get_object(Bucket=BUCKET, Key=tar_key)["Body"].read() == data
+    used = backup_transfer_options(backup_ready)
+    assert (used.part_size, used.concurrency) == (8 * mib, 4)
 
 
 async def test_agent_follows_entry_state(
@@ -693,6 +761,130 @@ async def test_cold_backup_download_restores_then_streams(
     assert issues.async_get_issue(DOMAIN, issue_id) is None  # downloaded: done
 
 
+class TarInArchiveTier:
+    """S3's side of a backup's tar in an INTELLIGENT_TIERING archive tier.
+
+    moto stores the tar but knows no archive tiers: for the tar only (its sidecar stays
+    readable, as on S3) HEAD answers get ``ArchiveStatus`` and the restore header,
+    RestoreObject starts the restore here, and GET is refused with InvalidObjectState
+    until the test lets the restore finish. Every other request reaches moto.
+    """
+
+    def __init__(self, hooks: ClientHooks, status: str) -> None:
+        self.status = status
+        self.state = "archived"
+        hooks.on("before-parameter-build.s3", self._note_key)
+        hooks.on("after-call.s3.HeadObject", self._head)
+        hooks.on("before-call.s3.RestoreObject", self._restore)
+        hooks.on("before-call.s3.GetObject", self._get)
+
+    @staticmethod
+    def _note_key(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["test_key"] = params.get("Key", "")
+
+    @staticmethod
+    def _is_tar(context: dict[str, Any]) -> bool:
+        return str(context.get("test_key", "")).endswith(".tar")
+
+    def _head(self, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        if not self._is_tar(context):
+            return
+        if self.state != "restored":
+            parsed["ArchiveStatus"] = self.status
+        if self.state == "restoring":
+            parsed["Restore"] = 'ongoing-request="true"'
+        elif self.state == "restored":
+            parsed["Restore"] = 'ongoing-request="false"'  # back in Frequent Access
+
+    def _restore(self, context: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        assert self._is_tar(context)
+        if self.state != "archived":
+            return _error("RestoreAlreadyInProgress", 409)
+        self.state = "restoring"
+        parsed = {"ResponseMetadata": {"HTTPStatusCode": 202, "HTTPHeaders": {}}}
+        return AWSResponse(f"https://{BUCKET}.s3.amazonaws.com", 202, {}, None), parsed
+
+    def _get(self, context: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        if self._is_tar(context) and self.state != "restored":
+            return _error("InvalidObjectState", 403)
+        return None
+
+
+@pytest.mark.parametrize(
+    ("backup_class", "tier_option", "status", "tier", "pace"),
+    [
+        # No Expedited for Deep Archive Access: the option falls back to Standard.
+        (
+            "intelligent_tiering",
+            {CONF_TIER: "expedited"},
+            "DEEP_ARCHIVE_ACCESS",
+            "Standard",
+            timedelta(hours=12),
+        ),
+        (
+            "intelligent_tiering",
+            {CONF_TIER: "expedited"},
+            "ARCHIVE_ACCESS",
+            "Expedited",
+            timedelta(minutes=5),
+        ),
+    ],
+)
+async def test_intelligent_tiering_archive_tier_backup_restores_without_days(
+    hass: HomeAssistant,
+    backup_ready: MockConfigEntry,
+    hass_ws_client: WebSocketGenerator,
+    hass_client: ClientSessionGenerator,
+    s3: Any,
+    freezer: Any,
+    status: str,
+    tier: str,
+    pace: timedelta,
+) -> None:
+    """A backup whose tar sits in an Intelligent-Tiering archive tier: its HEAD's
+    ArchiveStatus makes it cold; the restore asks no Days (S3 refuses them there) at a
+    tier that archive tier offers, and says when it is ready at that tier's pace; once
+    restored, the ready issue appears and the download streams."""
+    ws = await hass_ws_client(hass)
+    backup_id = await _generate(hass, ws, [LOCAL_AGENT_ID, AGENT_ID])
+    (tar_key,) = [key for key in _keys(s3) if key.endswith(".tar")]
+    assert s3.head_object(Bucket=BUCKET, Key=tar_key)["StorageClass"] == "INTELLIGENT_TIERING"
+    hooks = ClientHooks(backup_ready)
+    try:
+        archive = TarInArchiveTier(hooks, status)
+        requested = dt_util.utcnow()
+        with pytest.raises(BackupAgentError) as raised:
+            await _download(hass, backup_id)
+        ready_by = dt_util.as_local(requested + pace).strftime("%Y-%m-%d %H:%M")
+        assert raised.value.translation_key == "backup_restore_started"
+        assert raised.value.translation_placeholders == {"name": "Nightly", "ready_by": ready_by}
+        assert hooks.restore_requests == [{"GlacierJobParameters": {"Tier": tier}}]
+        pending = backup_ready.runtime_data.restores.pending(tar_key)
+        assert pending is not None
+        assert pending.tier == tier
+
+        with pytest.raises(BackupAgentError) as again:
+            await _download(hass, backup_id)
+        assert again.value.translation_key == "backup_restore_in_progress"
+        assert len(hooks.restore_requests) == 1
+
+        issue_id = repairs.issue_id(backup_ready, "backup_ready", tar_key)
+        archive.state = "restored"
+        freezer.tick(timedelta(minutes=15))
+        async_fire_time_changed(hass)
+        await hass.async_block_till_done(wait_background_tasks=True)
+        assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is not None
+        assert backup_ready.runtime_data.restores.pending(tar_key) is None
+
+        client = await hass_client()
+        local = await client.get(f"/api/backup/download/{backup_id}?agent_id={LOCAL_AGENT_ID}")
+        remote = await client.get(f"/api/backup/download/{backup_id}?agent_id={AGENT_ID}")
+        assert remote.status == 200
+        assert await remote.read() == await local.read()
+    finally:
+        hooks.remove_all()
+
+
 # -- slice 4: what the retention costs --------------------------------------------------
 
 
@@ -841,3 +1033,28 @@ async def test_builtin_aws_s3_agent_and_ours_list_each_other(
         assert b"".join([chunk async for chunk in stream]) == our_data
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
+
+
+def test_backup_imports_outside_the_platform_are_declared() -> None:
+    """Modules that import a component without being its platform file name it in the
+    manifest's (after_)dependencies, as core's google_drive and sftp_storage do for
+    ``backup``: Home Assistant then sets that component up before this one."""
+    package = Path(custom_components.s3_glacier.__file__).parent
+    manifest = json.loads((package / "manifest.json").read_text())
+    declared = {*manifest.get("dependencies", []), *manifest.get("after_dependencies", [])}
+    undeclared: set[tuple[str, str]] = set()
+    for module in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(module.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            for name in names:
+                parts = name.split(".")
+                if parts[:2] != ["homeassistant", "components"] or len(parts) < 3:
+                    continue
+                if parts[2] != module.stem and parts[2] not in declared:
+                    undeclared.add((module.name, parts[2]))
+    assert sorted(undeclared) == []
