@@ -57,6 +57,7 @@ from custom_components.s3_glacier.archive.s3 import (
     plan_part_size,
     sha256_file,
 )
+from custom_components.s3_glacier.archive.stream_upload import upload_stream
 from custom_components.s3_glacier.archive.transfer import PartPump
 
 BUCKET = "engine-test"
@@ -1469,3 +1470,32 @@ def test_verification_failure_deletes_only_our_version(
     assert "DeleteMarkers" not in versions
     assert delete["VersionId"]
     assert put["IfNoneMatch"] == "*"
+
+
+def test_stale_upload_sweep_spares_a_streamed_backup(target: S3Target, s3: Any) -> None:
+    """A backup streamed in parts is an upload in flight too: a sweep during it (moto
+    dates every upload 2010, so each looks abandoned) leaves it running."""
+    size = 12 * MIB
+    body = bytes(range(256)) * (size // 256)
+    swept: list[int] = []
+
+    class SweepingReader:
+        """Hands out the body; half way, a reconcile's sweep runs."""
+
+        def __init__(self) -> None:
+            self._offset = 0
+
+        def read(self, n: int = -1) -> bytes:
+            if self._offset >= size // 2 and not swept:
+                swept.append(target.abort_stale_uploads(timedelta(0)))
+            end = size if n < 0 else min(size, self._offset + n)
+            chunk = body[self._offset : end]
+            self._offset = end
+            return chunk
+
+    options = TransferOptions(part_size=5 * MIB, concurrency=1)
+    result = upload_stream(target, SweepingReader(), size, f"{PREFIX}/backup.tar", options)
+    assert swept == [0]
+    assert result.parts == 3
+    stored = s3.get_object(Bucket=BUCKET, Key=f"{PREFIX}/backup.tar")["Body"].read()
+    assert stored == body

@@ -35,6 +35,7 @@ from .errors import (
 from .models import ArchivedObject, TransferOptions
 from .s3 import (
     MAX_PARTS,
+    UPLOADS_IN_FLIGHT,
     S3Target,
     _integrity_args,
     _object_args,
@@ -209,6 +210,8 @@ class _StreamMultipart:
             Bucket=self._bucket, Key=self._key, **create_args
         )
         self._upload_id = response["UploadId"]
+        # A reconcile's sweep of abandoned uploads must leave this one alone.
+        UPLOADS_IN_FLIGHT.add(self._upload_id)
         try:
             parts = pump_parts(
                 reader,  # type: ignore[arg-type]  # only read() is used
@@ -235,6 +238,8 @@ class _StreamMultipart:
         except BaseException:
             self._abort()
             raise
+        finally:
+            UPLOADS_IN_FLIGHT.discard(self._upload_id)
         return len(parts)
 
     def _upload_part(self, number: int, _offset: int, data: PartData) -> dict[str, Any]:
