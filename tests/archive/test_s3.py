@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 import hashlib
+import io
 import os
 from pathlib import Path
 import threading
@@ -1499,3 +1500,24 @@ def test_stale_upload_sweep_spares_a_streamed_backup(target: S3Target, s3: Any) 
     assert result.parts == 3
     stored = s3.get_object(Bucket=BUCKET, Key=f"{PREFIX}/backup.tar")["Body"].read()
     assert stored == body
+
+
+def test_streamed_backup_falls_back_on_a_service_without_conditional_writes(
+    client: Any, hooks: Hooks, s3: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A backup stream (single PUT and multipart) on a service answering 501 to
+    If-None-Match is stored all the same, with the target's one warning."""
+    refused: list[str] = []
+    hooks.before_call("PutObject", not_implemented_when("If-None-Match", refused))
+    hooks.before_call("CompleteMultipartUpload", not_implemented_when("If-None-Match", refused))
+    target = S3Target(client, BUCKET, PREFIX)
+    small, large = b"s" * 3000, b"l" * (11 * MIB)
+    options = TransferOptions(part_size=5 * MIB, concurrency=2)
+    with caplog.at_level("WARNING"):
+        upload_stream(target, io.BytesIO(small), len(small), f"{PREFIX}/small.tar", options)
+        upload_stream(target, io.BytesIO(large), len(large), f"{PREFIX}/large.tar", options)
+    assert refused == ["PutObject"]  # no condition is sent once the service refused one
+    assert sum("conditional writes" in r.getMessage() for r in caplog.records) == 1
+    assert s3.get_object(Bucket=BUCKET, Key=f"{PREFIX}/small.tar")["Body"].read() == small
+    assert s3.head_object(Bucket=BUCKET, Key=f"{PREFIX}/large.tar")["ContentLength"] == len(large)
+    assert no_uploads(s3)

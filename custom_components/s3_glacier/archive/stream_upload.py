@@ -17,6 +17,7 @@ write is conditional (``IfNoneMatch="*"``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 import hashlib
 import logging
@@ -34,6 +35,7 @@ from .errors import (
 )
 from .models import ArchivedObject, TransferOptions
 from .s3 import (
+    _CONFLICT_CODES,
     MAX_PARTS,
     UPLOADS_IN_FLIGHT,
     S3Target,
@@ -49,9 +51,6 @@ _LOGGER = logging.getLogger(__name__)
 
 # How much of a part is asked from the stream at a time.
 READ_STEP = 1024 * 1024
-
-# Answers of a conditional write (IfNoneMatch="*") whose key already exists.
-_EXISTS_CODES = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict"})
 
 
 class BlockingReader(Protocol):
@@ -135,14 +134,10 @@ def upload_stream(
             args = _object_args(options, digest)
             integrity = _integrity_args(_checksum_algorithm(client), (data,))
             _conditional(
+                target,
                 key,
-                lambda: client.put_object(
-                    Bucket=target.bucket,
-                    Key=key,
-                    Body=data,
-                    IfNoneMatch="*",
-                    **args,
-                    **integrity,
+                lambda **condition: client.put_object(
+                    Bucket=target.bucket, Key=key, Body=data, **condition, **args, **integrity
                 ),
             )
             parts = 0
@@ -151,7 +146,7 @@ def upload_stream(
         else:
             args = _object_args(options, "")
             args.pop("Metadata")
-            upload = _StreamMultipart(client, target.bucket, key, _checksum_algorithm(client))
+            upload = _StreamMultipart(target, key, _checksum_algorithm(client))
             parts = upload.run(reader, size, part_size, options.concurrency, hasher, args, progress)
             digest = hasher.hexdigest()
         stored = client.head_object(Bucket=target.bucket, Key=key)
@@ -172,12 +167,17 @@ def _check_length(key: str, got: int, size: int, reader: BlockingReader) -> None
         raise ChecksumMismatchError("stream length differs from the announced size", key=key)
 
 
-def _conditional(key: str, call: Any) -> Any:
-    """Run a conditional write; a key that exists becomes ``ObjectExistsError``."""
+def _conditional(target: S3Target, key: str, write: Callable[..., Any]) -> Any:
+    """Call ``write`` so that it stores only if ``key`` is empty (``If-None-Match``).
+
+    Through the target's own conditional writes: a service that answers 501 to them
+    gets the write without the condition, with the target's one warning. A key that
+    exists becomes ``ObjectExistsError``.
+    """
     try:
-        return call()
+        return target._conditional.send(write, {"IfNoneMatch": "*"})  # noqa: SLF001
     except ClientError as err:
-        if error_code(err) in _EXISTS_CODES:
+        if error_code(err) in _CONFLICT_CODES:
             raise ObjectExistsError(key, key=key) from err
         raise
 
@@ -185,9 +185,10 @@ def _conditional(key: str, call: Any) -> Any:
 class _StreamMultipart:
     """One multipart upload fed from a stream, aborted on any failure."""
 
-    def __init__(self, client: Any, bucket: str, key: str, algorithm: str | None) -> None:
-        self._client = client
-        self._bucket = bucket
+    def __init__(self, target: S3Target, key: str, algorithm: str | None) -> None:
+        self._target = target
+        self._client = target._client  # noqa: SLF001 - see upload_stream
+        self._bucket = target.bucket
         self._key = key
         self._algorithm = algorithm
         self._upload_id = ""
@@ -226,13 +227,14 @@ class _StreamMultipart:
                 progress=progress,
             )
             _conditional(
+                self._target,
                 self._key,
-                lambda: self._client.complete_multipart_upload(
+                lambda **condition: self._client.complete_multipart_upload(
                     Bucket=self._bucket,
                     Key=self._key,
                     UploadId=self._upload_id,
                     MultipartUpload={"Parts": parts},
-                    IfNoneMatch="*",
+                    **condition,
                 ),
             )
         except BaseException:
@@ -287,9 +289,10 @@ def put_small(target: S3Target, key: str, data: bytes, options: TransferOptions)
     integrity = _integrity_args(_checksum_algorithm(client), (data,))
     with aws_errors():
         _conditional(
+            target,
             key,
-            lambda: client.put_object(
-                Bucket=target.bucket, Key=key, Body=data, IfNoneMatch="*", **args, **integrity
+            lambda **condition: client.put_object(
+                Bucket=target.bucket, Key=key, Body=data, **condition, **args, **integrity
             ),
         )
         stored = client.head_object(Bucket=target.bucket, Key=key)
