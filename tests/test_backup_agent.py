@@ -1058,3 +1058,38 @@ def test_backup_imports_outside_the_platform_are_declared() -> None:
                 if parts[2] != module.stem and parts[2] not in declared:
                     undeclared.add((module.name, parts[2]))
     assert sorted(undeclared) == []
+
+
+# -- review fixes: tier option, cancellation, errors -------------------------------------
+
+
+@pytest.mark.parametrize("backup_class", ["glacier"])
+async def test_backup_restore_tier_comes_from_the_bucket_options(
+    hass: HomeAssistant,
+    backup_ready: MockConfigEntry,
+    hass_ws_client: WebSocketGenerator,
+    s3: Any,
+) -> None:
+    """The bucket's options offer a retrieval tier: set to Bulk in the options flow, a
+    cold backup's download restores with Bulk (Standard is only the default)."""
+    flow = await hass.config_entries.options.async_init(backup_ready.entry_id)
+    options = {**backup_ready.options, CONF_STORAGE_CLASS: "glacier_ir", CONF_TIER: "bulk"}
+    options[CONF_ENCRYPTION] = "aes256"
+    result = await hass.config_entries.options.async_configure(flow["flow_id"], options)
+    assert result["type"] == "create_entry"
+    assert backup_ready.options[CONF_TIER] == "bulk"
+
+    ws = await hass_ws_client(hass)
+    backup_id = await _generate(hass, ws, [AGENT_ID])
+    (tar_key,) = [key for key in _keys(s3) if key.endswith(".tar")]
+    hooks = ClientHooks(backup_ready)
+    try:
+        with pytest.raises(BackupAgentError) as raised:
+            await _download(hass, backup_id)
+        assert raised.value.translation_key == "backup_restore_started"
+        assert hooks.restore_requests == [{"Days": 3, "GlacierJobParameters": {"Tier": "Bulk"}}]
+    finally:
+        hooks.remove_all()
+    pending = backup_ready.runtime_data.restores.pending(tar_key)
+    assert pending is not None
+    assert pending.tier is RestoreTier.BULK
