@@ -40,6 +40,7 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator,
 
 import custom_components.s3_glacier
 from custom_components.s3_glacier import repairs
+from custom_components.s3_glacier.archive.catalog import Catalog, CatalogError
 from custom_components.s3_glacier.archive.models import RestoreTier
 from custom_components.s3_glacier.backup_agent import backup_transfer_options
 from custom_components.s3_glacier.const import (
@@ -60,6 +61,7 @@ from custom_components.s3_glacier.const import (
 
 from .conftest import BUCKET, BUCKET_DATA, REGION, MotoRestores, MotoServer
 from .fault_proxy import FaultProxy
+from .test_cancel import ExecutorJobs
 from .test_restore import ClientHooks, _error
 
 ENTRY_ID = "01JS3GLAC1ERTESTENTRY00001"
@@ -1093,3 +1095,73 @@ async def test_backup_restore_tier_comes_from_the_bucket_options(
     pending = backup_ready.runtime_data.restores.pending(tar_key)
     assert pending is not None
     assert pending.tier is RestoreTier.BULK
+
+
+async def test_unload_waits_for_a_backup_download(
+    hass: HomeAssistant,
+    backup_ready: MockConfigEntry,
+    hass_ws_client: WebSocketGenerator,
+    s3: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A download being streamed holds the entry like an action: an unload meanwhile
+    keeps the catalog and client open until the stream has ended, then closes them."""
+    ws = await hass_ws_client(hass)
+    backup_id = await _generate(hass, ws, [AGENT_ID])
+    (tar_key,) = [key for key in _keys(s3) if key.endswith(".tar")]
+    stored = s3.get_object(Bucket=BUCKET, Key=tar_key)["Body"].read()
+    data = backup_ready.runtime_data
+    jobs = ExecutorJobs(hass, monkeypatch)
+
+    stream = await _agent(hass).async_download_backup(backup_id)
+    received = [await anext(stream)]  # the stream has started; the consumer pauses
+    mark = jobs.mark()
+    assert await hass.config_entries.async_unload(backup_ready.entry_id)
+    await jobs.settle(mark)  # whatever the unload does before the stream ends, it has done
+    assert data.catalog.get(tar_key) is not None  # still open
+    received += [chunk async for chunk in stream]  # the client still reads
+    assert b"".join(received) == stored
+    await hass.async_block_till_done(wait_background_tasks=True)
+    with pytest.raises(CatalogError):
+        data.catalog.get(tar_key)  # closed, now that the stream has ended
+
+
+async def test_cancelled_delete_runs_on_and_keeps_the_catalog_open(
+    hass: HomeAssistant,
+    backup_ready: MockConfigEntry,
+    hass_ws_client: WebSocketGenerator,
+    s3: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A delete whose caller is cancelled mid-request runs on in the executor; an unload
+    meanwhile waits for it, so it still forgets both keys in the catalog."""
+    ws = await hass_ws_client(hass)
+    backup_id = await _generate(hass, ws, [AGENT_ID])
+    data = backup_ready.runtime_data
+    jobs = ExecutorJobs(hass, monkeypatch)
+    entered, release = threading.Event(), threading.Event()
+    real_delete = data.target.delete
+
+    def held_delete(*args: Any, **kwargs: Any) -> Any:
+        entered.set()
+        assert release.wait(30), "the test never released the delete"
+        return real_delete(*args, **kwargs)
+
+    monkeypatch.setattr(data.target, "delete", held_delete)
+    task = hass.async_create_task(_agent(hass).async_delete_backup(backup_id))
+    assert await hass.async_add_executor_job(entered.wait, 10)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    mark = jobs.mark()
+    unload = hass.async_create_task(hass.config_entries.async_unload(backup_ready.entry_id))
+    await jobs.settle(mark)
+    try:
+        assert len(data.catalog.objects()) == 2  # still open: the delete has not ended
+    finally:
+        release.set()
+    assert await unload
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert _keys(s3) == {}
+    with Catalog(data.catalog.path) as reopened:
+        assert reopened.objects() == []  # both rows forgotten before the close

@@ -81,7 +81,7 @@ from .const import (
     EVENT_RESTORE_COMPLETED,
     LOGGER,
 )
-from .data import S3GlacierConfigEntry
+from .data import Lease, S3GlacierConfigEntry
 from .helpers import is_vault, parse_option, transfer_options
 from .translate import translated
 
@@ -415,42 +415,44 @@ class S3GlacierBackupAgent(BackupAgent):
         message saying when it is expected to be ready.
         """
         stored = await self._async_find(backup_id)
-        name = stored.backup.name
-        with agent_errors(name):
-            head = await self._hass.async_add_executor_job(self._target.head, stored.tar_key)
-            if head is None:
-                raise NotFoundError(stored.tar_key, key=stored.tar_key)
-            # What the HEAD says, not the class alone: an INTELLIGENT_TIERING object in
-            # an archive tier (ArchiveStatus) needs a restore like a GLACIER one.
-            state, _expiry = readable_state(head)
-            if state is not RestoreState.RESTORED:
-                await self._async_restore(stored, head, state)
-            download = await self._hass.async_add_executor_job(
-                ObjectStream, self._target, stored.tar_key, CHUNK_SIZE
-            )
-        return self._async_stream(download, stored)
-
-    async def _async_stream(
-        self, download: ObjectStream, stored: StoredBackup
-    ) -> AsyncIterator[bytes]:
-        run = self._hass.async_add_executor_job
-        try:
+        async with self._entry.runtime_data.lease(self._hass) as lease:
             with agent_errors(stored.backup.name):
-                while chunk := await run(download.next_chunk):
-                    yield chunk
-            expected = stored.sha256 or download.stored_sha256
-            if download.size != download.expected_size or (
-                expected is not None and download.sha256 != expected
-            ):
-                raise _agent_error(
-                    BackupAgentError, "backup_checksum_mismatch", name=stored.backup.name
-                )
-        finally:
-            await run(download.close)
+                head = await lease.run(self._target.head, stored.tar_key)
+                if head is None:
+                    raise NotFoundError(stored.tar_key, key=stored.tar_key)
+                # What the HEAD says, not the class alone: an INTELLIGENT_TIERING object
+                # in an archive tier (ArchiveStatus) needs a restore like a GLACIER one.
+                state, _expiry = readable_state(head)
+                if state is not RestoreState.RESTORED:
+                    await self._async_restore(lease, stored, head, state)
+        return self._async_stream(stored)
+
+    async def _async_stream(self, stored: StoredBackup) -> AsyncIterator[bytes]:
+        """The tar's bytes; the stream holds a busy count and a transfer slot throughout.
+
+        Taken when the stream starts and given back in its ``finally`` (a stream never
+        started holds nothing): an unload meanwhile keeps the client and the catalog
+        open until the last read, even one a cancelled consumer left running, has ended.
+        """
+        name = stored.backup.name
+        async with self._entry.runtime_data.lease(self._hass, transfer=True) as lease:
+            with agent_errors(name):
+                download = await lease.run(ObjectStream, self._target, stored.tar_key, CHUNK_SIZE)
+            try:
+                with agent_errors(name):
+                    while chunk := await lease.run(download.next_chunk):
+                        yield chunk
+                expected = stored.sha256 or download.stored_sha256
+                if download.size != download.expected_size or (
+                    expected is not None and download.sha256 != expected
+                ):
+                    raise _agent_error(BackupAgentError, "backup_checksum_mismatch", name=name)
+            finally:
+                await lease.run(download.close)
         repairs.async_clear(self._hass, self._entry, ISSUE_BACKUP_READY, stored.tar_key)
 
     async def _async_restore(
-        self, stored: StoredBackup, head: ArchivedObject, state: RestoreState
+        self, lease: Lease, stored: StoredBackup, head: ArchivedObject, state: RestoreState
     ) -> None:
         """Start (or follow) the restore of a cold backup; raise when it is not readable yet.
 
@@ -465,9 +467,7 @@ class S3GlacierBackupAgent(BackupAgent):
             tier = _restore_tier(self._entry, source)
             if state is RestoreState.NONE:
                 days = None if isinstance(source, ArchiveStatus) else BACKUP_RESTORE_DAYS
-                started = await self._hass.async_add_executor_job(
-                    self._target.request_restore, stored.tar_key, days, tier
-                )
+                started = await lease.run(self._target.request_restore, stored.tar_key, days, tier)
                 if started is RestoreState.RESTORED:
                     return
             now = dt_util.utcnow()
@@ -491,11 +491,11 @@ class S3GlacierBackupAgent(BackupAgent):
         stored = await self._async_find(backup_id)
         data = self._entry.runtime_data
         try:
-            async with data.activity.busy():
+            # The tar's lock and a lease: a cancelled call leaves the delete running,
+            # and the catalog open until it has forgotten both keys.
+            async with data.lease(self._hass, stored.tar_key) as lease:
                 with agent_errors(stored.backup.name):
-                    await self._hass.async_add_executor_job(
-                        _delete, self._target, data.catalog, stored
-                    )
+                    await lease.run(_delete, self._target, data.catalog, stored)
                 if data.restores.pending(stored.tar_key):
                     await data.restores.async_forget(stored.tar_key)
         finally:
