@@ -646,9 +646,20 @@ async def test_denied_listing_is_a_translated_access_error(
     await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
     assert await async_setup_component(hass, BACKUP_DOMAIN, {BACKUP_DOMAIN: {}})
+    # Whatever the setup reported: the agent raises the issue itself.
+    repairs.async_clear(hass, entry, "missing_permission", detail="s3:ListBucket")
+    issue_id = repairs.issue_id(entry, "missing_permission", "s3:ListBucket")
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
     with pytest.raises(BackupAgentError) as raised:
         await _agent(hass).async_list_backups()
     assert raised.value.translation_key == "backup_access_denied"
+    assert str(raised.value) == (
+        f"Backup {BUCKET}/ha: the IAM policy of the access keys does not allow s3:ListBucket."
+        " Add s3:ListBucket to the policy (the README lists the complete policy)"
+    )
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.translation_key == "missing_permission"
 
 
 @pytest.fixture
@@ -1165,3 +1176,49 @@ async def test_cancelled_delete_runs_on_and_keeps_the_catalog_open(
     assert _keys(s3) == {}
     with Catalog(data.catalog.path) as reopened:
         assert reopened.objects() == []  # both rows forgotten before the close
+
+
+async def test_missing_bucket_is_its_own_error_not_a_missing_backup(
+    hass: HomeAssistant,
+    backup_ready: MockConfigEntry,
+    hass_ws_client: WebSocketGenerator,
+    s3: Any,
+) -> None:
+    """The bucket deleted under the entry: listing and deleting a backup say the bucket
+    is gone (a BackupAgentError), never that the backup is not in the bucket."""
+    ws = await hass_ws_client(hass)
+    backup_id = await _generate(hass, ws, [AGENT_ID])
+    agent = _agent(hass)
+    await agent.async_get_backup(backup_id)  # listed (and cached)
+    for key in _keys(s3):
+        s3.delete_object(Bucket=BUCKET, Key=key)
+    s3.delete_bucket(Bucket=BUCKET)
+
+    with pytest.raises(BackupAgentError) as deleted:
+        await agent.async_delete_backup(backup_id)
+    with pytest.raises(BackupAgentError) as listed:
+        await agent.async_list_backups()  # the delete emptied the cache
+    for raised in (deleted, listed):
+        assert type(raised.value) is BackupAgentError
+        assert raised.value.translation_key == "backup_bucket_not_found"
+    assert str(listed.value) == (
+        f"Backup {BUCKET}/ha: the bucket no longer exists at this endpoint and region"
+    )
+
+
+async def test_too_large_backup_has_its_own_message(
+    hass: HomeAssistant, backup_ready: MockConfigEntry, s3: Any
+) -> None:
+    """A backup larger than a stream upload can hold fails with the agent's own message
+    and its limit, not the engine's English reason; nothing is sent."""
+    with pytest.raises(BackupAgentError) as raised:
+        await _agent(hass).async_upload_backup(
+            open_stream=_open_stream(b"x"), backup=_agent_backup(2 * 1024**4)
+        )
+    assert raised.value.translation_key == "backup_too_large"
+    assert raised.value.translation_placeholders is not None
+    assert raised.value.translation_placeholders["limit"] == "1 TiB"
+    assert str(raised.value) == (
+        "Backup Manual is larger than the 1 TiB this agent can store as one object"
+    )
+    assert _keys(s3) == {}
