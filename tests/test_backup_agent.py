@@ -40,6 +40,7 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator,
 
 import custom_components.s3_glacier
 from custom_components.s3_glacier import repairs
+from custom_components.s3_glacier.archive.catalog import Catalog, CatalogError
 from custom_components.s3_glacier.archive.models import RestoreTier
 from custom_components.s3_glacier.backup_agent import backup_transfer_options
 from custom_components.s3_glacier.const import (
@@ -60,6 +61,7 @@ from custom_components.s3_glacier.const import (
 
 from .conftest import BUCKET, BUCKET_DATA, REGION, MotoRestores, MotoServer
 from .fault_proxy import FaultProxy
+from .test_cancel import ExecutorJobs
 from .test_restore import ClientHooks, _error
 
 ENTRY_ID = "01JS3GLAC1ERTESTENTRY00001"
@@ -644,9 +646,20 @@ async def test_denied_listing_is_a_translated_access_error(
     await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
     assert await async_setup_component(hass, BACKUP_DOMAIN, {BACKUP_DOMAIN: {}})
+    # Whatever the setup reported: the agent raises the issue itself.
+    repairs.async_clear(hass, entry, "missing_permission", detail="s3:ListBucket")
+    issue_id = repairs.issue_id(entry, "missing_permission", "s3:ListBucket")
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
     with pytest.raises(BackupAgentError) as raised:
         await _agent(hass).async_list_backups()
     assert raised.value.translation_key == "backup_access_denied"
+    assert str(raised.value) == (
+        f"Backup {BUCKET}/ha: the IAM policy of the access keys does not allow s3:ListBucket."
+        " Add s3:ListBucket to the policy (the README lists the complete policy)"
+    )
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.translation_key == "missing_permission"
 
 
 @pytest.fixture
@@ -1058,3 +1071,154 @@ def test_backup_imports_outside_the_platform_are_declared() -> None:
                 if parts[2] != module.stem and parts[2] not in declared:
                     undeclared.add((module.name, parts[2]))
     assert sorted(undeclared) == []
+
+
+# -- review fixes: tier option, cancellation, errors -------------------------------------
+
+
+@pytest.mark.parametrize("backup_class", ["glacier"])
+async def test_backup_restore_tier_comes_from_the_bucket_options(
+    hass: HomeAssistant,
+    backup_ready: MockConfigEntry,
+    hass_ws_client: WebSocketGenerator,
+    s3: Any,
+) -> None:
+    """The bucket's options offer a retrieval tier: set to Bulk in the options flow, a
+    cold backup's download restores with Bulk (Standard is only the default)."""
+    flow = await hass.config_entries.options.async_init(backup_ready.entry_id)
+    options = {**backup_ready.options, CONF_STORAGE_CLASS: "glacier_ir", CONF_TIER: "bulk"}
+    options[CONF_ENCRYPTION] = "aes256"
+    result = await hass.config_entries.options.async_configure(flow["flow_id"], options)
+    assert result["type"] == "create_entry"
+    assert backup_ready.options[CONF_TIER] == "bulk"
+
+    ws = await hass_ws_client(hass)
+    backup_id = await _generate(hass, ws, [AGENT_ID])
+    (tar_key,) = [key for key in _keys(s3) if key.endswith(".tar")]
+    hooks = ClientHooks(backup_ready)
+    try:
+        with pytest.raises(BackupAgentError) as raised:
+            await _download(hass, backup_id)
+        assert raised.value.translation_key == "backup_restore_started"
+        assert hooks.restore_requests == [{"Days": 3, "GlacierJobParameters": {"Tier": "Bulk"}}]
+    finally:
+        hooks.remove_all()
+    pending = backup_ready.runtime_data.restores.pending(tar_key)
+    assert pending is not None
+    assert pending.tier is RestoreTier.BULK
+
+
+async def test_unload_waits_for_a_backup_download(
+    hass: HomeAssistant,
+    backup_ready: MockConfigEntry,
+    hass_ws_client: WebSocketGenerator,
+    s3: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A download being streamed holds the entry like an action: an unload meanwhile
+    keeps the catalog and client open until the stream has ended, then closes them."""
+    ws = await hass_ws_client(hass)
+    backup_id = await _generate(hass, ws, [AGENT_ID])
+    (tar_key,) = [key for key in _keys(s3) if key.endswith(".tar")]
+    stored = s3.get_object(Bucket=BUCKET, Key=tar_key)["Body"].read()
+    data = backup_ready.runtime_data
+    jobs = ExecutorJobs(hass, monkeypatch)
+
+    stream = await _agent(hass).async_download_backup(backup_id)
+    received = [await anext(stream)]  # the stream has started; the consumer pauses
+    mark = jobs.mark()
+    assert await hass.config_entries.async_unload(backup_ready.entry_id)
+    await jobs.settle(mark)  # whatever the unload does before the stream ends, it has done
+    assert data.catalog.get(tar_key) is not None  # still open
+    received += [chunk async for chunk in stream]  # the client still reads
+    assert b"".join(received) == stored
+    await hass.async_block_till_done(wait_background_tasks=True)
+    with pytest.raises(CatalogError):
+        data.catalog.get(tar_key)  # closed, now that the stream has ended
+
+
+async def test_cancelled_delete_runs_on_and_keeps_the_catalog_open(
+    hass: HomeAssistant,
+    backup_ready: MockConfigEntry,
+    hass_ws_client: WebSocketGenerator,
+    s3: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A delete whose caller is cancelled mid-request runs on in the executor; an unload
+    meanwhile waits for it, so it still forgets both keys in the catalog."""
+    ws = await hass_ws_client(hass)
+    backup_id = await _generate(hass, ws, [AGENT_ID])
+    data = backup_ready.runtime_data
+    jobs = ExecutorJobs(hass, monkeypatch)
+    entered, release = threading.Event(), threading.Event()
+    real_delete = data.target.delete
+
+    def held_delete(*args: Any, **kwargs: Any) -> Any:
+        entered.set()
+        assert release.wait(30), "the test never released the delete"
+        return real_delete(*args, **kwargs)
+
+    monkeypatch.setattr(data.target, "delete", held_delete)
+    task = hass.async_create_task(_agent(hass).async_delete_backup(backup_id))
+    assert await hass.async_add_executor_job(entered.wait, 10)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    mark = jobs.mark()
+    unload = hass.async_create_task(hass.config_entries.async_unload(backup_ready.entry_id))
+    await jobs.settle(mark)
+    try:
+        assert len(data.catalog.objects()) == 2  # still open: the delete has not ended
+    finally:
+        release.set()
+    assert await unload
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert _keys(s3) == {}
+    with Catalog(data.catalog.path) as reopened:
+        assert reopened.objects() == []  # both rows forgotten before the close
+
+
+async def test_missing_bucket_is_its_own_error_not_a_missing_backup(
+    hass: HomeAssistant,
+    backup_ready: MockConfigEntry,
+    hass_ws_client: WebSocketGenerator,
+    s3: Any,
+) -> None:
+    """The bucket deleted under the entry: listing and deleting a backup say the bucket
+    is gone (a BackupAgentError), never that the backup is not in the bucket."""
+    ws = await hass_ws_client(hass)
+    backup_id = await _generate(hass, ws, [AGENT_ID])
+    agent = _agent(hass)
+    await agent.async_get_backup(backup_id)  # listed (and cached)
+    for key in _keys(s3):
+        s3.delete_object(Bucket=BUCKET, Key=key)
+    s3.delete_bucket(Bucket=BUCKET)
+
+    with pytest.raises(BackupAgentError) as deleted:
+        await agent.async_delete_backup(backup_id)
+    with pytest.raises(BackupAgentError) as listed:
+        await agent.async_list_backups()  # the delete emptied the cache
+    for raised in (deleted, listed):
+        assert type(raised.value) is BackupAgentError
+        assert raised.value.translation_key == "backup_bucket_not_found"
+    assert str(listed.value) == (
+        f"Backup {BUCKET}/ha: the bucket no longer exists at this endpoint and region"
+    )
+
+
+async def test_too_large_backup_has_its_own_message(
+    hass: HomeAssistant, backup_ready: MockConfigEntry, s3: Any
+) -> None:
+    """A backup larger than a stream upload can hold fails with the agent's own message
+    and its limit, not the engine's English reason; nothing is sent."""
+    with pytest.raises(BackupAgentError) as raised:
+        await _agent(hass).async_upload_backup(
+            open_stream=_open_stream(b"x"), backup=_agent_backup(2 * 1024**4)
+        )
+    assert raised.value.translation_key == "backup_too_large"
+    assert raised.value.translation_placeholders is not None
+    assert raised.value.translation_placeholders["limit"] == "1 TiB"
+    assert str(raised.value) == (
+        "Backup Manual is larger than the 1 TiB this agent can store as one object"
+    )
+    assert _keys(s3) == {}

@@ -295,6 +295,7 @@ async def test_options(hass: HomeAssistant, mock_config_entry: MockConfigEntry) 
         CONF_RECONCILE_HOURS: 12,
         CONF_PRICE_OVERRIDES: {"DEEP_ARCHIVE": 0.002},
         "backup_storage_class": "glacier_ir",
+        "tier": "standard",
     }
     # The new prices show at once, from the same loaded entry (no reload).
     attributes = hass.states.get("sensor.demo_archive_ha_estimated_monthly_cost").attributes
@@ -323,6 +324,7 @@ async def test_options(hass: HomeAssistant, mock_config_entry: MockConfigEntry) 
         CONF_RECONCILE_HOURS: 24,
         CONF_PRICE_OVERRIDES: {},
         "backup_storage_class": "glacier_ir",
+        "tier": "standard",
     }
 
 

@@ -39,14 +39,16 @@ from homeassistant.util import dt as dt_util
 from homeassistant.util.async_iterator import AsyncIteratorReader
 from homeassistant.util.hass_dict import HassKey
 
-from . import repairs
+from . import permissions, repairs
 from .archive.catalog import Catalog, CatalogError
 from .archive.errors import (
     AccessDeniedError,
     ArchiveError,
     AuthError,
+    BucketNotFoundError,
     CannotConnectError,
     ChecksumMismatchError,
+    FileTooLargeError,
     NotFoundError,
     ObjectExistsError,
     ThrottledError,
@@ -81,7 +83,7 @@ from .const import (
     EVENT_RESTORE_COMPLETED,
     LOGGER,
 )
-from .data import S3GlacierConfigEntry
+from .data import Lease, S3GlacierConfigEntry
 from .helpers import is_vault, parse_option, transfer_options
 from .translate import translated
 
@@ -109,15 +111,21 @@ BACKUP_LISTENERS: HassKey[list[Callable[[], None]]] = HassKey(DATA_BACKUP_AGENT_
 # Engine errors → the backup agent's own messages (they name the backup location).
 _ERROR_KEYS: tuple[tuple[type[ArchiveError], str], ...] = (
     (AuthError, "backup_invalid_auth"),
-    (AccessDeniedError, "backup_access_denied"),
+    (FileTooLargeError, "backup_too_large"),
     (ThrottledError, "backup_throttled"),
     (ChecksumMismatchError, "backup_checksum_mismatch"),
     (ObjectExistsError, "backup_exists"),
 )
 
 
-# Errors about the service or the keys, not about one sidecar.
-_SERVICE_ERRORS = (AuthError, AccessDeniedError, CannotConnectError, ThrottledError)
+# Errors about the service, the keys or the bucket, not about one sidecar.
+_SERVICE_ERRORS = (
+    AuthError,
+    AccessDeniedError,
+    BucketNotFoundError,
+    CannotConnectError,
+    ThrottledError,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,11 +168,15 @@ def backup_transfer_options(entry: S3GlacierConfigEntry) -> TransferOptions:
 
 
 @contextmanager
-def agent_errors(name: str = "") -> Iterator[None]:
+def agent_errors(
+    name: str = "", report_denied: Callable[[AccessDeniedError], None] | None = None
+) -> Iterator[None]:
     """Re-raise engine errors as translated ``BackupAgentError``s.
 
     An unreachable endpoint is ``BackupAgentUnreachableError``, which the backup
-    manager shows as such; a key that vanished is ``BackupNotFound``.
+    manager shows as such; a key that vanished is ``BackupNotFound``, but a bucket
+    that vanished is an error of its own (the backup may well be fine elsewhere).
+    A refused IAM action is named in the message and handed to ``report_denied``.
     """
     try:
         yield
@@ -172,8 +184,14 @@ def agent_errors(name: str = "") -> Iterator[None]:
         raise translated(
             BackupAgentUnreachableError, err, "backup_cannot_connect", name=name
         ) from err
+    except BucketNotFoundError as err:
+        raise translated(BackupAgentError, err, "backup_bucket_not_found", name=name) from err
     except NotFoundError as err:
         raise translated(BackupNotFound, err, "backup_not_found", name=name) from err
+    except AccessDeniedError as err:
+        if report_denied is not None:
+            report_denied(err)
+        raise translated(BackupAgentError, err, "backup_access_denied", name=name) from err
     except ArchiveError as err:
         key = next((k for cls, k in _ERROR_KEYS if isinstance(err, cls)), "backup_failed")
         raise translated(BackupAgentError, err, key, name=name) from err
@@ -269,8 +287,12 @@ def _delete(target: S3Target, catalog: Catalog, stored: StoredBackup) -> None:
     bytes of STANDARD, never a backup billed in its class that nothing lists.
     """
     for key in (stored.tar_key, stored.sidecar_key):
-        with contextlib.suppress(NotFoundError):
+        try:
             target.delete(key)
+        except BucketNotFoundError:
+            raise  # the bucket is gone, not the key: nothing was deleted
+        except NotFoundError:
+            pass
         try:
             catalog.remove(key)
         except CatalogError as err:
@@ -313,6 +335,10 @@ class S3GlacierBackupAgent(BackupAgent):
         self._cache_until = 0.0
         self._cache_lock = asyncio.Lock()
 
+    def _errors(self, name: str) -> contextlib.AbstractContextManager[None]:
+        """``agent_errors`` for this entry: a refused IAM action raises its repair issue."""
+        return agent_errors(name, partial(permissions.async_report_denied, self._hass, self._entry))
+
     @property
     def _target(self) -> S3Target:
         target = self._entry.runtime_data.target
@@ -326,7 +352,7 @@ class S3GlacierBackupAgent(BackupAgent):
         """The backups in the bucket, listed at most every few minutes."""
         async with self._cache_lock:
             if time.monotonic() >= self._cache_until:
-                with agent_errors(self.name):
+                with self._errors(self.name):
                     self._cache = await self._hass.async_add_executor_job(
                         _list_backups, self._target
                     )
@@ -387,7 +413,7 @@ class S3GlacierBackupAgent(BackupAgent):
                 _upload, self._target, data.catalog, reader, backup, options, progress
             )
             try:
-                with agent_errors(backup.name):
+                with self._errors(backup.name):
                     await asyncio.shield(job)
             except asyncio.CancelledError:
                 reader.abort()
@@ -415,42 +441,44 @@ class S3GlacierBackupAgent(BackupAgent):
         message saying when it is expected to be ready.
         """
         stored = await self._async_find(backup_id)
-        name = stored.backup.name
-        with agent_errors(name):
-            head = await self._hass.async_add_executor_job(self._target.head, stored.tar_key)
-            if head is None:
-                raise NotFoundError(stored.tar_key, key=stored.tar_key)
-            # What the HEAD says, not the class alone: an INTELLIGENT_TIERING object in
-            # an archive tier (ArchiveStatus) needs a restore like a GLACIER one.
-            state, _expiry = readable_state(head)
-            if state is not RestoreState.RESTORED:
-                await self._async_restore(stored, head, state)
-            download = await self._hass.async_add_executor_job(
-                ObjectStream, self._target, stored.tar_key, CHUNK_SIZE
-            )
-        return self._async_stream(download, stored)
+        async with self._entry.runtime_data.lease(self._hass) as lease:
+            with self._errors(stored.backup.name):
+                head = await lease.run(self._target.head, stored.tar_key)
+                if head is None:
+                    raise NotFoundError(stored.tar_key, key=stored.tar_key)
+                # What the HEAD says, not the class alone: an INTELLIGENT_TIERING object
+                # in an archive tier (ArchiveStatus) needs a restore like a GLACIER one.
+                state, _expiry = readable_state(head)
+                if state is not RestoreState.RESTORED:
+                    await self._async_restore(lease, stored, head, state)
+        return self._async_stream(stored)
 
-    async def _async_stream(
-        self, download: ObjectStream, stored: StoredBackup
-    ) -> AsyncIterator[bytes]:
-        run = self._hass.async_add_executor_job
-        try:
-            with agent_errors(stored.backup.name):
-                while chunk := await run(download.next_chunk):
-                    yield chunk
-            expected = stored.sha256 or download.stored_sha256
-            if download.size != download.expected_size or (
-                expected is not None and download.sha256 != expected
-            ):
-                raise _agent_error(
-                    BackupAgentError, "backup_checksum_mismatch", name=stored.backup.name
-                )
-        finally:
-            await run(download.close)
+    async def _async_stream(self, stored: StoredBackup) -> AsyncIterator[bytes]:
+        """The tar's bytes; the stream holds a busy count and a transfer slot throughout.
+
+        Taken when the stream starts and given back in its ``finally`` (a stream never
+        started holds nothing): an unload meanwhile keeps the client and the catalog
+        open until the last read, even one a cancelled consumer left running, has ended.
+        """
+        name = stored.backup.name
+        async with self._entry.runtime_data.lease(self._hass, transfer=True) as lease:
+            with self._errors(name):
+                download = await lease.run(ObjectStream, self._target, stored.tar_key, CHUNK_SIZE)
+            try:
+                with self._errors(name):
+                    while chunk := await lease.run(download.next_chunk):
+                        yield chunk
+                expected = stored.sha256 or download.stored_sha256
+                if download.size != download.expected_size or (
+                    expected is not None and download.sha256 != expected
+                ):
+                    raise _agent_error(BackupAgentError, "backup_checksum_mismatch", name=name)
+            finally:
+                await lease.run(download.close)
         repairs.async_clear(self._hass, self._entry, ISSUE_BACKUP_READY, stored.tar_key)
 
     async def _async_restore(
-        self, stored: StoredBackup, head: ArchivedObject, state: RestoreState
+        self, lease: Lease, stored: StoredBackup, head: ArchivedObject, state: RestoreState
     ) -> None:
         """Start (or follow) the restore of a cold backup; raise when it is not readable yet.
 
@@ -465,9 +493,7 @@ class S3GlacierBackupAgent(BackupAgent):
             tier = _restore_tier(self._entry, source)
             if state is RestoreState.NONE:
                 days = None if isinstance(source, ArchiveStatus) else BACKUP_RESTORE_DAYS
-                started = await self._hass.async_add_executor_job(
-                    self._target.request_restore, stored.tar_key, days, tier
-                )
+                started = await lease.run(self._target.request_restore, stored.tar_key, days, tier)
                 if started is RestoreState.RESTORED:
                     return
             now = dt_util.utcnow()
@@ -491,11 +517,11 @@ class S3GlacierBackupAgent(BackupAgent):
         stored = await self._async_find(backup_id)
         data = self._entry.runtime_data
         try:
-            async with data.activity.busy():
-                with agent_errors(stored.backup.name):
-                    await self._hass.async_add_executor_job(
-                        _delete, self._target, data.catalog, stored
-                    )
+            # The tar's lock and a lease: a cancelled call leaves the delete running,
+            # and the catalog open until it has forgotten both keys.
+            async with data.lease(self._hass, stored.tar_key) as lease:
+                with self._errors(stored.backup.name):
+                    await lease.run(_delete, self._target, data.catalog, stored)
                 if data.restores.pending(stored.tar_key):
                     await data.restores.async_forget(stored.tar_key)
         finally:

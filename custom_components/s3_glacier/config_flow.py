@@ -194,6 +194,10 @@ OPTIONS_SCHEMA = vol.Schema(
                 translation_key=CONF_BACKUP_STORAGE_CLASS,
             )
         ),
+        # The tier a cold backup's download restores with (the engine's "tier" option).
+        vol.Required(CONF_TIER, default=DEFAULT_TIER): _select(
+            [option_value(t) for t in RestoreTier], CONF_TIER
+        ),
     }
 )
 VAULT_OPTIONS_SCHEMA = vol.Schema(

@@ -1521,3 +1521,29 @@ def test_streamed_backup_falls_back_on_a_service_without_conditional_writes(
     assert s3.get_object(Bucket=BUCKET, Key=f"{PREFIX}/small.tar")["Body"].read() == small
     assert s3.head_object(Bucket=BUCKET, Key=f"{PREFIX}/large.tar")["ContentLength"] == len(large)
     assert no_uploads(s3)
+
+
+@pytest.mark.parametrize("size", [3000, 11 * MIB], ids=["single", "multipart"])
+def test_streamed_backup_of_the_wrong_stored_size_is_deleted(
+    target: S3Target, hooks: Hooks, recorder: Recorder, s3: Any, size: int
+) -> None:
+    """When the stored object's size is not the stream's, the object this upload wrote
+    is deleted (If-Match on the ETag its write returned) before the error: no billed
+    orphan stays behind."""
+    key = f"{PREFIX}/wrong-size.tar"
+    write = "PutObject" if size == 3000 else "CompleteMultipartUpload"
+    written: list[str] = []
+
+    def other_length(parsed: dict[str, Any], **_: Any) -> None:
+        parsed["ContentLength"] = size - 1
+
+    hooks.after_call(write, lambda parsed, **_: written.append(parsed["ETag"]))
+    hooks.after_call("HeadObject", other_length)
+    options = TransferOptions(part_size=5 * MIB, concurrency=2)
+    with pytest.raises(ChecksumMismatchError):
+        upload_stream(target, io.BytesIO(b"w" * size), size, key, options)
+    assert recorder.names()[-3:] == [write, "HeadObject", "DeleteObject"]
+    (_, delete) = recorder.calls[-1]
+    assert delete["IfMatch"] == written[0]
+    assert not key_exists(s3, key)
+    assert no_uploads(s3)

@@ -133,7 +133,7 @@ def upload_stream(
             digest = hasher.hexdigest()
             args = _object_args(options, digest)
             integrity = _integrity_args(_checksum_algorithm(client), (data,))
-            _conditional(
+            written = _conditional(
                 target,
                 key,
                 lambda **condition: client.put_object(
@@ -148,9 +148,13 @@ def upload_stream(
             args.pop("Metadata")
             upload = _StreamMultipart(target, key, _checksum_algorithm(client))
             parts = upload.run(reader, size, part_size, options.concurrency, hasher, args, progress)
+            written = upload.written
             digest = hasher.hexdigest()
         stored = client.head_object(Bucket=target.bucket, Key=key)
     if stored.get("ContentLength") != size:
+        # What this call wrote is no backup: delete it (only it: version ID or If-Match
+        # on its ETag), or it would stay billed with nothing listing it.
+        target._delete_own(key, written)  # noqa: SLF001 - the target's own safe delete
         raise ChecksumMismatchError("stored object does not match the stream", key=key)
     return StreamUploadResult(object=_object_from_response(key, stored, sha256=digest), parts=parts)
 
@@ -192,6 +196,8 @@ class _StreamMultipart:
         self._key = key
         self._algorithm = algorithm
         self._upload_id = ""
+        # CompleteMultipartUpload's answer: the ETag (and version) of what was written.
+        self.written: dict[str, Any] = {}
 
     def run(
         self,
@@ -226,7 +232,7 @@ class _StreamMultipart:
                 after_read=lambda: _check_length(self._key, size, size, reader),
                 progress=progress,
             )
-            _conditional(
+            self.written = _conditional(
                 self._target,
                 self._key,
                 lambda **condition: self._client.complete_multipart_upload(
