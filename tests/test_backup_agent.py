@@ -1222,3 +1222,26 @@ async def test_too_large_backup_has_its_own_message(
         "Backup Manual is larger than the 1 TiB this agent can store as one object"
     )
     assert _keys(s3) == {}
+
+
+async def test_listing_backups_reads_only_the_prefix_level(
+    hass: HomeAssistant, backup_ready: MockConfigEntry, s3: Any
+) -> None:
+    """Backups sit at the prefix's top level: listing them does not list every archived
+    object below it (a LIST request per 1,000 keys, each time the cache expires)."""
+    for n in range(1001):
+        s3.put_object(Bucket=BUCKET, Key=f"ha/photos/{n:04}.jpg", Body=b"p")
+    data = _random(64 * 1024)
+    outside = _agent_backup(len(data), name="Outside")
+    _builtin_aws_s3_layout(s3, outside, data, "ha")
+    listings: list[dict[str, Any]] = []
+    events = backup_ready.runtime_data.target._client.meta.events
+    record = lambda params, **_: listings.append(dict(params))  # noqa: E731
+    events.register("provide-client-params.s3.ListObjectsV2", record)
+    try:
+        backups = await _agent(hass).async_list_backups()
+    finally:
+        events.unregister("provide-client-params.s3.ListObjectsV2", record)
+    assert [b.name for b in backups] == ["Outside"]
+    assert len(listings) == 1  # one page: the 1,001 photos are not listed
+    assert listings[0]["Delimiter"] == "/"

@@ -209,7 +209,7 @@ def _agent_error(cls: type[BackupAgentError], key: str, **placeholders: str) -> 
 def _list_backups(target: S3Target) -> dict[str, StoredBackup]:
     """Every backup under the prefix: a sidecar beside its tar (executor)."""
     prefix = target.prefix
-    keys = {obj.key for obj in target.iterate(prefix)}
+    keys = {obj.key for obj in target.iterate(prefix, top_level=True)}
     found: dict[str, StoredBackup] = {}
     for key in sorted(keys):
         name = key[len(prefix) :]

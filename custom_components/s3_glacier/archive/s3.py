@@ -542,20 +542,24 @@ class S3Target:
         return aborted
 
     def iterate(
-        self, prefix: str | None = None, *, page_size: int | None = None
+        self, prefix: str | None = None, *, page_size: int | None = None, top_level: bool = False
     ) -> Iterator[ArchivedObject]:
         """Yield every object under ``prefix`` (default: the target's prefix), by key.
 
         Listings carry no metadata, so ``sha256`` is ``None``. ``page_size`` sets how
         many keys each request asks for (S3's default and maximum is 1,000).
+        ``top_level`` lists only the objects directly under ``prefix`` (not those in
+        its "folders"): S3 groups the rest by the ``/`` delimiter.
         """
         prefix = self.prefix if prefix is None else prefix
         with aws_errors():
-            for page in self._pages(prefix, page_size):
+            for page in self._pages(prefix, page_size, top_level=top_level):
                 for item in page.get("Contents", ()):
                     yield _object_from_listing(item)
 
-    def _pages(self, prefix: str, page_size: int | None) -> Iterator[dict[str, Any]]:
+    def _pages(
+        self, prefix: str, page_size: int | None, *, top_level: bool = False
+    ) -> Iterator[dict[str, Any]]:
         """Pages of ``list_objects_v2``, with restore status where the service has it."""
         paginator = self._client.get_paginator("list_objects_v2")
         args: dict[str, Any] = {
@@ -563,6 +567,8 @@ class S3Target:
             "Prefix": prefix,
             "PaginationConfig": {"PageSize": page_size} if page_size else {},
         }
+        if top_level:
+            args["Delimiter"] = "/"
         if self._list_restore_status:
             pages = iter(paginator.paginate(**args, OptionalObjectAttributes=["RestoreStatus"]))
             try:
