@@ -942,12 +942,12 @@ async def test_short_retention_in_cold_class_raises_cost_issue(
     # in STANDARD at 0.023: 0.161 $ (Deep Archive, 180 days at 0.00099: 0.178 $).
     assert issue.translation_placeholders == {
         "title": f"{BUCKET}/ha",
-        "storage_class": "S3 Glacier Instant Retrieval",
+        "storage_class": "Glacier Instant Retrieval",
         "minimum": "90",
         "kept": "7",
         "size": "1.00",
         "cost": "0.36",
-        "cheapest": "S3 Standard",
+        "cheapest": "Standard",
         "cheapest_cost": "0.16",
     }
 
@@ -976,7 +976,7 @@ async def test_generated_backup_checks_retention(
     issue = issues.async_get_issue(DOMAIN, issue_id)
     assert issue is not None
     assert issue.translation_placeholders["kept"] == "3"
-    assert issue.translation_placeholders["cheapest"] == "S3 Standard"
+    assert issue.translation_placeholders["cheapest"] == "Standard"
 
 
 async def test_vault_entry_offers_no_agent(

@@ -19,23 +19,13 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 
 from . import repairs
+from .action_helpers import class_name
 from .archive.models import GIB, S3_STORAGE_CLASSES, StorageClass
 from .archive.pricing import MIN_DURATION_DAYS, PriceTable, object_monthly_cost
 from .data import S3GlacierConfigEntry
 
 ISSUE_RETENTION = "backup_retention_cost"
 DAYS_PER_WEEK = 7
-
-# AWS's names of the classes (product names, the same in every language).
-CLASS_NAMES: dict[StorageClass, str] = {
-    StorageClass.STANDARD: "S3 Standard",
-    StorageClass.STANDARD_IA: "S3 Standard-IA",
-    StorageClass.ONEZONE_IA: "S3 One Zone-IA",
-    StorageClass.INTELLIGENT_TIERING: "S3 Intelligent-Tiering",
-    StorageClass.GLACIER_IR: "S3 Glacier Instant Retrieval",
-    StorageClass.GLACIER: "S3 Glacier Flexible Retrieval",
-    StorageClass.DEEP_ARCHIVE: "S3 Glacier Deep Archive",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,12 +108,12 @@ def async_check_retention(
         entry,
         ISSUE_RETENTION,
         severity=ir.IssueSeverity.WARNING,
-        storage_class=CLASS_NAMES[storage_class],
+        storage_class=class_name(storage_class),
         minimum=str(minimum),
         kept=_number(retention.kept_days),
         size=f"{Decimal(size) / GIB:.2f}",
         cost=_usd(retention_monthly_cost(table, storage_class, size, retention)),
-        cheapest=CLASS_NAMES[cheapest],
+        cheapest=class_name(cheapest),
         cheapest_cost=_usd(retention_monthly_cost(table, cheapest, size, retention)),
     )
 
