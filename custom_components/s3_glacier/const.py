@@ -99,3 +99,11 @@ BACKUP_RESTORE_DAYS: Final = 3
 # Sidecars larger than this are not a backup's metadata.
 BACKUP_SIDECAR_MAX_BYTES: Final = 1024 * 1024
 DATA_BACKUP_AGENT_LISTENERS: Final = f"{DOMAIN}.backup_agent_listeners"
+
+# History export (the export_history action).
+# Under the entry's prefix unless the action names another key prefix.
+HISTORY_FOLDER: Final = "history"
+# Entities read from the recorder per query, and statistics per query: what one
+# batch holds in memory is one day of these.
+HISTORY_ENTITY_BATCH: Final = 20
+HISTORY_STATISTIC_BATCH: Final = 50
