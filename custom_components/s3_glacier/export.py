@@ -47,7 +47,13 @@ from .archive.history import (
 )
 from .archive.pricing import object_monthly_cost
 from .bucket_actions import _archive_one, _target, _transfer_options
-from .const import EVENT_ARCHIVED, HISTORY_ENTITY_BATCH, HISTORY_FOLDER, HISTORY_STATISTIC_BATCH
+from .const import (
+    EVENT_ARCHIVED,
+    HISTORY_ENTITY_BATCH,
+    HISTORY_FOLDER,
+    HISTORY_STATES_WINDOW_SECONDS,
+    HISTORY_STATISTIC_BATCH,
+)
 from .data import S3GlacierConfigEntry
 from .paths import Source, check_in_prefix, invalid, validate_key
 
@@ -163,26 +169,37 @@ def _state_rows(state: State) -> StateRow:
     )
 
 
+def _windows(day: _Day) -> Iterator[tuple[datetime, datetime]]:
+    """The day in consecutive windows: what one batch of states holds in memory."""
+    start = day.start
+    while start < day.end:
+        end = min(start + timedelta(seconds=HISTORY_STATES_WINDOW_SECONDS), day.end)
+        yield start, end
+        start = end
+
+
 def _state_batches(
     hass: HomeAssistant, entity_ids: Sequence[str], day: _Day
 ) -> Iterator[list[StateRow]]:
-    """Each entity's states of the day (every row, attribute changes too), in order."""
-    for group in batched(sorted(entity_ids), HISTORY_ENTITY_BATCH, strict=False):
-        found = get_significant_states(
-            hass,
-            day.start - _QUERY_MARGIN,
-            day.end,
-            list(group),
-            include_start_time_state=False,
-            significant_changes_only=False,
-        )
-        for entity_id in group:
-            states = found.pop(entity_id, [])
-            yield [
+    """The day's states (every row, attribute changes too), one time window at a time."""
+    for start, end in _windows(day):
+        batch: list[StateRow] = []
+        for group in batched(entity_ids, HISTORY_ENTITY_BATCH, strict=False):
+            found = get_significant_states(
+                hass,
+                start - _QUERY_MARGIN,
+                end,
+                list(group),
+                include_start_time_state=False,
+                significant_changes_only=False,
+            )
+            batch.extend(
                 _state_rows(state)
+                for states in found.values()
                 for state in states
-                if isinstance(state, State) and day.start <= state.last_updated < day.end
-            ]
+                if isinstance(state, State) and start <= state.last_updated < end
+            )
+        yield batch
 
 
 def _statistic_batches(

@@ -36,10 +36,10 @@ def _read(data: bytes) -> list[list[str]]:
 
 
 def test_states_are_sorted_and_readable() -> None:
-    """Rows sorted by entity then time; quoting, UTF-8 and compact JSON survive csv+gzip."""
+    """Rows sorted by time then entity; quoting, UTF-8 and compact JSON survive csv+gzip."""
     sink = io.BytesIO()
     states = _states()
-    result = write_states(sink, [[states[1]], [states[0], states[2]]])
+    result = write_states(sink, [[states[2], states[1]], [states[0]]])
     data = sink.getvalue()
     assert result.rows == 3
     assert result.bytes == len(data)
@@ -59,14 +59,14 @@ def test_same_rows_give_identical_bytes() -> None:
     """Batch order within a batch and the time zone of the input do not change the bytes."""
     first, second = io.BytesIO(), io.BytesIO()
     states = _states()
-    write_states(first, [[states[1]], [states[0], states[2]]])
+    write_states(first, [[states[1], states[2]], [states[0]]])
     shifted = timezone(timedelta(hours=2))
     moved = [
         StateRow(s.entity_id, s.state, s.last_changed.astimezone(shifted),
                  s.last_updated.astimezone(shifted), dict(reversed(list(s.attributes.items()))))
         for s in states
     ]  # fmt: skip
-    write_states(second, [[moved[1]], [moved[2], moved[0]]])
+    write_states(second, [[moved[2], moved[1]], [moved[0]]])
     assert first.getvalue() == second.getvalue()
     # The gzip header: no modification time, no file name (FLG has no FNAME bit).
     header = first.getvalue()[:10]
@@ -78,7 +78,7 @@ def test_batches_out_of_order_are_refused() -> None:
     """A batch that sorts before the previous one would break the file's order."""
     states = _states()
     with pytest.raises(ValueError):
-        write_states(io.BytesIO(), [[states[0]], [states[1]]])
+        write_states(io.BytesIO(), [[states[0]], [states[2]]])
 
 
 def test_statistics_columns() -> None:

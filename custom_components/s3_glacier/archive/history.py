@@ -5,9 +5,10 @@ same rows always give the same bytes (sorted rows, a gzip header without a time 
 file name, a fixed compression level), so a day exported again is byte-identical and
 ``S3Target.put`` skips it instead of storing (and billing) a second copy.
 
-Rows arrive in batches (one entity's states, a few statistics): each batch is sorted
+Rows arrive in batches (an hour of states, a few statistics): each batch is sorted
 here and must not sort before the batch written before it, so the whole file is
-sorted without ever holding more than one batch.
+sorted without ever holding more than one batch. States are in time order (then by
+entity), statistics by statistic then period.
 """
 
 from __future__ import annotations
@@ -128,9 +129,10 @@ def statistic_fields(row: StatisticRow) -> tuple[str, ...]:
 
 
 def _state_order(fields: tuple[str, ...]) -> tuple[str, ...]:
-    # entity, then time (UTC ISO strings with microseconds sort as times), then the rest.
+    # Time first (UTC ISO strings with microseconds sort as times), so a day streams
+    # hour by hour; then the entity, then the rest for equal times.
     entity_id, state, last_changed, last_updated, attributes = fields
-    return (entity_id, last_updated, last_changed, state, attributes)
+    return (last_updated, entity_id, last_changed, state, attributes)
 
 
 def _statistic_order(fields: tuple[str, ...]) -> tuple[str, ...]:
