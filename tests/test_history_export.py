@@ -7,7 +7,7 @@ back, decompressed and compared row by row.
 from __future__ import annotations
 
 import csv
-from datetime import datetime
+from datetime import datetime, timedelta
 import gzip
 import io
 from pathlib import Path
@@ -141,10 +141,13 @@ async def test_export_yesterday_row_by_row(hass: HomeAssistant, s3: Any) -> None
 
 
 @pytest.mark.usefixtures("day_recorded")
-async def test_export_again_is_skipped_identical(hass: HomeAssistant, s3: Any) -> None:
-    """The same day again: the same bytes, so no new object and nothing billed twice."""
+async def test_export_again_is_skipped_identical(
+    hass: HomeAssistant, s3: Any, freezer: FrozenDateTimeFactory
+) -> None:
+    """The same day again, later: the same bytes, so no new object and nothing billed twice."""
     await _export(hass, entity_id=["sensor.a", "sensor.b"], statistics=False)
     before = s3.head_object(Bucket=BUCKET, Key=STATES_KEY)
+    freezer.tick(timedelta(hours=5))
 
     response = await _export(hass, entity_id=["sensor.a", "sensor.b"], statistics=False)
 
@@ -153,6 +156,22 @@ async def test_export_again_is_skipped_identical(hass: HomeAssistant, s3: Any) -
     after = s3.head_object(Bucket=BUCKET, Key=STATES_KEY)
     assert after["LastModified"] == before["LastModified"]
     assert after["ETag"] == before["ETag"]
+
+
+@pytest.mark.usefixtures("day_recorded")
+async def test_other_rows_for_an_exported_day_never_replace_it(
+    hass: HomeAssistant, s3: Any
+) -> None:
+    """A day exported with other entities holds other bytes: refused, the first one kept."""
+    await _export(hass, entity_id=["sensor.a"], statistics=False)
+    before = s3.head_object(Bucket=BUCKET, Key=STATES_KEY)
+
+    with pytest.raises(HomeAssistantError) as err:
+        await _export(hass, entity_id=["sensor.a", "sensor.b"], statistics=False)
+
+    assert err.value.translation_key == "export_day_differs"
+    assert s3.head_object(Bucket=BUCKET, Key=STATES_KEY)["ETag"] == before["ETag"]
+    assert _rows(s3, STATES_KEY) == [row for row in _expected_states() if row[0] != "sensor.b"]
 
 
 @pytest.mark.usefixtures("day_recorded")
@@ -206,16 +225,25 @@ async def test_export_statistics(hass: HomeAssistant, s3: Any) -> None:
     )
     await async_wait_recording_done(hass)
 
-    response = await _export(hass, entity_id=["sensor.energy"])
-
-    assert [item["key"] for item in response["exported"]] == [STATES_KEY, STATISTICS_KEY]
-    assert _rows(s3, STATISTICS_KEY) == [
+    expected = [
         ["statistic_id", "start", "mean", "min", "max", "last_reset", "state", "sum", "unit"],
         ["sensor.energy", _utc(_local(15, 0)), "", "", "", "", "1.0", "1.5", "kWh"],
         ["sensor.energy", _utc(_local(15, 1)), "", "", "", "", "2.25", "3.75", "kWh"],
     ]
+
+    # Every statistic (the default), then only this entity's, under another prefix.
+    response = await _export(hass)
+    chosen = await _export(hass, entity_id=["sensor.energy"], key="ha/energy/")
+
+    assert [item["key"] for item in response["exported"]] == [STATES_KEY, STATISTICS_KEY]
+    assert _rows(s3, STATISTICS_KEY) == expected
+    assert [item["key"] for item in chosen["exported"]] == [
+        "ha/energy/states/2030/01/15.csv.gz",
+        "ha/energy/statistics/2030/01/15.csv.gz",
+    ]
+    assert _rows(s3, "ha/energy/statistics/2030/01/15.csv.gz") == expected
     # The states of the day: sensor.energy was set after it, so only the header.
-    assert _rows(s3, STATES_KEY) == [HEADER]
+    assert _rows(s3, "ha/energy/states/2030/01/15.csv.gz") == [HEADER]
 
 
 @pytest.mark.usefixtures("day_recorded")

@@ -25,6 +25,7 @@ from homeassistant.components.recorder.statistics import (
     statistics_during_period,
 )
 from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse, State
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.recorder import get_instance, session_scope
 from homeassistant.util import dt as dt_util
@@ -38,6 +39,7 @@ from .action_helpers import (
     money,
     remote_errors,
 )
+from .archive.errors import ObjectExistsError
 from .archive.history import (
     CsvResult,
     StateRow,
@@ -45,9 +47,12 @@ from .archive.history import (
     write_states,
     write_statistics,
 )
+from .archive.models import TransferOptions
 from .archive.pricing import object_monthly_cost
+from .archive.s3 import PutResult
 from .bucket_actions import _archive_one, _target, _transfer_options
 from .const import (
+    DOMAIN,
     EVENT_ARCHIVED,
     HISTORY_ENTITY_BATCH,
     HISTORY_FOLDER,
@@ -289,16 +294,36 @@ def _check_entities(hass: HomeAssistant, asked: list[str], recorded: set[str]) -
             raise invalid("export_entity_not_recorded", entity_id=entity_id)
 
 
-async def export_history(
-    hass: HomeAssistant, entry: S3GlacierConfigEntry, call: ServiceCall
-) -> ServiceResponse:
-    """Export the recorder's states (and statistics) of a period, one object per day."""
-    if "recorder" not in hass.config.components:
-        raise invalid("export_needs_recorder")
-    target = _target(entry)
-    options = _transfer_options(entry, call.data.get(ATTR_STORAGE_CLASS))
-    start, end = _period(call)
-    folder = _folder(call, target.prefix)
+async def _upload(
+    hass: HomeAssistant,
+    entry: S3GlacierConfigEntry,
+    options: TransferOptions,
+    source: Source,
+) -> PutResult:
+    """Upload one day's file and record it, like any archived file; then remove it."""
+    data = entry.runtime_data
+    try:
+        async with data.lease(hass, source.key, transfer=True) as lease:
+            with remote_errors(hass, entry, key=source.key):
+                try:
+                    return await lease.run(
+                        _archive_one, _target(entry), data.catalog, source, options, False
+                    )
+                except ObjectExistsError as err:
+                    # Never replaced: that would lose the rows it holds.
+                    raise HomeAssistantError(
+                        translation_domain=DOMAIN,
+                        translation_key="export_day_differs",
+                        translation_placeholders={"key": source.key},
+                    ) from err
+    finally:
+        await hass.async_add_executor_job(source.path.unlink)
+
+
+async def _chosen_ids(
+    hass: HomeAssistant, call: ServiceCall, start: datetime
+) -> list[tuple[Kind, list[str]]]:
+    """The entities (and statistics) to export, after checking the period and entities."""
     recorder = get_instance(hass)
     recorded, oldest_ts = await recorder.async_add_executor_job(_recorded_entities, hass)
     if oldest_ts is None or start.timestamp() < oldest_ts:
@@ -315,9 +340,21 @@ async def export_history(
     if call.data[ATTR_STATISTICS]:
         statistic_ids = await recorder.async_add_executor_job(_statistic_ids, hass, asked)
         kinds.append(("statistics", statistic_ids))
+    return kinds
 
+
+async def export_history(
+    hass: HomeAssistant, entry: S3GlacierConfigEntry, call: ServiceCall
+) -> ServiceResponse:
+    """Export the recorder's states (and statistics) of a period, one object per day."""
+    if "recorder" not in hass.config.components:
+        raise invalid("export_needs_recorder")
+    options = _transfer_options(entry, call.data.get(ATTR_STORAGE_CLASS))
+    start, end = _period(call)
+    folder = _folder(call, _target(entry).prefix)
+    kinds = await _chosen_ids(hass, call, start)
+    recorder = get_instance(hass)
     data = entry.runtime_data
-    prices = data.coordinator.prices
     exported: list[JsonValueType] = []
     skipped: list[JsonValueType] = []
     try:
@@ -327,28 +364,24 @@ async def export_history(
                 path, written = await recorder.async_add_executor_job(
                     _write_day, hass, hass.config.config_dir, kind, ids, day
                 )
-                try:
-                    source = Source(path, key, written.bytes)
-                    async with data.lease(hass, key, transfer=True) as lease:
-                        with remote_errors(hass, entry, key=key):
-                            result = await lease.run(
-                                _archive_one, target, data.catalog, source, options, False
-                            )
-                finally:
-                    await hass.async_add_executor_job(path.unlink)
+                result = await _upload(hass, entry, options, Source(path, key, written.bytes))
                 if result.skipped:
                     skipped.append({"key": key, "reason": result.reason})
                     continue
                 obj = result.object
-                item: dict[str, JsonValueType] = {
-                    "key": key,
-                    "rows": written.rows,
-                    "bytes": written.bytes,
-                    "sha256": written.sha256,
-                    "storage_class": str(obj.storage_class),
-                    "monthly_cost": money(object_monthly_cost(prices, obj.storage_class, obj.size)),
-                }
-                exported.append(item)
+                cost = money(
+                    object_monthly_cost(data.coordinator.prices, obj.storage_class, obj.size)
+                )
+                exported.append(
+                    {
+                        "key": key,
+                        "rows": written.rows,
+                        "bytes": written.bytes,
+                        "sha256": written.sha256,
+                        "storage_class": str(obj.storage_class),
+                        "monthly_cost": cost,
+                    }
+                )
                 hass.bus.async_fire(
                     EVENT_ARCHIVED,
                     {
@@ -358,7 +391,7 @@ async def export_history(
                         "storage_class": str(obj.storage_class),
                         "sha256": obj.sha256,
                         "etag": obj.etag,
-                        "monthly_cost": item["monthly_cost"],
+                        "monthly_cost": cost,
                     },
                 )
     finally:
