@@ -305,3 +305,31 @@ async def test_vault_entry_is_refused(
         await _export(hass, config_entry_id=loaded_vault.entry_id)
     assert err.value.translation_key == "export_needs_bucket"
     assert _keys(s3) == []
+
+
+async def test_day_with_a_daylight_saving_change(
+    hass: HomeAssistant,
+    recorder_mock: Recorder,
+    freezer: FrozenDateTimeFactory,
+    init_integration: MockConfigEntry,
+    s3: Any,
+) -> None:
+    """Yesterday is 23 hours long when the clocks went forward: local midnight to midnight."""
+    zone = dt_util.get_default_time_zone()
+    assert str(zone) == "US/Pacific"  # clocks go forward on 10 March 2030
+    march = [datetime(2030, 3, day, hour, minute, tzinfo=zone) for day, hour, minute in
+             ((9, 23, 59), (10, 0, 0), (10, 23, 30), (11, 0, 0))]  # fmt: skip
+    for n, moment in enumerate(march):
+        await _set(hass, freezer, moment, "sensor.a", str(n))
+    freezer.move_to(datetime(2030, 3, 11, 1, tzinfo=zone))
+
+    response = await _export(hass, entity_id=["sensor.a"], statistics=False)
+
+    key = "ha/history/states/2030/03/10.csv.gz"
+    assert response["start"] == "2030-03-10T08:00:00+00:00"
+    assert response["end"] == "2030-03-11T07:00:00+00:00"
+    assert [row[:2] for row in _rows(s3, key)] == [
+        ["entity_id", "state"],
+        ["sensor.a", "1"],
+        ["sensor.a", "2"],
+    ]

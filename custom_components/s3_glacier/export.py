@@ -125,11 +125,12 @@ def _local_midnight(day: date) -> datetime:
 
 def _period(call: ServiceCall) -> tuple[datetime, datetime]:
     """The period asked for (UTC), yesterday from local midnight to midnight by default."""
-    today = dt_util.start_of_local_day()
+    today = dt_util.now().date()
     start = call.data.get(ATTR_START)
     end = call.data.get(ATTR_END)
-    start = dt_util.as_utc(start) if start else dt_util.as_utc(today - timedelta(days=1))
-    end = dt_util.as_utc(end) if end else dt_util.as_utc(today)
+    # Midnights by the calendar: a day with a daylight saving change is not 24 hours.
+    start = dt_util.as_utc(start or dt_util.start_of_local_day(today - timedelta(days=1)))
+    end = dt_util.as_utc(end or dt_util.start_of_local_day(today))
     if end <= start:
         raise invalid("export_end_before_start", start=_shown(start), end=_shown(end))
     if end > dt_util.utcnow():
