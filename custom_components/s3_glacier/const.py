@@ -99,3 +99,13 @@ BACKUP_RESTORE_DAYS: Final = 3
 # Sidecars larger than this are not a backup's metadata.
 BACKUP_SIDECAR_MAX_BYTES: Final = 1024 * 1024
 DATA_BACKUP_AGENT_LISTENERS: Final = f"{DOMAIN}.backup_agent_listeners"
+
+# History export (the export_history action).
+# Under the entry's prefix unless the action names another key prefix.
+HISTORY_FOLDER: Final = "history"
+# States are read and written a window at a time (all entities), so memory holds one
+# window of a busy day, not the day; entity IDs per query keep the SQL small.
+HISTORY_STATES_WINDOW_SECONDS: Final = 3600
+HISTORY_ENTITY_BATCH: Final = 500
+# Statistics per query: what one batch holds is one day (24 hours) of these.
+HISTORY_STATISTIC_BATCH: Final = 50

@@ -16,7 +16,7 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.service import async_register_admin_service
 import voluptuous as vol
 
-from . import bucket_actions, vault_actions
+from . import bucket_actions, export, vault_actions
 from .action_helpers import (
     ATTR_ARCHIVE_ID,
     ATTR_CONFIG_ENTRY_ID,
@@ -112,6 +112,12 @@ ACTIONS: dict[str, tuple[vol.Schema, SupportsResponse, Handler, Handler]] = {
         SupportsResponse.OPTIONAL,
         bucket_actions.refresh,
         vault_actions.refresh,
+    ),
+    "export_history": (
+        export.EXPORT_HISTORY_SCHEMA,
+        SupportsResponse.OPTIONAL,
+        export.export_history,
+        export.export_history_vault,
     ),
 }
 
