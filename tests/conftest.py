@@ -335,3 +335,12 @@ async def loaded_vault(hass: HomeAssistant, aws: None) -> MockConfigEntry:
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
     return entry
+
+
+async def call_action(hass: HomeAssistant, action: str, **data: Any) -> dict[str, Any]:
+    """Call one of the integration's actions as an automation would; return its response."""
+    response = await hass.services.async_call(
+        DOMAIN, action, data, blocking=True, return_response=True
+    )
+    assert response is not None
+    return response

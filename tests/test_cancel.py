@@ -27,9 +27,8 @@ from pytest_homeassistant_custom_component.common import (
 
 from custom_components.s3_glacier import bucket_actions, vault_actions
 from custom_components.s3_glacier.archive.catalog import Catalog, CatalogError
-from custom_components.s3_glacier.const import DOMAIN
 
-from .conftest import BUCKET
+from .conftest import BUCKET, call_action
 
 
 class HeldUpload:
@@ -112,17 +111,9 @@ def files(hass: HomeAssistant, tmp_path: Path) -> Path:
     return base
 
 
-async def _call(hass: HomeAssistant, action: str, **data: Any) -> dict[str, Any]:
-    response = await hass.services.async_call(
-        DOMAIN, action, data, blocking=True, return_response=True
-    )
-    assert response is not None
-    return response
-
-
 async def _start_and_cancel(hass: HomeAssistant, held: HeldUpload, path: Path, **data: Any) -> None:
     """Archive ``path``, wait until its upload is held, cancel the call."""
-    task = hass.async_create_task(_call(hass, "archive", path=str(path), **data))
+    task = hass.async_create_task(call_action(hass, "archive", path=str(path), **data))
     assert await hass.async_add_executor_job(held.entered.wait, 10)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -146,7 +137,7 @@ async def test_second_archive_to_the_key_waits_for_the_cancelled_upload(
 
     mark = jobs.mark()
     second = hass.async_create_task(
-        _call(hass, "archive", path=str(files / "two" / "same.bin"), overwrite=True)
+        call_action(hass, "archive", path=str(files / "two" / "same.bin"), overwrite=True)
     )
     await jobs.settle(mark)
     assert not second.done()  # waiting for the key, not uploading over the first
@@ -177,7 +168,7 @@ async def test_cancelled_upload_keeps_its_transfer_slot(
     await _start_and_cancel(hass, held, files / "first.bin")
 
     mark = jobs.mark()
-    second = hass.async_create_task(_call(hass, "archive", path=str(files / "second.bin")))
+    second = hass.async_create_task(call_action(hass, "archive", path=str(files / "second.bin")))
     await jobs.settle(mark)
     assert not second.done()  # queued for the slot the first upload still uses
     held.release.set()
@@ -256,7 +247,7 @@ async def test_unload_waits_for_the_watchers_download(
     """
     body = b"g" * 3000
     (files / "cold.bin").write_bytes(body)
-    await _call(hass, "archive", path=str(files / "cold.bin"), storage_class="GLACIER")
+    await call_action(hass, "archive", path=str(files / "cold.bin"), storage_class="GLACIER")
     (files / "out").mkdir()
     data = init_integration.runtime_data
     entered, release = threading.Event(), threading.Event()
@@ -268,7 +259,7 @@ async def test_unload_waits_for_the_watchers_download(
         return real_get(*args, **kwargs)
 
     monkeypatch.setattr(data.target, "get", held_get)
-    response = await _call(
+    response = await call_action(
         hass, "restore", key="ha/cold.bin", destination=str(files / "out"), tier="bulk"
     )
     assert response["status"] == "restore_requested"

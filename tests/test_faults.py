@@ -50,7 +50,7 @@ from custom_components.s3_glacier.const import (
     DOMAIN,
 )
 
-from .conftest import ACCESS_KEY_ID, BUCKET, BUCKET_DATA, SECRET_ACCESS_KEY, MotoServer
+from .conftest import ACCESS_KEY_ID, BUCKET, BUCKET_DATA, SECRET_ACCESS_KEY, MotoServer, call_action
 from .fault_proxy import FaultProxy
 from .seaweedfs import (
     ACCESS_KEY_ID as WEED_ACCESS_KEY_ID,
@@ -203,14 +203,6 @@ async def proxied_entry(
     await hass.config_entries.async_unload(entry.entry_id)
 
 
-async def _call(hass: HomeAssistant, action: str, **data: Any) -> dict[str, Any]:
-    response = await hass.services.async_call(
-        DOMAIN, action, data, blocking=True, return_response=True
-    )
-    assert response is not None
-    return response
-
-
 def _write(path: Path, size: int) -> bytes:
     data = os.urandom(size)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -246,7 +238,7 @@ async def test_throttled_parts_are_retried(
     """503 SlowDown on the first two part uploads: botocore retries, the archive succeeds."""
     data = _write(allowed / "big.bin", 12 * MIB)
     proxy.throttle(2, methods=("PUT",))
-    response = await _call(hass, "archive", path=str(allowed / "big.bin"))
+    response = await call_action(hass, "archive", path=str(allowed / "big.bin"))
 
     assert len(proxy.throttled) == 2
     assert all("partNumber=" in line for line in proxy.throttled)
@@ -267,7 +259,7 @@ async def test_persistent_throttling_aborts_and_keeps_source(
     data = _write(allowed / "big.bin", 12 * MIB)
     proxy.throttle(1000, methods=("PUT",))
     with pytest.raises(HomeAssistantError) as err:
-        await _call(hass, "archive", path=str(allowed / "big.bin"), delete_source=True)
+        await call_action(hass, "archive", path=str(allowed / "big.bin"), delete_source=True)
     assert err.value.translation_key == "throttled"
     proxy.throttle(0)
 
@@ -311,7 +303,7 @@ async def test_endpoint_down_at_setup_loads_when_back(
     assert entry.state is ConfigEntryState.LOADED
 
     _write(allowed / "a.txt", 100)
-    await _call(hass, "archive", path=str(allowed / "a.txt"))
+    await call_action(hass, "archive", path=str(allowed / "a.txt"))
     assert list(_objects(server.client())) == ["ha/a.txt"]
     assert await hass.config_entries.async_unload(entry.entry_id)
 
@@ -351,7 +343,7 @@ async def test_revoked_keys_fail_every_action_until_reauth(
         hass, _entry(seaweedfs.url, seaweedfs.access_key_id, seaweedfs.secret_access_key)
     )
     _write(allowed / "a.txt", 1000)
-    await _call(hass, "archive", path=str(allowed / "a.txt"))
+    await call_action(hass, "archive", path=str(allowed / "a.txt"))
     b_data = _write(allowed / "b.txt", 1000)
     (allowed / "out").mkdir()
 
@@ -365,7 +357,7 @@ async def test_revoked_keys_fail_every_action_until_reauth(
     ]
     for action, data in calls:
         with pytest.raises(HomeAssistantError) as err:
-            await _call(hass, action, **data)
+            await call_action(hass, action, **data)
         assert (action, err.value.translation_key) == (action, "invalid_auth")
     await hass.async_block_till_done(wait_background_tasks=True)
 
@@ -388,7 +380,7 @@ async def test_revoked_keys_fail_every_action_until_reauth(
     assert result["reason"] == "reauth_successful"
     await hass.async_block_till_done(wait_background_tasks=True)
     assert entry.state is ConfigEntryState.LOADED
-    await _call(hass, "archive", path=str(allowed / "b.txt"))
+    await call_action(hass, "archive", path=str(allowed / "b.txt"))
     assert sorted(_objects(seaweedfs.client())) == ["ha/a.txt", "ha/b.txt"]
     assert await hass.config_entries.async_unload(entry.entry_id)
 
@@ -405,7 +397,7 @@ async def test_cut_upload_on_seaweedfs_leaves_nothing_behind(
     data = _write(allowed / "big.bin", 12 * MIB)
     proxy.cut_upstream = 3 * MIB
     with pytest.raises(HomeAssistantError) as err:
-        await _call(hass, "archive", path=str(allowed / "big.bin"), delete_source=True)
+        await call_action(hass, "archive", path=str(allowed / "big.bin"), delete_source=True)
     assert err.value.translation_key == "cannot_connect"
     assert proxy.cuts >= 1
     proxy.cut_upstream = None
@@ -432,7 +424,7 @@ async def test_broken_download_on_seaweedfs_leaves_no_file(
     monkeypatch.setattr(client_module, "_READ_TIMEOUT", 1)
     await _set_up(hass, _entry(proxy.url, weed.access_key_id, weed.secret_access_key))
     data = _write(allowed / "big.bin", 12 * MIB)
-    await _call(hass, "archive", path=str(allowed / "big.bin"))
+    await call_action(hass, "archive", path=str(allowed / "big.bin"))
     out = allowed / "out"
     out.mkdir()
 
@@ -442,14 +434,14 @@ async def test_broken_download_on_seaweedfs_leaves_no_file(
         proxy.stall_downstream = 2 * MIB
     started = time.monotonic()
     with pytest.raises(HomeAssistantError) as err:
-        await _call(hass, "restore", key="ha/big.bin", destination=str(out))
+        await call_action(hass, "restore", key="ha/big.bin", destination=str(out))
     assert err.value.translation_key == "cannot_connect"
     assert time.monotonic() - started < 10
     assert list(out.iterdir()) == []
     assert (proxy.cuts, proxy.stalls) >= ((1, 0) if fault == "cut" else (0, 1))
 
     proxy.cut_downstream = proxy.stall_downstream = None
-    await _call(hass, "restore", key="ha/big.bin", destination=str(out))
+    await call_action(hass, "restore", key="ha/big.bin", destination=str(out))
     assert (out / "big.bin").read_bytes() == data
     assert [p.name for p in out.iterdir()] == ["big.bin"]
 
@@ -467,12 +459,12 @@ async def test_slow_link_is_not_a_timeout(
     monkeypatch.setattr(client_module, "_READ_TIMEOUT", 1)
     await _set_up(hass, _entry(proxy.url, weed.access_key_id, weed.secret_access_key))
     data = _write(allowed / "slow.bin", 6 * MIB)
-    await _call(hass, "archive", path=str(allowed / "slow.bin"))
+    await call_action(hass, "archive", path=str(allowed / "slow.bin"))
     (allowed / "slow.bin").unlink()
 
     proxy.rate = 4 * MIB
     started = time.monotonic()
-    await _call(hass, "restore", key="ha/slow.bin", destination=str(allowed))
+    await call_action(hass, "restore", key="ha/slow.bin", destination=str(allowed))
     assert time.monotonic() - started > 1.2
     assert (allowed / "slow.bin").read_bytes() == data
 
@@ -530,10 +522,10 @@ async def test_pending_restore_completes_after_restart(
     directory follows the restore from the catalog to the download and the event."""
     entry = await _set_up(hass, _entry(moto_endpoint.url, ACCESS_KEY_ID, SECRET_ACCESS_KEY))
     data = _write(allowed / "deep.bin", 3000)
-    await _call(hass, "archive", path=str(allowed / "deep.bin"), storage_class="DEEP_ARCHIVE")
+    await call_action(hass, "archive", path=str(allowed / "deep.bin"), storage_class="DEEP_ARCHIVE")
     (allowed / "deep.bin").unlink()
     moto_restores.one_step_per_check()
-    response = await _call(hass, "restore", key="ha/deep.bin", destination=str(allowed))
+    response = await call_action(hass, "restore", key="ha/deep.bin", destination=str(allowed))
     assert response["status"] == "restore_requested"
 
     # The first instance stops: the entry unloads, its timers and catalog are closed.
@@ -676,11 +668,11 @@ async def test_bad_input_changes_nothing(
 
     if error.startswith("schema:"):
         with pytest.raises(vol.Invalid) as invalid:
-            await _call(hass, action, **data)
+            await call_action(hass, action, **data)
         assert invalid.value.path == [error.removeprefix("schema:")]
     else:
         with pytest.raises(ServiceValidationError) as err:
-            await _call(hass, action, **data)
+            await call_action(hass, action, **data)
         assert err.value.translation_key == error
 
     assert _objects(s3) == objects

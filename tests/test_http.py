@@ -26,7 +26,7 @@ from custom_components.s3_glacier.const import (
     DOMAIN,
 )
 
-from .conftest import BUCKET, BUCKET_DATA, MotoServer
+from .conftest import BUCKET, BUCKET_DATA, MotoServer, call_action
 from .fault_proxy import FaultProxy
 
 MIB = 1024 * 1024
@@ -76,14 +76,6 @@ def big_file(tmp_path: Path) -> tuple[Path, bytes]:
     return path, data
 
 
-async def _call(hass: HomeAssistant, action: str, **data: Any) -> dict[str, Any]:
-    response = await hass.services.async_call(
-        DOMAIN, action, data, blocking=True, return_response=True
-    )
-    assert response is not None
-    return response
-
-
 async def test_multipart_round_trip(
     hass: HomeAssistant,
     http_entry: MockConfigEntry,
@@ -102,7 +94,7 @@ async def test_multipart_round_trip(
 
     events = http_entry.runtime_data.target._client.meta.events
     events.register("before-call.s3.UploadPart", record_part)
-    response = await _call(hass, "archive", path=str(path))
+    response = await call_action(hass, "archive", path=str(path))
     # Equal parts, each with the Content-MD5 an S3-compatible service checks.
     assert [size for size, _ in parts] == [5 * MIB, 5 * MIB, 2 * MIB]
     assert all(md5 for _, md5 in parts)
@@ -115,7 +107,7 @@ async def test_multipart_round_trip(
 
     out = tmp_path / "out"
     out.mkdir()
-    response = await _call(hass, "restore", key="ha/big.bin", destination=str(out))
+    response = await call_action(hass, "restore", key="ha/big.bin", destination=str(out))
     assert response["status"] == "restored"
     assert (out / "big.bin").read_bytes() == data
     assert [p.name for p in out.iterdir()] == ["big.bin"]
@@ -132,7 +124,7 @@ async def test_cut_upload_leaves_nothing_behind(
     path, data = big_file
     proxy.cut_upstream = 3 * MIB
     with pytest.raises(HomeAssistantError) as err:
-        await _call(hass, "archive", path=str(path), delete_source=True)
+        await call_action(hass, "archive", path=str(path), delete_source=True)
     assert err.value.translation_key == "cannot_connect"
     assert proxy.cuts >= 1
 
@@ -152,18 +144,18 @@ async def test_cut_download_leaves_destination_untouched(
 ) -> None:
     """Connection cut mid-download: no file, no temporary file; a retry succeeds."""
     path, data = big_file
-    await _call(hass, "archive", path=str(path))
+    await call_action(hass, "archive", path=str(path))
     out = tmp_path / "out"
     out.mkdir()
 
     proxy.cut_downstream = 2 * MIB
     with pytest.raises(HomeAssistantError) as err:
-        await _call(hass, "restore", key="ha/big.bin", destination=str(out))
+        await call_action(hass, "restore", key="ha/big.bin", destination=str(out))
     assert err.value.translation_key == "cannot_connect"
     assert list(out.iterdir()) == []
 
     proxy.cut_downstream = None
-    await _call(hass, "restore", key="ha/big.bin", destination=str(out))
+    await call_action(hass, "restore", key="ha/big.bin", destination=str(out))
     assert (out / "big.bin").read_bytes() == data
 
 
@@ -190,7 +182,7 @@ async def test_sensors_unavailable_while_endpoint_unreachable(
     # An action that fails to reach the endpoint does not make the sensors available.
     (tmp_path / "f.bin").write_bytes(b"f")
     with pytest.raises(HomeAssistantError):
-        await _call(hass, "archive", path=str(tmp_path / "f.bin"))
+        await call_action(hass, "archive", path=str(tmp_path / "f.bin"))
     assert hass.states.get(entity).state == STATE_UNAVAILABLE
 
     proxy.cut_upstream = None

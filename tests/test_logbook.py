@@ -31,7 +31,7 @@ from custom_components.s3_glacier.const import (
     EVENT_RESTORE_REQUESTED_AGAIN,
 )
 
-from .conftest import BUCKET
+from .conftest import BUCKET, call_action
 
 pytestmark = pytest.mark.usefixtures("recorder_mock")
 
@@ -51,14 +51,6 @@ def files(hass: HomeAssistant, tmp_path: Path) -> Path:
     base.mkdir()
     hass.config.allowlist_external_dirs = {str(base.resolve())}
     return base
-
-
-async def _call(hass: HomeAssistant, action: str, **data: Any) -> dict[str, Any]:
-    response = await hass.services.async_call(
-        DOMAIN, action, data, blocking=True, return_response=True
-    )
-    assert response is not None
-    return response
 
 
 async def _logbook_lines(
@@ -97,18 +89,20 @@ async def test_archive_restore_delete_read_in_the_logbook(
     since = dt_util.utcnow() - timedelta(seconds=1)
     (files / "holiday.mp4").write_bytes(b"h" * 1_300_000)
     (files / "notes.txt").write_bytes(b"n" * 43)
-    await _call(hass, "archive", path=str(files / "holiday.mp4"), storage_class="DEEP_ARCHIVE")
-    await _call(hass, "archive", path=str(files / "notes.txt"), storage_class="GLACIER")
+    await call_action(
+        hass, "archive", path=str(files / "holiday.mp4"), storage_class="DEEP_ARCHIVE"
+    )
+    await call_action(hass, "archive", path=str(files / "notes.txt"), storage_class="GLACIER")
 
     # moto finishes restores at once: the watcher downloads at its first check.
     (files / "out").mkdir()
-    await _call(hass, "restore", key="ha/holiday.mp4", destination=str(files / "out"))
-    await _call(hass, "restore", key="ha/notes.txt")
+    await call_action(hass, "restore", key="ha/holiday.mp4", destination=str(files / "out"))
+    await call_action(hass, "restore", key="ha/notes.txt")
     s3.delete_object(Bucket=BUCKET, Key="ha/notes.txt")  # gone behind our back
     freezer.tick(timedelta(minutes=16))
     async_fire_time_changed(hass)
     await hass.async_block_till_done(wait_background_tasks=True)
-    await _call(hass, "delete", key="ha/holiday.mp4")
+    await call_action(hass, "delete", key="ha/holiday.mp4")
 
     restored = (files / "out" / "holiday.mp4").resolve()
     title = init_integration.title
@@ -140,14 +134,18 @@ async def test_vault_lines_name_the_file_not_the_archive_id(
     """A vault's lines name the file (archive IDs are 138 characters)."""
     since = dt_util.utcnow() - timedelta(seconds=1)
     (files / "photos.tar").write_bytes(b"p" * 768_000)
-    archived = await _call(hass, "archive", path=str(files / "photos.tar"), delete_source=True)
+    archived = await call_action(
+        hass, "archive", path=str(files / "photos.tar"), delete_source=True
+    )
     archive_id = archived["archived"][0]["archive_id"]
-    await _call(hass, "restore", archive_id=archive_id, destination=str(files), tier="Expedited")
+    await call_action(
+        hass, "restore", archive_id=archive_id, destination=str(files), tier="Expedited"
+    )
     # moto's Expedited job ends after 2 s; the watcher checks every minute.
     freezer.tick(timedelta(minutes=1, seconds=1))
     async_fire_time_changed(hass)
     await hass.async_block_till_done(wait_background_tasks=True)
-    await _call(hass, "delete", archive_id=archive_id)
+    await call_action(hass, "delete", archive_id=archive_id)
 
     lines = await _logbook_lines(hass, hass_ws_client, since)
     assert [message for _, _, message in lines] == [
@@ -205,9 +203,11 @@ async def test_instant_restore_reads_in_the_logbook(
     """A restore that downloads at once (an instant class) is described like a watched one."""
     since = dt_util.utcnow() - timedelta(seconds=1)
     (files / "notes.txt").write_bytes(b"n" * 43)
-    await _call(hass, "archive", path=str(files / "notes.txt"), storage_class="glacier_ir")
+    await call_action(hass, "archive", path=str(files / "notes.txt"), storage_class="glacier_ir")
     (files / "out").mkdir()
-    response = await _call(hass, "restore", key="ha/notes.txt", destination=str(files / "out"))
+    response = await call_action(
+        hass, "restore", key="ha/notes.txt", destination=str(files / "out")
+    )
     assert response["status"] == "restored"
 
     lines = await _logbook_lines(hass, hass_ws_client, since)

@@ -40,7 +40,7 @@ from custom_components.s3_glacier.const import (
     DOMAIN,
 )
 
-from .conftest import BUCKET, REGION
+from .conftest import BUCKET, REGION, call_action
 
 ROOT = Path(__file__).parents[1]
 ENGINE = ROOT / "custom_components" / "s3_glacier" / "archive"
@@ -180,14 +180,6 @@ async def _setup(hass: HomeAssistant, entry: MockConfigEntry, moto: Moto) -> Non
     await hass.async_block_till_done(wait_background_tasks=True)
 
 
-async def _call(hass: HomeAssistant, action: str, **data: Any) -> dict[str, Any]:
-    response = await hass.services.async_call(
-        DOMAIN, action, data, blocking=True, return_response=True
-    )
-    assert response is not None
-    return response
-
-
 def _write(path: Path, size: int) -> bytes:
     data = (hashlib.sha256(path.name.encode()).digest() * (size // 32 + 1))[:size]
     path.write_bytes(data)
@@ -251,11 +243,11 @@ async def test_readme_policy_allows_setup_every_action_and_the_reconcile(
     small = _write(allowed / "small.txt", 3000)
     big = _write(allowed / "big.bin", 17 * MIB)  # two parts of the default 16 MiB
     cold = _write(allowed / "cold.tar", 4000)
-    await _call(hass, "archive", path=str(allowed / "small.txt"))
-    multipart = await _call(hass, "archive", path=str(allowed / "big.bin"))
+    await call_action(hass, "archive", path=str(allowed / "small.txt"))
+    multipart = await call_action(hass, "archive", path=str(allowed / "big.bin"))
     assert multipart["archived"][0]["size"] == 17 * MIB
-    await _call(hass, "archive", path=str(allowed / "cold.tar"), storage_class="GLACIER")
-    listed = await _call(hass, "list")
+    await call_action(hass, "archive", path=str(allowed / "cold.tar"), storage_class="GLACIER")
+    listed = await call_action(hass, "list")
     assert sorted(o["key"] for o in listed["objects"]) == [
         "ha/big.bin",
         "ha/cold.tar",
@@ -264,10 +256,10 @@ async def test_readme_policy_allows_setup_every_action_and_the_reconcile(
 
     restored = allowed / "restored"
     restored.mkdir()
-    await _call(hass, "restore", key="ha/small.txt", destination=str(restored))
+    await call_action(hass, "restore", key="ha/small.txt", destination=str(restored))
     assert (restored / "small.txt").read_bytes() == small
     completed = async_capture_events(hass, f"{DOMAIN}_restore_completed")
-    requested = await _call(
+    requested = await call_action(
         hass, "restore", key="ha/cold.tar", destination=str(restored), tier="Bulk", days=1
     )
     assert requested["status"] == "restore_requested"
@@ -277,8 +269,8 @@ async def test_readme_policy_allows_setup_every_action_and_the_reconcile(
     assert [e.data["key"] for e in completed] == ["ha/cold.tar"]
     assert (restored / "cold.tar").read_bytes() == cold
 
-    await _call(hass, "delete", key="ha/small.txt")
-    refreshed = await _call(hass, "refresh")
+    await call_action(hass, "delete", key="ha/small.txt")
+    refreshed = await call_action(hass, "refresh")
     assert refreshed["objects"] == 2
     assert refreshed["bytes"] == len(big) + len(cold)
 
@@ -306,7 +298,7 @@ async def test_missing_upload_listing_is_a_repair_issue_not_a_reauth(
     moto.s3.put_object(Bucket=BUCKET, Key="ha/there.bin", Body=b"12345")
     await _setup(hass, mock_config_entry, moto)
 
-    refreshed = await _call(hass, "refresh")
+    refreshed = await call_action(hass, "refresh")
     assert refreshed["objects"] == 1
     assert refreshed["bytes"] == 5
     (issue,) = _issues(hass)
@@ -327,7 +319,7 @@ async def test_missing_upload_listing_is_a_repair_issue_not_a_reauth(
     assert len(warnings) == 1  # setup's reconcile, refresh, the due reconcile: one line
 
     moto.set_policy(_moto_policy())
-    await _call(hass, "refresh")
+    await call_action(hass, "refresh")
     assert _issues(hass) == []
     assert moto.uploads() == []
 
@@ -347,7 +339,7 @@ async def test_refused_action_names_it_and_raises_an_issue(
     await _setup(hass, mock_config_entry, moto)
 
     with pytest.raises(HomeAssistantError) as err:
-        await _call(hass, "delete", key="ha/old.bin")
+        await call_action(hass, "delete", key="ha/old.bin")
     assert err.value.translation_key == "access_denied"
     assert err.value.translation_placeholders["action"] == "s3:DeleteObject"
     assert "s3:DeleteObject" in str(err.value)
@@ -356,7 +348,7 @@ async def test_refused_action_names_it_and_raises_an_issue(
     _assert_healthy(hass, mock_config_entry)
 
     moto.set_policy(_moto_policy())
-    await _call(hass, "delete", key="ha/older.bin")
+    await call_action(hass, "delete", key="ha/older.bin")
     assert _issues(hass) == []
 
 

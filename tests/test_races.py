@@ -27,7 +27,7 @@ from custom_components.s3_glacier.archive.catalog import Catalog, CatalogError
 from custom_components.s3_glacier.archive.s3 import S3Target
 from custom_components.s3_glacier.const import DOMAIN
 
-from .conftest import BUCKET, MotoRestores
+from .conftest import BUCKET, MotoRestores, call_action
 
 pytestmark = pytest.mark.usefixtures("init_integration")
 
@@ -68,14 +68,6 @@ class Gate:
         return held
 
 
-async def _call(hass: HomeAssistant, action: str, **data: Any) -> dict[str, Any]:
-    response = await hass.services.async_call(
-        DOMAIN, action, data, blocking=True, return_response=True
-    )
-    assert response is not None
-    return response
-
-
 async def test_two_archives_to_one_key_take_turns(
     hass: HomeAssistant,
     init_integration: MockConfigEntry,
@@ -95,7 +87,7 @@ async def test_two_archives_to_one_key_take_turns(
 
     results = await asyncio.gather(
         *(
-            _call(hass, "archive", path=str(files / folder / "same.bin"), overwrite=True)
+            call_action(hass, "archive", path=str(files / folder / "same.bin"), overwrite=True)
             for folder in ("one", "two")
         )
     )
@@ -121,7 +113,7 @@ async def test_unload_during_an_upload_keeps_its_record(
     monkeypatch.setattr(S3Target, "put", gate.wrap(S3Target.put))
     data = init_integration.runtime_data
 
-    task = hass.async_create_task(_call(hass, "archive", path=str(files / "slow.bin")))
+    task = hass.async_create_task(call_action(hass, "archive", path=str(files / "slow.bin")))
     assert await hass.async_add_executor_job(gate.entered.wait, 5)
     assert await hass.config_entries.async_unload(init_integration.entry_id)
     gate.release.set()
@@ -144,11 +136,11 @@ async def test_new_restore_request_supersedes_a_check_in_flight(
 ) -> None:
     """A request made while the watcher checks an older one wins: one download, to it."""
     (files / "r.bin").write_bytes(b"r" * 3000)
-    await _call(hass, "archive", path=str(files / "r.bin"), storage_class="GLACIER")
+    await call_action(hass, "archive", path=str(files / "r.bin"), storage_class="GLACIER")
     (files / "r.bin").unlink()
     (files / "a").mkdir()
     (files / "b").mkdir()
-    await _call(hass, "restore", key="ha/r.bin", destination=str(files / "a"))
+    await call_action(hass, "restore", key="ha/r.bin", destination=str(files / "a"))
     restores.hold("ha/r.bin")
     completed = async_capture_events(hass, f"{DOMAIN}_restore_completed")
 
@@ -167,7 +159,7 @@ async def test_new_restore_request_supersedes_a_check_in_flight(
     async_fire_time_changed(hass)
     assert await hass.async_add_executor_job(gate.entered.wait, 5)
 
-    response = await _call(hass, "restore", key="ha/r.bin", destination=str(files / "b"))
+    response = await call_action(hass, "restore", key="ha/r.bin", destination=str(files / "b"))
     assert response["status"] == "restore_in_progress"
     gate.release.set()
     await hass.async_block_till_done(wait_background_tasks=True)

@@ -36,7 +36,7 @@ from custom_components.s3_glacier.archive.models import ArchiveStatus, RestoreSt
 from custom_components.s3_glacier.archive.s3 import parse_restore_header
 from custom_components.s3_glacier.const import DOMAIN
 
-from .conftest import BUCKET, MotoRestores, shown_money
+from .conftest import BUCKET, MotoRestores, call_action, shown_money
 
 GB = 2**30
 
@@ -57,14 +57,6 @@ def _write(path: Path, size: int, seed: int = 0) -> bytes:
     data = (hashlib.sha256(str(seed).encode()).digest() * (size // 32 + 1))[:size]
     path.write_bytes(data)
     return data
-
-
-async def _call(hass: HomeAssistant, action: str, **data: Any) -> dict[str, Any]:
-    response = await hass.services.async_call(
-        DOMAIN, action, data, blocking=True, return_response=True
-    )
-    assert response is not None
-    return response
 
 
 async def _tick(hass: HomeAssistant, freezer: FrozenDateTimeFactory, delta: timedelta) -> None:
@@ -163,13 +155,17 @@ async def test_intelligent_tiering_archive_tier_is_restored_and_watched(
 ) -> None:
     """An object in Deep Archive Access: restore without Days, its tiers, its pace."""
     data = _write(allowed / "it.bin", 3000)
-    await _call(hass, "archive", path=str(allowed / "it.bin"), storage_class="INTELLIGENT_TIERING")
+    await call_action(
+        hass, "archive", path=str(allowed / "it.bin"), storage_class="INTELLIGENT_TIERING"
+    )
     (allowed / "it.bin").unlink()
     tier = ArchiveTier(hooks)
     completed = async_capture_events(hass, f"{DOMAIN}_restore_completed")
 
     with pytest.raises(ServiceValidationError) as err:
-        await _call(hass, "restore", key="ha/it.bin", destination=str(allowed), tier="Expedited")
+        await call_action(
+            hass, "restore", key="ha/it.bin", destination=str(allowed), tier="Expedited"
+        )
     assert err.value.translation_key == "tier_not_available"
     # The values the tier field takes, and the tier by AWS's name.
     assert err.value.translation_placeholders["allowed"] == "standard, bulk"
@@ -180,7 +176,9 @@ async def test_intelligent_tiering_archive_tier_is_restored_and_watched(
     assert hooks.restore_requests == []
 
     now = freezer.time_to_freeze
-    response = await _call(hass, "restore", key="ha/it.bin", destination=str(allowed), tier="Bulk")
+    response = await call_action(
+        hass, "restore", key="ha/it.bin", destination=str(allowed), tier="Bulk"
+    )
     assert response["status"] == "restore_requested"
     assert hooks.restore_requests == [{"GlacierJobParameters": {"Tier": "Bulk"}}]
     # Deep Archive Access Bulk: within 48 hours.
@@ -229,17 +227,17 @@ async def test_restored_copy_asked_again_with_days_gets_a_new_expiry(
 ) -> None:
     """S3 renews the copy to now + days; the estimate is the request and the extra days."""
     _write(allowed / "g.bin", 4096)
-    await _call(hass, "archive", path=str(allowed / "g.bin"), storage_class="GLACIER")
-    await _call(hass, "restore", key="ha/g.bin", days=1)  # moto restores at once
+    await call_action(hass, "archive", path=str(allowed / "g.bin"), storage_class="GLACIER")
+    await call_action(hass, "restore", key="ha/g.bin", days=1)  # moto restores at once
     now = freezer.time_to_freeze
 
     # Without days a restored copy is only reported: nothing is asked of S3.
-    response = await _call(hass, "restore", key="ha/g.bin")
+    response = await call_action(hass, "restore", key="ha/g.bin")
     assert response["status"] == "restored"
     assert len(hooks.restore_requests) == 1
     assert response["estimated_cost"] == 0
 
-    response = await _call(hass, "restore", key="ha/g.bin", days=10)
+    response = await call_action(hass, "restore", key="ha/g.bin", days=10)
     assert response["status"] == "restored"
     assert hooks.restore_requests[-1] == {"Days": 10, "GlacierJobParameters": {"Tier": "Standard"}}
     state, expiry = parse_restore_header(s3.head_object(Bucket=BUCKET, Key="ha/g.bin")["Restore"])
@@ -268,18 +266,20 @@ async def test_faster_tier_upgrades_a_running_restore(
 ) -> None:
     """Expedited asked while Bulk runs: sent to S3, and the watcher checks at its pace."""
     data = _write(allowed / "u.bin", 2000)
-    await _call(hass, "archive", path=str(allowed / "u.bin"), storage_class="GLACIER")
+    await call_action(hass, "archive", path=str(allowed / "u.bin"), storage_class="GLACIER")
     (allowed / "u.bin").unlink()
-    await _call(hass, "restore", key="ha/u.bin", destination=str(allowed), tier="Bulk")
+    await call_action(hass, "restore", key="ha/u.bin", destination=str(allowed), tier="Bulk")
     restores.hold("ha/u.bin")
     completed = async_capture_events(hass, f"{DOMAIN}_restore_completed")
     now = freezer.time_to_freeze
 
-    slower = await _call(hass, "restore", key="ha/u.bin", destination=str(allowed), tier="Bulk")
+    slower = await call_action(
+        hass, "restore", key="ha/u.bin", destination=str(allowed), tier="Bulk"
+    )
     assert slower["status"] == "restore_in_progress"
     assert len(hooks.restore_requests) == 1
 
-    response = await _call(
+    response = await call_action(
         hass, "restore", key="ha/u.bin", destination=str(allowed), tier="Expedited"
     )
     assert response["status"] == "restore_upgraded"
@@ -305,9 +305,9 @@ async def test_copy_expired_unread_is_requested_again_once(
 ) -> None:
     """Expired before the download: asked again with an event; the second time it fails."""
     data = _write(allowed / "e.bin", 1500)
-    await _call(hass, "archive", path=str(allowed / "e.bin"), storage_class="GLACIER")
+    await call_action(hass, "archive", path=str(allowed / "e.bin"), storage_class="GLACIER")
     (allowed / "e.bin").unlink()
-    await _call(hass, "restore", key="ha/e.bin", destination=str(allowed), days=2)
+    await call_action(hass, "restore", key="ha/e.bin", destination=str(allowed), days=2)
     again = async_capture_events(hass, f"{DOMAIN}_restore_requested_again")
     completed = async_capture_events(hass, f"{DOMAIN}_restore_completed")
     failed = async_capture_events(hass, f"{DOMAIN}_restore_failed")
@@ -327,7 +327,7 @@ async def test_copy_expired_unread_is_requested_again_once(
     # A second expiry of the same request fails for good, with a repair issue.
     (allowed / "e.bin").unlink()
     _moto_key("ha/e.bin").set_expiry(None)
-    response = await _call(hass, "restore", key="ha/e.bin", destination=str(allowed), days=2)
+    response = await call_action(hass, "restore", key="ha/e.bin", destination=str(allowed), days=2)
     assert response["status"] == "restore_requested"
     _moto_key("ha/e.bin").set_expiry(None)
     await _tick(hass, freezer, timedelta(minutes=16))
@@ -340,7 +340,7 @@ async def test_copy_expired_unread_is_requested_again_once(
     assert not (allowed / "e.bin").exists()
 
     # A restore of the key that succeeds clears it.
-    await _call(hass, "restore", key="ha/e.bin", destination=str(allowed))
+    await call_action(hass, "restore", key="ha/e.bin", destination=str(allowed))
     await _tick(hass, freezer, timedelta(minutes=16))
     assert issue not in _issues(hass)
     assert (allowed / "e.bin").read_bytes() == data
@@ -358,8 +358,8 @@ async def test_failed_restore_raises_a_repair_issue(
 ) -> None:
     """A restore that fails → repair issue for its key, cleared by a restore that succeeds."""
     data = _write(allowed / "gone.bin", 10)
-    await _call(hass, "archive", path=str(allowed / "gone.bin"), storage_class="GLACIER")
-    await _call(hass, "restore", key="ha/gone.bin", destination=str(allowed / "back.bin"))
+    await call_action(hass, "archive", path=str(allowed / "gone.bin"), storage_class="GLACIER")
+    await call_action(hass, "restore", key="ha/gone.bin", destination=str(allowed / "back.bin"))
     s3.delete_object(Bucket=BUCKET, Key="ha/gone.bin")
     await _tick(hass, freezer, timedelta(minutes=16))
     issue = repairs.issue_id(init_integration, "restore_failed", "ha/gone.bin")
@@ -372,8 +372,8 @@ async def test_failed_restore_raises_a_repair_issue(
         "checks": "10",
     }
 
-    await _call(hass, "archive", path=str(allowed / "gone.bin"), storage_class="GLACIER")
-    await _call(hass, "restore", key="ha/gone.bin", destination=str(allowed / "back.bin"))
+    await call_action(hass, "archive", path=str(allowed / "gone.bin"), storage_class="GLACIER")
+    await call_action(hass, "restore", key="ha/gone.bin", destination=str(allowed / "back.bin"))
     await _tick(hass, freezer, timedelta(minutes=16))
     assert (allowed / "back.bin").read_bytes() == data
     assert issue not in _issues(hass)
@@ -388,8 +388,8 @@ async def test_watcher_gives_up_after_failed_checks(
 ) -> None:
     """Throttled checks back off (doubling); the tenth failure in a row ends the watch."""
     _write(allowed / "t.bin", 10)
-    await _call(hass, "archive", path=str(allowed / "t.bin"), storage_class="GLACIER")
-    await _call(hass, "restore", key="ha/t.bin", tier="Expedited")
+    await call_action(hass, "archive", path=str(allowed / "t.bin"), storage_class="GLACIER")
+    await call_action(hass, "restore", key="ha/t.bin", tier="Expedited")
     failed = async_capture_events(hass, f"{DOMAIN}_restore_failed")
     heads = 0
 
@@ -427,8 +427,8 @@ async def test_watcher_refused_a_check_names_the_permission_and_goes_on(
     """A check refused by the IAM policy is not a failed restore: the missing action is
     named in a repair issue, the check is retried, and once allowed the restore ends."""
     _write(allowed / "p.bin", 10)
-    await _call(hass, "archive", path=str(allowed / "p.bin"), storage_class="GLACIER")
-    await _call(hass, "restore", key="ha/p.bin", tier="Expedited")
+    await call_action(hass, "archive", path=str(allowed / "p.bin"), storage_class="GLACIER")
+    await call_action(hass, "restore", key="ha/p.bin", tier="Expedited")
     failed = async_capture_events(hass, f"{DOMAIN}_restore_failed")
     completed = async_capture_events(hass, f"{DOMAIN}_restore_completed")
 
@@ -464,10 +464,10 @@ async def test_restore_downloads_share_the_transfer_slots(
     originals = {}
     for i in range(count):
         originals[i] = _write(allowed / "src" / f"{i}.bin", 1000, seed=i)
-        await _call(
+        await call_action(
             hass, "archive", path=str(allowed / "src" / f"{i}.bin"), storage_class="GLACIER"
         )
-        await _call(hass, "restore", key=f"ha/{i}.bin", destination=str(allowed), tier="Bulk")
+        await call_action(hass, "restore", key=f"ha/{i}.bin", destination=str(allowed), tier="Bulk")
 
     lock = threading.Condition()
     active = most_active = checks_done = 0
@@ -551,11 +551,11 @@ async def test_monthly_cost_includes_restored_copies_until_they_expire(
     """A restored copy is billed at the STANDARD rate on top, until its expiry."""
     size = 1024 * 1024
     _write(allowed / "c.bin", size)
-    await _call(hass, "archive", path=str(allowed / "c.bin"), storage_class="GLACIER")
+    await call_action(hass, "archive", path=str(allowed / "c.bin"), storage_class="GLACIER")
     coordinator = init_integration.runtime_data.coordinator
     archived_only = coordinator.data.cost.total
 
-    await _call(hass, "restore", key="ha/c.bin", days=2)  # moto restores at once
+    await call_action(hass, "restore", key="ha/c.bin", days=2)  # moto restores at once
     assert coordinator.data.cost.restored_copies == 0  # restoring: no copy yet
     await _tick(hass, freezer, timedelta(minutes=16))  # the watcher sees it readable
     copy = Decimal(size) * Decimal("0.023") / GB
@@ -576,9 +576,11 @@ async def test_archive_reports_other_class_and_early_deletion(
     with the early deletion charge the replaced object causes."""
     size = 256 * 1024
     _write(allowed / "o.bin", size)
-    await _call(hass, "archive", path=str(allowed / "o.bin"), storage_class="GLACIER_IR")
+    await call_action(hass, "archive", path=str(allowed / "o.bin"), storage_class="GLACIER_IR")
 
-    response = await _call(hass, "archive", path=str(allowed / "o.bin"), storage_class="STANDARD")
+    response = await call_action(
+        hass, "archive", path=str(allowed / "o.bin"), storage_class="STANDARD"
+    )
     assert response["archived"] == []
     assert response["skipped"] == [
         {
@@ -592,7 +594,7 @@ async def test_archive_reports_other_class_and_early_deletion(
     assert s3.head_object(Bucket=BUCKET, Key="ha/o.bin")["StorageClass"] == "GLACIER_IR"
 
     freezer.tick(timedelta(days=10))
-    response = await _call(
+    response = await call_action(
         hass, "archive", path=str(allowed / "o.bin"), storage_class="STANDARD", overwrite=True
     )
     [item] = response["archived"]

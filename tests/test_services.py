@@ -26,7 +26,7 @@ from custom_components.s3_glacier.const import (
     DOMAIN,
 )
 
-from .conftest import BUCKET, MotoRestores, shown_money
+from .conftest import BUCKET, MotoRestores, call_action, shown_money
 
 pytestmark = pytest.mark.usefixtures("init_integration")
 
@@ -47,14 +47,6 @@ def _write(path: Path, size: int, seed: int = 0) -> bytes:
     return data
 
 
-async def _call(hass: HomeAssistant, action: str, **data: Any) -> dict[str, Any]:
-    response = await hass.services.async_call(
-        DOMAIN, action, data, blocking=True, return_response=True
-    )
-    assert response is not None
-    return response
-
-
 def _keys(s3: Any) -> list[str]:
     return [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])]
 
@@ -70,7 +62,7 @@ async def test_archive_one_file(hass: HomeAssistant, allowed: Path, s3: Any) -> 
     """A file goes to <prefix>/<name> in the default class with its SHA-256 and SSE."""
     data = _write(allowed / "export.csv", 3000)
     events = async_capture_events(hass, f"{DOMAIN}_archived")
-    response = await _call(hass, "archive", path=str(allowed / "export.csv"))
+    response = await call_action(hass, "archive", path=str(allowed / "export.csv"))
 
     digest = hashlib.sha256(data).hexdigest()
     item = response["archived"][0]
@@ -107,7 +99,7 @@ async def test_archive_every_class(
 ) -> None:
     """The storage_class field reaches S3 (absent in HEAD means STANDARD)."""
     _write(allowed / "a.bin", 100)
-    response = await _call(
+    response = await call_action(
         hass, "archive", path=str(allowed / "a.bin"), storage_class=storage_class
     )
     assert response["archived"][0]["storage_class"] == storage_class
@@ -120,10 +112,10 @@ async def test_archive_directory_and_glob(hass: HomeAssistant, allowed: Path, s3
     _write(allowed / "cam" / "a.mp4", 10)
     _write(allowed / "cam" / "2026" / "b.mp4", 20)
     _write(allowed / "cam" / "2026" / "c.txt", 30)
-    await _call(hass, "archive", path=str(allowed / "cam"))
+    await call_action(hass, "archive", path=str(allowed / "cam"))
     assert sorted(_keys(s3)) == ["ha/2026/b.mp4", "ha/2026/c.txt", "ha/a.mp4"]
 
-    response = await _call(hass, "archive", path=f"{allowed}/cam/**/*.mp4", key="ha/clips/")
+    response = await call_action(hass, "archive", path=f"{allowed}/cam/**/*.mp4", key="ha/clips/")
     assert sorted(i["key"] for i in response["archived"]) == [
         "ha/clips/2026/b.mp4",
         "ha/clips/a.mp4",
@@ -133,7 +125,7 @@ async def test_archive_directory_and_glob(hass: HomeAssistant, allowed: Path, s3
 async def test_archive_to_explicit_key(hass: HomeAssistant, allowed: Path, s3: Any) -> None:
     """For one file, key is the whole object key."""
     _write(allowed / "x.db", 10)
-    await _call(hass, "archive", path=str(allowed / "x.db"), key="ha/backups/2026/x.db")
+    await call_action(hass, "archive", path=str(allowed / "x.db"), key="ha/backups/2026/x.db")
     assert _keys(s3) == ["ha/backups/2026/x.db"]
 
 
@@ -143,18 +135,18 @@ async def test_identical_is_skipped_and_different_needs_overwrite(
     """Same content → skipped; new content → object_exists unless overwrite."""
     path = allowed / "f.txt"
     _write(path, 500, seed=1)
-    await _call(hass, "archive", path=str(path))
-    response = await _call(hass, "archive", path=str(path))
+    await call_action(hass, "archive", path=str(path))
+    response = await call_action(hass, "archive", path=str(path))
     assert response["archived"] == []
     assert response["skipped"] == [{"path": str(path), "key": "ha/f.txt", "reason": "identical"}]
 
     new = _write(path, 600, seed=2)
     with pytest.raises(HomeAssistantError) as err:
-        await _call(hass, "archive", path=str(path))
+        await call_action(hass, "archive", path=str(path))
     assert err.value.translation_key == "object_exists"
     assert s3.head_object(Bucket=BUCKET, Key="ha/f.txt")["ContentLength"] == 500
 
-    await _call(hass, "archive", path=str(path), overwrite=True)
+    await call_action(hass, "archive", path=str(path), overwrite=True)
     body = s3.get_object(Bucket=BUCKET, Key="ha/f.txt")["Body"].read()
     assert body == new
 
@@ -165,7 +157,7 @@ async def test_delete_source_after_verified_upload(
     """delete_source removes the local files once uploaded and verified."""
     _write(allowed / "d" / "1.log", 10)
     _write(allowed / "d" / "2.log", 10, seed=3)
-    await _call(hass, "archive", path=str(allowed / "d"), delete_source=True)
+    await call_action(hass, "archive", path=str(allowed / "d"), delete_source=True)
     assert sorted(_keys(s3)) == ["ha/1.log", "ha/2.log"]
     assert _tree(allowed) == {}
 
@@ -176,7 +168,7 @@ async def test_failed_archive_keeps_source(hass: HomeAssistant, allowed: Path, s
     _write(path, 10)
     s3.put_object(Bucket=BUCKET, Key="ha/keep.txt", Body=b"other")
     with pytest.raises(HomeAssistantError):
-        await _call(hass, "archive", path=str(path), delete_source=True)
+        await call_action(hass, "archive", path=str(path), delete_source=True)
     assert path.exists()
 
 
@@ -199,7 +191,7 @@ async def test_encryption_option(
         options[CONF_KMS_KEY_ID] = kms_key
     hass.config_entries.async_update_entry(init_integration, options=options)
     _write(allowed / "s.bin", 10)
-    await _call(hass, "archive", path=str(allowed / "s.bin"))
+    await call_action(hass, "archive", path=str(allowed / "s.bin"))
     head = s3.head_object(Bucket=BUCKET, Key="ha/s.bin")
     assert head.get("ServerSideEncryption") == expected
     if kms_key:
@@ -242,7 +234,7 @@ async def test_archive_bad_input(
     before = _tree(allowed.parent)
     data = {k: v.format(allowed=allowed, outside=outside) for k, v in fields.items()}
     with pytest.raises(ServiceValidationError) as err:
-        await _call(hass, "archive", delete_source=True, **data)
+        await call_action(hass, "archive", delete_source=True, **data)
     assert err.value.translation_key == error
     assert _keys(s3) == []
     assert _tree(allowed.parent) == before
@@ -254,10 +246,10 @@ async def test_archive_bad_input(
 async def test_restore_instant_class(hass: HomeAssistant, allowed: Path) -> None:
     """GLACIER_IR downloads at once, verified, to a file or into a directory."""
     data = _write(allowed / "src" / "v.bin", 70_000)
-    await _call(hass, "archive", path=str(allowed / "src" / "v.bin"))
+    await call_action(hass, "archive", path=str(allowed / "src" / "v.bin"))
     (allowed / "out").mkdir()
 
-    response = await _call(hass, "restore", key="ha/v.bin", destination=str(allowed / "out"))
+    response = await call_action(hass, "restore", key="ha/v.bin", destination=str(allowed / "out"))
     assert response["status"] == "restored"
     assert response["path"] == str((allowed / "out" / "v.bin").resolve())
     assert response["size"] == 70_000
@@ -277,7 +269,7 @@ async def test_restore_instant_class(hass: HomeAssistant, allowed: Path) -> None
     assert response["estimated_cost"] == 0.0003
     assert (allowed / "out" / "v.bin").read_bytes() == data
 
-    response = await _call(
+    response = await call_action(
         hass, "restore", key="ha/v.bin", destination=str(allowed / "out" / "copy.bin")
     )
     assert (allowed / "out" / "copy.bin").read_bytes() == data
@@ -289,14 +281,14 @@ async def test_restore_does_not_replace_without_overwrite(
 ) -> None:
     """An existing destination file is kept unless overwrite is set."""
     data = _write(allowed / "r.txt", 100)
-    await _call(hass, "archive", path=str(allowed / "r.txt"))
+    await call_action(hass, "archive", path=str(allowed / "r.txt"))
     (allowed / "r.txt").write_bytes(b"local edit")
     with pytest.raises(ServiceValidationError) as err:
-        await _call(hass, "restore", key="ha/r.txt", destination=str(allowed))
+        await call_action(hass, "restore", key="ha/r.txt", destination=str(allowed))
     assert err.value.translation_key == "destination_exists"
     assert (allowed / "r.txt").read_bytes() == b"local edit"
 
-    await _call(hass, "restore", key="ha/r.txt", destination=str(allowed), overwrite=True)
+    await call_action(hass, "restore", key="ha/r.txt", destination=str(allowed), overwrite=True)
     assert (allowed / "r.txt").read_bytes() == data
 
 
@@ -337,7 +329,7 @@ async def test_restore_bad_input(
                 value.format(allowed=allowed, outside=outside) if isinstance(value, str) else value
             )
     with pytest.raises(ServiceValidationError) as err:
-        await _call(hass, "restore", **data)
+        await call_action(hass, "restore", **data)
     assert err.value.translation_key == error
     assert _tree(allowed.parent) == {}
     assert "Restore" not in s3.head_object(Bucket=BUCKET, Key="ha/deep.txt")
@@ -352,11 +344,11 @@ async def test_glacier_restore_is_watched_to_completion(
 ) -> None:
     """Request → pending (sensor) → still running → ready → downloaded, event fired."""
     data = _write(allowed / "old.tar", 5000)
-    await _call(hass, "archive", path=str(allowed / "old.tar"), storage_class="GLACIER")
+    await call_action(hass, "archive", path=str(allowed / "old.tar"), storage_class="GLACIER")
     (allowed / "old.tar").unlink()
     completed = async_capture_events(hass, f"{DOMAIN}_restore_completed")
 
-    response = await _call(
+    response = await call_action(
         hass, "restore", key="ha/old.tar", destination=str(allowed), tier="Bulk", days=3
     )
     assert response["status"] == "restore_requested"
@@ -377,7 +369,9 @@ async def test_glacier_restore_is_watched_to_completion(
     assert response["estimated_cost"] == 0.0003  # the three charges as shown
     assert hass.states.get("sensor.demo_archive_ha_pending_restores").state == "1"
 
-    again = await _call(hass, "restore", key="ha/old.tar", destination=str(allowed), tier="Bulk")
+    again = await call_action(
+        hass, "restore", key="ha/old.tar", destination=str(allowed), tier="Bulk"
+    )
     assert again["status"] == "restore_in_progress"
     # Following the running restore sends nothing: only the download is still to pay.
     assert again["cost_breakdown"] == {
@@ -414,9 +408,9 @@ async def test_pending_restore_survives_reload(
 ) -> None:
     """A pending restore is in the catalog: after a reload it is followed to the end."""
     data = _write(allowed / "deep.bin", 2048)
-    await _call(hass, "archive", path=str(allowed / "deep.bin"), storage_class="DEEP_ARCHIVE")
+    await call_action(hass, "archive", path=str(allowed / "deep.bin"), storage_class="DEEP_ARCHIVE")
     (allowed / "deep.bin").unlink()
-    await _call(hass, "restore", key="ha/deep.bin", destination=str(allowed))
+    await call_action(hass, "restore", key="ha/deep.bin", destination=str(allowed))
     restores.hold("ha/deep.bin")
 
     assert await hass.config_entries.async_reload(init_integration.entry_id)
@@ -442,8 +436,8 @@ async def test_restore_of_deleted_object_fails_with_event(
 ) -> None:
     """An object deleted elsewhere while restoring → s3_glacier_restore_failed."""
     _write(allowed / "gone.bin", 10)
-    await _call(hass, "archive", path=str(allowed / "gone.bin"), storage_class="GLACIER")
-    await _call(hass, "restore", key="ha/gone.bin", destination=str(allowed / "back.bin"))
+    await call_action(hass, "archive", path=str(allowed / "gone.bin"), storage_class="GLACIER")
+    await call_action(hass, "restore", key="ha/gone.bin", destination=str(allowed / "back.bin"))
     failed = async_capture_events(hass, f"{DOMAIN}_restore_failed")
     s3.delete_object(Bucket=BUCKET, Key="ha/gone.bin")
     freezer.tick(timedelta(minutes=16))
@@ -458,15 +452,15 @@ async def test_restore_without_destination(
 ) -> None:
     """Without a destination a Glacier restore only makes the object readable."""
     _write(allowed / "n.bin", 10)
-    await _call(hass, "archive", path=str(allowed / "n.bin"), storage_class="GLACIER")
-    response = await _call(hass, "restore", key="ha/n.bin", tier="Expedited")
+    await call_action(hass, "archive", path=str(allowed / "n.bin"), storage_class="GLACIER")
+    response = await call_action(hass, "restore", key="ha/n.bin", tier="Expedited")
     assert response["status"] == "restore_requested"
     completed = async_capture_events(hass, f"{DOMAIN}_restore_completed")
     freezer.tick(timedelta(minutes=2))
     async_fire_time_changed(hass)
     await hass.async_block_till_done(wait_background_tasks=True)
     assert [(e.data["key"], e.data["path"]) for e in completed] == [("ha/n.bin", None)]
-    response = await _call(hass, "restore", key="ha/n.bin")
+    response = await call_action(hass, "restore", key="ha/n.bin")
     assert response["status"] == "restored"
 
 
@@ -478,8 +472,8 @@ async def test_delete_reports_early_deletion_charge(
 ) -> None:
     """Deleting a fresh DEEP_ARCHIVE object charges (almost) the whole 180 days."""
     _write(allowed / "big.bin", 1024 * 1024)
-    await _call(hass, "archive", path=str(allowed / "big.bin"), storage_class="DEEP_ARCHIVE")
-    response = await _call(hass, "delete", key="ha/big.bin")
+    await call_action(hass, "archive", path=str(allowed / "big.bin"), storage_class="DEEP_ARCHIVE")
+    response = await call_action(hass, "delete", key="ha/big.bin")
     assert response["key"] == "ha/big.bin"
     # (1 MiB + 32 KiB) at $0.00099/GB-month for 180 days (6 months), +8 KiB at STANDARD
     expected = (1024 * 1024 + 32 * 1024) / 2**30 * 0.00099 * 6
@@ -488,7 +482,7 @@ async def test_delete_reports_early_deletion_charge(
     assert hass.states.get("sensor.demo_archive_ha_archived_objects").state == "0"
 
     with pytest.raises(ServiceValidationError) as err:
-        await _call(hass, "delete", key="ha/big.bin")
+        await call_action(hass, "delete", key="ha/big.bin")
     assert err.value.translation_key == "key_not_found"
 
 
@@ -496,11 +490,11 @@ async def test_list(hass: HomeAssistant, allowed: Path, s3: Any) -> None:
     """List shows size, class and restore state; limit truncates."""
     for name in ("a", "b", "c"):
         _write(allowed / name, 5)
-        await _call(hass, "archive", path=str(allowed / name), storage_class="GLACIER")
+        await call_action(hass, "archive", path=str(allowed / name), storage_class="GLACIER")
     # moto ignores OptionalObjectAttributes, so only the restores this entry follows
     # show; on AWS the listing's RestoreStatus shows the others too.
-    await _call(hass, "restore", key="ha/b", tier="Bulk")
-    response = await _call(hass, "list")
+    await call_action(hass, "restore", key="ha/b", tier="Bulk")
+    response = await call_action(hass, "list")
     assert response["truncated"] is False
     objects = {o["key"]: o for o in response["objects"]}
     assert set(objects) == {"ha/a", "ha/b", "ha/c"}
@@ -509,23 +503,23 @@ async def test_list(hass: HomeAssistant, allowed: Path, s3: Any) -> None:
     assert objects["ha/a"]["restore"] == "none"
     assert objects["ha/b"]["restore"] == "in_progress"
 
-    response = await _call(hass, "list", limit=2)
+    response = await call_action(hass, "list", limit=2)
     assert response["truncated"] is True
     assert len(response["objects"]) == 2
 
     with pytest.raises(ServiceValidationError) as err:
-        await _call(hass, "list", limit=0)
+        await call_action(hass, "list", limit=0)
     assert err.value.translation_key == "invalid_limit"
 
 
 async def test_refresh_reconciles(hass: HomeAssistant, allowed: Path, s3: Any) -> None:
     """Objects added and deleted behind our back are picked up by refresh."""
     _write(allowed / "mine.bin", 10)
-    await _call(hass, "archive", path=str(allowed / "mine.bin"))
+    await call_action(hass, "archive", path=str(allowed / "mine.bin"))
     s3.put_object(Bucket=BUCKET, Key="ha/theirs.bin", Body=b"12345", StorageClass="GLACIER")
     s3.put_object(Bucket=BUCKET, Key="elsewhere.bin", Body=b"1")
     s3.delete_object(Bucket=BUCKET, Key="ha/mine.bin")
-    response = await _call(hass, "refresh")
+    response = await call_action(hass, "refresh")
     assert response == {"added": 1, "removed": 1, "changed": 0, "objects": 1, "bytes": 5}
     size = hass.states.get("sensor.demo_archive_ha_archived_size").state
     assert size == "0.01"  # MiB, rounded up: 5 bytes
@@ -537,7 +531,7 @@ async def test_refused_keys_in_action_start_reauth(
     """Keys refused during an action → translated error and a reauth flow."""
     _write(allowed / "k.bin", 10)
     with pytest.raises(HomeAssistantError) as err:
-        await _call(hass, "archive", path=str(allowed / "k.bin"))
+        await call_action(hass, "archive", path=str(allowed / "k.bin"))
     assert err.value.translation_key == "invalid_auth"
     await hass.async_block_till_done(wait_background_tasks=True)
     flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
@@ -560,9 +554,9 @@ async def test_entry_must_be_named_when_several(
     assert await hass.config_entries.async_setup(second.entry_id)
     _write(allowed / "t.bin", 10)
     with pytest.raises(ServiceValidationError) as err:
-        await _call(hass, "archive", path=str(allowed / "t.bin"))
+        await call_action(hass, "archive", path=str(allowed / "t.bin"))
     assert err.value.translation_key == "config_entry_required"
-    await _call(hass, "archive", path=str(allowed / "t.bin"), config_entry_id=second.entry_id)
+    await call_action(hass, "archive", path=str(allowed / "t.bin"), config_entry_id=second.entry_id)
     assert s3.list_objects_v2(Bucket="second")["KeyCount"] == 1
     assert (allowed / "t.bin").exists()
 
@@ -586,7 +580,7 @@ async def test_reconcile_aborts_abandoned_uploads(
 
     events = init_integration.runtime_data.target._client.meta.events
     events.register("after-call.s3.ListMultipartUploads", started_now)
-    await _call(hass, "refresh")
+    await call_action(hass, "refresh")
     uploads = {u["UploadId"] for u in s3.list_multipart_uploads(Bucket=BUCKET)["Uploads"]}
     assert old not in uploads
     assert fresh in uploads
@@ -639,12 +633,12 @@ async def test_old_and_new_spellings_are_accepted(
 ) -> None:
     """Automations written with AWS's names keep working next to the option values."""
     _write(allowed / "v.bin", 10)
-    response = await _call(
+    response = await call_action(
         hass, "archive", path=str(allowed / "v.bin"), storage_class=storage_class
     )
     assert response["archived"][0]["storage_class"] == storage_class.upper()
     assert s3.head_object(Bucket=BUCKET, Key="ha/v.bin")["StorageClass"] == storage_class.upper()
-    response = await _call(hass, "restore", key="ha/v.bin", tier=tier)
+    response = await call_action(hass, "restore", key="ha/v.bin", tier=tier)
     assert response["status"] in ("restore_requested", "restored")
 
 
@@ -652,7 +646,7 @@ async def test_unknown_spelling_lists_the_option_values(hass: HomeAssistant, all
     """A wrong class is refused with the values the UI offers."""
     _write(allowed / "v.bin", 10)
     with pytest.raises(ServiceValidationError) as err:
-        await _call(hass, "archive", path=str(allowed / "v.bin"), storage_class="cold")
+        await call_action(hass, "archive", path=str(allowed / "v.bin"), storage_class="cold")
     assert err.value.translation_placeholders == {
         "value": "cold",
         "allowed": "standard, standard_ia, onezone_ia, intelligent_tiering, glacier_ir,"

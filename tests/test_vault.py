@@ -40,7 +40,7 @@ from custom_components.s3_glacier.const import (
     DOMAIN,
 )
 
-from .conftest import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, shown_money
+from .conftest import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, call_action, shown_money
 
 VAULT = "demo-vault"
 VAULT_DATA: dict[str, Any] = {
@@ -77,14 +77,6 @@ async def vault_entry(hass: HomeAssistant, glacier: Any, tmp_path: Path) -> Mock
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
     return entry
-
-
-async def _call(hass: HomeAssistant, action: str, **data: Any) -> dict[str, Any]:
-    response = await hass.services.async_call(
-        DOMAIN, action, data, blocking=True, return_response=True
-    )
-    assert response is not None
-    return response
 
 
 async def _tick(hass: HomeAssistant, freezer: FrozenDateTimeFactory, delta: timedelta) -> None:
@@ -195,7 +187,9 @@ async def test_archive_list_restore_delete(
     (files / "photos.tar").write_bytes(data)
     archived_events = async_capture_events(hass, f"{DOMAIN}_archived")
 
-    response = await _call(hass, "archive", path=str(files / "photos.tar"), delete_source=True)
+    response = await call_action(
+        hass, "archive", path=str(files / "photos.tar"), delete_source=True
+    )
     item = response["archived"][0]
     archive_id = item["archive_id"]
     assert item["size"] == len(data)
@@ -205,13 +199,13 @@ async def test_archive_list_restore_delete(
     assert [e.data["archive_id"] for e in archived_events] == [archive_id]
     assert hass.states.get("sensor.demo_vault_archived_objects").state == "1"
 
-    listed = await _call(hass, "list")
+    listed = await call_action(hass, "list")
     assert [(o["archive_id"], o["name"], o["size"]) for o in listed["objects"]] == [
         (archive_id, "photos.tar", len(data))
     ]
 
     completed = async_capture_events(hass, f"{DOMAIN}_restore_completed")
-    response = await _call(hass, "restore", key="photos.tar", destination=str(files))
+    response = await call_action(hass, "restore", key="photos.tar", destination=str(files))
     assert response["status"] == "restore_requested"
     assert response["archive_id"] == archive_id
     # Where the file will be written when the job is done, and its size.
@@ -230,7 +224,7 @@ async def test_archive_list_restore_delete(
     assert response["estimated_cost"] == round(
         breakdown["retrieval"] + breakdown["requests"] + breakdown["egress"], 4
     )
-    again = await _call(hass, "restore", archive_id=archive_id, destination=str(files / "x"))
+    again = await call_action(hass, "restore", archive_id=archive_id, destination=str(files / "x"))
     assert again["status"] == "restore_in_progress"
     assert again["path"] == response["path"]  # the running job keeps its destination
     assert hass.states.get("sensor.demo_vault_pending_restores").state == "1"
@@ -242,7 +236,7 @@ async def test_archive_list_restore_delete(
     assert (files / "photos.tar").read_bytes() == data
     assert hass.states.get("sensor.demo_vault_pending_restores").state == "0"
 
-    response = await _call(hass, "delete", archive_id=archive_id)
+    response = await call_action(hass, "delete", archive_id=archive_id)
     # 90-day minimum at $0.0036/GB-month: (768,000 + 32 KiB) bytes for 3 months
     assert response["early_deletion_charge"] == shown_money(
         (len(data) + 32 * 1024) / 2**30 * 0.0036 * 3
@@ -279,10 +273,10 @@ async def test_vault_bad_input(
     """Each bad input has its translated error; nothing is uploaded or requested."""
     files = tmp_path / "files"
     (files / "a.bin").write_bytes(b"a" * 100)
-    await _call(hass, "archive", path=str(files / "a.bin"))
+    await call_action(hass, "archive", path=str(files / "a.bin"))
     data = {k: v.format(files=files) if isinstance(v, str) else v for k, v in fields.items()}
     with pytest.raises(ServiceValidationError) as err:
-        await _call(hass, action, **data)
+        await call_action(hass, action, **data)
     assert err.value.translation_key == error
     assert len(glacier.list_jobs(vaultName=VAULT)["JobList"]) == 0
     assert hass.states.get("sensor.demo_vault_archived_objects").state == "1"
@@ -296,9 +290,9 @@ async def test_same_name_twice_is_ambiguous(
     for folder, content in (("a", b"first"), ("b", b"second")):
         (files / folder).mkdir()
         (files / folder / "same.txt").write_bytes(content)
-        await _call(hass, "archive", path=str(files / folder / "same.txt"))
+        await call_action(hass, "archive", path=str(files / folder / "same.txt"))
     with pytest.raises(ServiceValidationError) as err:
-        await _call(hass, "restore", key="same.txt")
+        await call_action(hass, "restore", key="same.txt")
     assert err.value.translation_key == "archive_ambiguous"
 
 
@@ -316,13 +310,13 @@ async def test_inventory_reconciles_the_catalog(
     """
     files = tmp_path / "files"
     (files / "old.bin").write_bytes(b"o" * 1000)
-    old = (await _call(hass, "archive", path=str(files / "old.bin")))["archived"][0]
+    old = (await call_action(hass, "archive", path=str(files / "old.bin")))["archived"][0]
     await _tick(hass, freezer, timedelta(days=3))
     (files / "new.bin").write_bytes(b"n" * 2000)
-    await _call(hass, "archive", path=str(files / "new.bin"))
+    await call_action(hass, "archive", path=str(files / "new.bin"))
     # Behind the integration's back: one archive deleted, one uploaded by another tool.
     glacier.delete_archive(vaultName=VAULT, archiveId=old["archive_id"])
-    new_ids = {a["archive_id"] for a in (await _call(hass, "list"))["objects"]}
+    new_ids = {a["archive_id"] for a in (await call_action(hass, "list"))["objects"]}
     new_ids.discard(old["archive_id"])
     glacier.delete_archive(vaultName=VAULT, archiveId=next(iter(new_ids)))
     foreign = glacier.upload_archive(
@@ -331,12 +325,12 @@ async def test_inventory_reconciles_the_catalog(
         body=b"f" * 300,
     )["archiveId"]
 
-    response = await _call(hass, "refresh")
+    response = await call_action(hass, "refresh")
     assert response["status"] == "inventory_requested"
     assert response["job_id"]
     await _tick(hass, freezer, timedelta(minutes=16))
 
-    listed = {o["name"]: o["archive_id"] for o in (await _call(hass, "list"))["objects"]}
+    listed = {o["name"]: o["archive_id"] for o in (await call_action(hass, "list"))["objects"]}
     # old.bin is gone (older than the inventory's lag); new.bin is kept (too recent to
     # be missing for sure); foreign.csv is added with its name from the description.
     assert listed == {"new.bin": next(iter(new_ids)), "foreign.csv": foreign}
