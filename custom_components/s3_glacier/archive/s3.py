@@ -714,44 +714,57 @@ class _MultipartUpload:
             raise ChecksumMismatchError("file changed while it was being archived", key=self._key)
 
     def _upload_part(self, number: int, _offset: int, data: PartData) -> dict[str, Any]:
-        """Upload one part (in a worker thread); return it as the completion lists it.
-
-        A part too large to hold (``FilePart``) is streamed from the file.
-        """
-        body: bytes | VerifiedFileBody
-        if isinstance(data, FilePart):
-            extra = _integrity_args(self._algorithm, data.chunks())
-            body = data.body()
-        else:
-            extra = _integrity_args(self._algorithm, [data])
-            body = data
-        response = self._client.upload_part(
-            Bucket=self._bucket,
-            Key=self._key,
-            UploadId=self._upload_id,
-            PartNumber=number,
-            Body=body,
-            **extra,
+        """Upload one part (in a worker thread); return it as the completion lists it."""
+        return upload_part(
+            self._client, self._bucket, self._key, self._upload_id, self._algorithm, number, data
         )
-        part = {"PartNumber": number, "ETag": response["ETag"]}
-        checksum_field = f"Checksum{self._algorithm}"
-        if self._algorithm and response.get(checksum_field):
-            part[checksum_field] = response[checksum_field]
-        return part
 
     def _abort(self) -> None:
         """Abort the upload so S3 drops (and stops billing) its parts."""
-        try:
-            self._client.abort_multipart_upload(
-                Bucket=self._bucket, Key=self._key, UploadId=self._upload_id
-            )
-        except (ClientError, BotoCoreError) as err:
-            _LOGGER.warning(
-                "Could not abort multipart upload of %s (%s); its parts stay billed until "
-                "a lifecycle rule removes them",
-                self._key,
-                err,
-            )
+        abort_upload(self._client, self._bucket, self._key, self._upload_id)
+
+
+def upload_part(
+    client: Any,
+    bucket: str,
+    key: str,
+    upload_id: str,
+    algorithm: str | None,
+    number: int,
+    data: PartData,
+) -> dict[str, Any]:
+    """Send part ``number`` of a multipart upload; return it as the completion lists it.
+
+    A part too large to hold (``FilePart``) is streamed from its file.
+    """
+    body: bytes | VerifiedFileBody
+    if isinstance(data, FilePart):
+        extra = _integrity_args(algorithm, data.chunks())
+        body = data.body()
+    else:
+        extra = _integrity_args(algorithm, [data])
+        body = data
+    response = client.upload_part(
+        Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body, **extra
+    )
+    part = {"PartNumber": number, "ETag": response["ETag"]}
+    checksum_field = f"Checksum{algorithm}"
+    if algorithm and response.get(checksum_field):
+        part[checksum_field] = response[checksum_field]
+    return part
+
+
+def abort_upload(client: Any, bucket: str, key: str, upload_id: str) -> None:
+    """Abort a multipart upload so S3 drops (and stops billing) its parts; never raises."""
+    try:
+        client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+    except (ClientError, BotoCoreError) as err:
+        _LOGGER.warning(
+            "Could not abort the multipart upload of %s (%s); its parts stay billed until a"
+            " reconcile aborts it (after 7 days) or a lifecycle rule removes them",
+            key,
+            err,
+        )
 
 
 # -- module helpers --------------------------------------------------------------------

@@ -23,7 +23,7 @@ import hashlib
 import logging
 from typing import Any, Protocol
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from .errors import (
     ArchiveError,
@@ -43,7 +43,9 @@ from .s3 import (
     _object_args,
     _object_from_response,
     _stored_sha256,
+    abort_upload,
     plan_part_size,
+    upload_part,
 )
 from .transfer import FilePart, PartData, ProgressCallback, ceil_div, max_held_part, pump_parts
 
@@ -252,33 +254,12 @@ class _StreamMultipart:
 
     def _upload_part(self, number: int, _offset: int, data: PartData) -> dict[str, Any]:
         assert not isinstance(data, FilePart)  # a stream's parts are held (max_held_part)
-        extra = _integrity_args(self._algorithm, (data,))
-        response = self._client.upload_part(
-            Bucket=self._bucket,
-            Key=self._key,
-            UploadId=self._upload_id,
-            PartNumber=number,
-            Body=data,
-            **extra,
+        return upload_part(
+            self._client, self._bucket, self._key, self._upload_id, self._algorithm, number, data
         )
-        part = {"PartNumber": number, "ETag": response["ETag"]}
-        checksum_field = f"Checksum{self._algorithm}"
-        if self._algorithm and response.get(checksum_field):
-            part[checksum_field] = response[checksum_field]
-        return part
 
     def _abort(self) -> None:
-        try:
-            self._client.abort_multipart_upload(
-                Bucket=self._bucket, Key=self._key, UploadId=self._upload_id
-            )
-        except (ClientError, BotoCoreError) as err:
-            _LOGGER.warning(
-                "Could not abort the multipart upload of %s (%s); its parts stay billed"
-                " until the next reconcile aborts it",
-                self._key,
-                err,
-            )
+        abort_upload(self._client, self._bucket, self._key, self._upload_id)
 
 
 # -- the small companions of a streamed object -----------------------------------------
