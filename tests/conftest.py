@@ -7,6 +7,7 @@ on 127.0.0.1 (``moto_endpoint``), never a MagicMock of boto3.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+import hashlib
 import json
 import math
 import os
@@ -344,3 +345,20 @@ async def call_action(hass: HomeAssistant, action: str, **data: Any) -> dict[str
     )
     assert response is not None
     return response
+
+
+@pytest.fixture
+def allowed(hass: HomeAssistant, tmp_path: Path) -> Path:
+    """A directory the actions may read and write (allowlist_external_dirs)."""
+    base = tmp_path / "files" / "allowed"
+    base.mkdir(parents=True)
+    hass.config.allowlist_external_dirs = {str(base.resolve())}
+    return base
+
+
+def write_seeded(path: Path, size: int, seed: int = 0) -> bytes:
+    """Write ``size`` bytes that differ by ``seed`` (parents made); return them."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = (hashlib.sha256(str(seed).encode()).digest() * (size // 32 + 1))[:size]
+    path.write_bytes(data)
+    return data

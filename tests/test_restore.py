@@ -11,7 +11,6 @@ import asyncio
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from decimal import Decimal
-import hashlib
 from pathlib import Path
 import threading
 from typing import Any
@@ -36,27 +35,11 @@ from custom_components.s3_glacier.archive.models import ArchiveStatus, RestoreSt
 from custom_components.s3_glacier.archive.s3 import parse_restore_header
 from custom_components.s3_glacier.const import DOMAIN
 
-from .conftest import BUCKET, MotoRestores, call_action, shown_money
+from .conftest import BUCKET, MotoRestores, call_action, shown_money, write_seeded
 
 GB = 2**30
 
 pytestmark = pytest.mark.usefixtures("init_integration")
-
-
-@pytest.fixture
-def allowed(hass: HomeAssistant, tmp_path: Path) -> Path:
-    """A directory the actions may read and write (allowlist_external_dirs)."""
-    base = tmp_path / "files" / "allowed"
-    base.mkdir(parents=True)
-    hass.config.allowlist_external_dirs = {str(base.resolve())}
-    return base
-
-
-def _write(path: Path, size: int, seed: int = 0) -> bytes:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = (hashlib.sha256(str(seed).encode()).digest() * (size // 32 + 1))[:size]
-    path.write_bytes(data)
-    return data
 
 
 async def _tick(hass: HomeAssistant, freezer: FrozenDateTimeFactory, delta: timedelta) -> None:
@@ -154,7 +137,7 @@ async def test_intelligent_tiering_archive_tier_is_restored_and_watched(
     freezer: FrozenDateTimeFactory,
 ) -> None:
     """An object in Deep Archive Access: restore without Days, its tiers, its pace."""
-    data = _write(allowed / "it.bin", 3000)
+    data = write_seeded(allowed / "it.bin", 3000)
     await call_action(
         hass, "archive", path=str(allowed / "it.bin"), storage_class="INTELLIGENT_TIERING"
     )
@@ -226,7 +209,7 @@ async def test_restored_copy_asked_again_with_days_gets_a_new_expiry(
     freezer: FrozenDateTimeFactory,
 ) -> None:
     """S3 renews the copy to now + days; the estimate is the request and the extra days."""
-    _write(allowed / "g.bin", 4096)
+    write_seeded(allowed / "g.bin", 4096)
     await call_action(hass, "archive", path=str(allowed / "g.bin"), storage_class="GLACIER")
     await call_action(hass, "restore", key="ha/g.bin", days=1)  # moto restores at once
     now = freezer.time_to_freeze
@@ -265,7 +248,7 @@ async def test_faster_tier_upgrades_a_running_restore(
     restores: MotoRestores,
 ) -> None:
     """Expedited asked while Bulk runs: sent to S3, and the watcher checks at its pace."""
-    data = _write(allowed / "u.bin", 2000)
+    data = write_seeded(allowed / "u.bin", 2000)
     await call_action(hass, "archive", path=str(allowed / "u.bin"), storage_class="GLACIER")
     (allowed / "u.bin").unlink()
     await call_action(hass, "restore", key="ha/u.bin", destination=str(allowed), tier="Bulk")
@@ -304,7 +287,7 @@ async def test_copy_expired_unread_is_requested_again_once(
     freezer: FrozenDateTimeFactory,
 ) -> None:
     """Expired before the download: asked again with an event; the second time it fails."""
-    data = _write(allowed / "e.bin", 1500)
+    data = write_seeded(allowed / "e.bin", 1500)
     await call_action(hass, "archive", path=str(allowed / "e.bin"), storage_class="GLACIER")
     (allowed / "e.bin").unlink()
     await call_action(hass, "restore", key="ha/e.bin", destination=str(allowed), days=2)
@@ -357,7 +340,7 @@ async def test_failed_restore_raises_a_repair_issue(
     freezer: FrozenDateTimeFactory,
 ) -> None:
     """A restore that fails → repair issue for its key, cleared by a restore that succeeds."""
-    data = _write(allowed / "gone.bin", 10)
+    data = write_seeded(allowed / "gone.bin", 10)
     await call_action(hass, "archive", path=str(allowed / "gone.bin"), storage_class="GLACIER")
     await call_action(hass, "restore", key="ha/gone.bin", destination=str(allowed / "back.bin"))
     s3.delete_object(Bucket=BUCKET, Key="ha/gone.bin")
@@ -387,7 +370,7 @@ async def test_watcher_gives_up_after_failed_checks(
     freezer: FrozenDateTimeFactory,
 ) -> None:
     """Throttled checks back off (doubling); the tenth failure in a row ends the watch."""
-    _write(allowed / "t.bin", 10)
+    write_seeded(allowed / "t.bin", 10)
     await call_action(hass, "archive", path=str(allowed / "t.bin"), storage_class="GLACIER")
     await call_action(hass, "restore", key="ha/t.bin", tier="Expedited")
     failed = async_capture_events(hass, f"{DOMAIN}_restore_failed")
@@ -426,7 +409,7 @@ async def test_watcher_refused_a_check_names_the_permission_and_goes_on(
 ) -> None:
     """A check refused by the IAM policy is not a failed restore: the missing action is
     named in a repair issue, the check is retried, and once allowed the restore ends."""
-    _write(allowed / "p.bin", 10)
+    write_seeded(allowed / "p.bin", 10)
     await call_action(hass, "archive", path=str(allowed / "p.bin"), storage_class="GLACIER")
     await call_action(hass, "restore", key="ha/p.bin", tier="Expedited")
     failed = async_capture_events(hass, f"{DOMAIN}_restore_failed")
@@ -463,7 +446,7 @@ async def test_restore_downloads_share_the_transfer_slots(
     count = 4
     originals = {}
     for i in range(count):
-        originals[i] = _write(allowed / "src" / f"{i}.bin", 1000, seed=i)
+        originals[i] = write_seeded(allowed / "src" / f"{i}.bin", 1000, seed=i)
         await call_action(
             hass, "archive", path=str(allowed / "src" / f"{i}.bin"), storage_class="GLACIER"
         )
@@ -550,7 +533,7 @@ async def test_monthly_cost_includes_restored_copies_until_they_expire(
 ) -> None:
     """A restored copy is billed at the STANDARD rate on top, until its expiry."""
     size = 1024 * 1024
-    _write(allowed / "c.bin", size)
+    write_seeded(allowed / "c.bin", size)
     await call_action(hass, "archive", path=str(allowed / "c.bin"), storage_class="GLACIER")
     coordinator = init_integration.runtime_data.coordinator
     archived_only = coordinator.data.cost.total
@@ -575,7 +558,7 @@ async def test_archive_reports_other_class_and_early_deletion(
     """Same bytes in another class: skipped with both classes, or replaced on overwrite
     with the early deletion charge the replaced object causes."""
     size = 256 * 1024
-    _write(allowed / "o.bin", size)
+    write_seeded(allowed / "o.bin", size)
     await call_action(hass, "archive", path=str(allowed / "o.bin"), storage_class="GLACIER_IR")
 
     response = await call_action(

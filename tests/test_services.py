@@ -26,25 +26,9 @@ from custom_components.s3_glacier.const import (
     DOMAIN,
 )
 
-from .conftest import BUCKET, MotoRestores, call_action, shown_money
+from .conftest import BUCKET, MotoRestores, call_action, shown_money, write_seeded
 
 pytestmark = pytest.mark.usefixtures("init_integration")
-
-
-@pytest.fixture
-def allowed(hass: HomeAssistant, tmp_path: Path) -> Path:
-    """A directory the actions may read and write (allowlist_external_dirs)."""
-    base = tmp_path / "files" / "allowed"
-    base.mkdir(parents=True)
-    hass.config.allowlist_external_dirs = {str(base.resolve())}
-    return base
-
-
-def _write(path: Path, size: int, seed: int = 0) -> bytes:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = (hashlib.sha256(str(seed).encode()).digest() * (size // 32 + 1))[:size]
-    path.write_bytes(data)
-    return data
 
 
 def _keys(s3: Any) -> list[str]:
@@ -60,7 +44,7 @@ def _tree(base: Path) -> dict[str, bytes]:
 
 async def test_archive_one_file(hass: HomeAssistant, allowed: Path, s3: Any) -> None:
     """A file goes to <prefix>/<name> in the default class with its SHA-256 and SSE."""
-    data = _write(allowed / "export.csv", 3000)
+    data = write_seeded(allowed / "export.csv", 3000)
     events = async_capture_events(hass, f"{DOMAIN}_archived")
     response = await call_action(hass, "archive", path=str(allowed / "export.csv"))
 
@@ -98,7 +82,7 @@ async def test_archive_every_class(
     hass: HomeAssistant, allowed: Path, s3: Any, storage_class: str
 ) -> None:
     """The storage_class field reaches S3 (absent in HEAD means STANDARD)."""
-    _write(allowed / "a.bin", 100)
+    write_seeded(allowed / "a.bin", 100)
     response = await call_action(
         hass, "archive", path=str(allowed / "a.bin"), storage_class=storage_class
     )
@@ -109,9 +93,9 @@ async def test_archive_every_class(
 
 async def test_archive_directory_and_glob(hass: HomeAssistant, allowed: Path, s3: Any) -> None:
     """A directory keeps its layout; a glob keeps the layout below its fixed part."""
-    _write(allowed / "cam" / "a.mp4", 10)
-    _write(allowed / "cam" / "2026" / "b.mp4", 20)
-    _write(allowed / "cam" / "2026" / "c.txt", 30)
+    write_seeded(allowed / "cam" / "a.mp4", 10)
+    write_seeded(allowed / "cam" / "2026" / "b.mp4", 20)
+    write_seeded(allowed / "cam" / "2026" / "c.txt", 30)
     await call_action(hass, "archive", path=str(allowed / "cam"))
     assert sorted(_keys(s3)) == ["ha/2026/b.mp4", "ha/2026/c.txt", "ha/a.mp4"]
 
@@ -124,7 +108,7 @@ async def test_archive_directory_and_glob(hass: HomeAssistant, allowed: Path, s3
 
 async def test_archive_to_explicit_key(hass: HomeAssistant, allowed: Path, s3: Any) -> None:
     """For one file, key is the whole object key."""
-    _write(allowed / "x.db", 10)
+    write_seeded(allowed / "x.db", 10)
     await call_action(hass, "archive", path=str(allowed / "x.db"), key="ha/backups/2026/x.db")
     assert _keys(s3) == ["ha/backups/2026/x.db"]
 
@@ -134,13 +118,13 @@ async def test_identical_is_skipped_and_different_needs_overwrite(
 ) -> None:
     """Same content → skipped; new content → object_exists unless overwrite."""
     path = allowed / "f.txt"
-    _write(path, 500, seed=1)
+    write_seeded(path, 500, seed=1)
     await call_action(hass, "archive", path=str(path))
     response = await call_action(hass, "archive", path=str(path))
     assert response["archived"] == []
     assert response["skipped"] == [{"path": str(path), "key": "ha/f.txt", "reason": "identical"}]
 
-    new = _write(path, 600, seed=2)
+    new = write_seeded(path, 600, seed=2)
     with pytest.raises(HomeAssistantError) as err:
         await call_action(hass, "archive", path=str(path))
     assert err.value.translation_key == "object_exists"
@@ -155,8 +139,8 @@ async def test_delete_source_after_verified_upload(
     hass: HomeAssistant, allowed: Path, s3: Any
 ) -> None:
     """delete_source removes the local files once uploaded and verified."""
-    _write(allowed / "d" / "1.log", 10)
-    _write(allowed / "d" / "2.log", 10, seed=3)
+    write_seeded(allowed / "d" / "1.log", 10)
+    write_seeded(allowed / "d" / "2.log", 10, seed=3)
     await call_action(hass, "archive", path=str(allowed / "d"), delete_source=True)
     assert sorted(_keys(s3)) == ["ha/1.log", "ha/2.log"]
     assert _tree(allowed) == {}
@@ -165,7 +149,7 @@ async def test_delete_source_after_verified_upload(
 async def test_failed_archive_keeps_source(hass: HomeAssistant, allowed: Path, s3: Any) -> None:
     """When the upload is refused, the source stays even with delete_source."""
     path = allowed / "keep.txt"
-    _write(path, 10)
+    write_seeded(path, 10)
     s3.put_object(Bucket=BUCKET, Key="ha/keep.txt", Body=b"other")
     with pytest.raises(HomeAssistantError):
         await call_action(hass, "archive", path=str(path), delete_source=True)
@@ -190,7 +174,7 @@ async def test_encryption_option(
     if kms_key:
         options[CONF_KMS_KEY_ID] = kms_key
     hass.config_entries.async_update_entry(init_integration, options=options)
-    _write(allowed / "s.bin", 10)
+    write_seeded(allowed / "s.bin", 10)
     await call_action(hass, "archive", path=str(allowed / "s.bin"))
     head = s3.head_object(Bucket=BUCKET, Key="ha/s.bin")
     assert head.get("ServerSideEncryption") == expected
@@ -227,8 +211,8 @@ async def test_archive_bad_input(
 ) -> None:
     """Each bad input has its own translated error; nothing uploaded, nothing removed."""
     outside = allowed.parent / "outside"
-    _write(outside / "secret.txt", 10)
-    _write(allowed / "ok.txt", 10)
+    write_seeded(outside / "secret.txt", 10)
+    write_seeded(allowed / "ok.txt", 10)
     (allowed / "empty").mkdir()
     (allowed / "link.txt").symlink_to(outside / "secret.txt")
     before = _tree(allowed.parent)
@@ -245,7 +229,7 @@ async def test_archive_bad_input(
 
 async def test_restore_instant_class(hass: HomeAssistant, allowed: Path) -> None:
     """GLACIER_IR downloads at once, verified, to a file or into a directory."""
-    data = _write(allowed / "src" / "v.bin", 70_000)
+    data = write_seeded(allowed / "src" / "v.bin", 70_000)
     await call_action(hass, "archive", path=str(allowed / "src" / "v.bin"))
     (allowed / "out").mkdir()
 
@@ -280,7 +264,7 @@ async def test_restore_does_not_replace_without_overwrite(
     hass: HomeAssistant, allowed: Path
 ) -> None:
     """An existing destination file is kept unless overwrite is set."""
-    data = _write(allowed / "r.txt", 100)
+    data = write_seeded(allowed / "r.txt", 100)
     await call_action(hass, "archive", path=str(allowed / "r.txt"))
     (allowed / "r.txt").write_bytes(b"local edit")
     with pytest.raises(ServiceValidationError) as err:
@@ -343,7 +327,7 @@ async def test_glacier_restore_is_watched_to_completion(
     restores: MotoRestores,
 ) -> None:
     """Request → pending (sensor) → still running → ready → downloaded, event fired."""
-    data = _write(allowed / "old.tar", 5000)
+    data = write_seeded(allowed / "old.tar", 5000)
     await call_action(hass, "archive", path=str(allowed / "old.tar"), storage_class="GLACIER")
     (allowed / "old.tar").unlink()
     completed = async_capture_events(hass, f"{DOMAIN}_restore_completed")
@@ -407,7 +391,7 @@ async def test_pending_restore_survives_reload(
     restores: MotoRestores,
 ) -> None:
     """A pending restore is in the catalog: after a reload it is followed to the end."""
-    data = _write(allowed / "deep.bin", 2048)
+    data = write_seeded(allowed / "deep.bin", 2048)
     await call_action(hass, "archive", path=str(allowed / "deep.bin"), storage_class="DEEP_ARCHIVE")
     (allowed / "deep.bin").unlink()
     await call_action(hass, "restore", key="ha/deep.bin", destination=str(allowed))
@@ -435,7 +419,7 @@ async def test_restore_of_deleted_object_fails_with_event(
     hass: HomeAssistant, allowed: Path, s3: Any, freezer: FrozenDateTimeFactory
 ) -> None:
     """An object deleted elsewhere while restoring → s3_glacier_restore_failed."""
-    _write(allowed / "gone.bin", 10)
+    write_seeded(allowed / "gone.bin", 10)
     await call_action(hass, "archive", path=str(allowed / "gone.bin"), storage_class="GLACIER")
     await call_action(hass, "restore", key="ha/gone.bin", destination=str(allowed / "back.bin"))
     failed = async_capture_events(hass, f"{DOMAIN}_restore_failed")
@@ -451,7 +435,7 @@ async def test_restore_without_destination(
     hass: HomeAssistant, allowed: Path, freezer: FrozenDateTimeFactory
 ) -> None:
     """Without a destination a Glacier restore only makes the object readable."""
-    _write(allowed / "n.bin", 10)
+    write_seeded(allowed / "n.bin", 10)
     await call_action(hass, "archive", path=str(allowed / "n.bin"), storage_class="GLACIER")
     response = await call_action(hass, "restore", key="ha/n.bin", tier="Expedited")
     assert response["status"] == "restore_requested"
@@ -471,7 +455,7 @@ async def test_delete_reports_early_deletion_charge(
     hass: HomeAssistant, allowed: Path, s3: Any
 ) -> None:
     """Deleting a fresh DEEP_ARCHIVE object charges (almost) the whole 180 days."""
-    _write(allowed / "big.bin", 1024 * 1024)
+    write_seeded(allowed / "big.bin", 1024 * 1024)
     await call_action(hass, "archive", path=str(allowed / "big.bin"), storage_class="DEEP_ARCHIVE")
     response = await call_action(hass, "delete", key="ha/big.bin")
     assert response["key"] == "ha/big.bin"
@@ -489,7 +473,7 @@ async def test_delete_reports_early_deletion_charge(
 async def test_list(hass: HomeAssistant, allowed: Path, s3: Any) -> None:
     """List shows size, class and restore state; limit truncates."""
     for name in ("a", "b", "c"):
-        _write(allowed / name, 5)
+        write_seeded(allowed / name, 5)
         await call_action(hass, "archive", path=str(allowed / name), storage_class="GLACIER")
     # moto ignores OptionalObjectAttributes, so only the restores this entry follows
     # show; on AWS the listing's RestoreStatus shows the others too.
@@ -514,7 +498,7 @@ async def test_list(hass: HomeAssistant, allowed: Path, s3: Any) -> None:
 
 async def test_refresh_reconciles(hass: HomeAssistant, allowed: Path, s3: Any) -> None:
     """Objects added and deleted behind our back are picked up by refresh."""
-    _write(allowed / "mine.bin", 10)
+    write_seeded(allowed / "mine.bin", 10)
     await call_action(hass, "archive", path=str(allowed / "mine.bin"))
     s3.put_object(Bucket=BUCKET, Key="ha/theirs.bin", Body=b"12345", StorageClass="GLACIER")
     s3.put_object(Bucket=BUCKET, Key="elsewhere.bin", Body=b"1")
@@ -529,7 +513,7 @@ async def test_refused_keys_in_action_start_reauth(
     hass: HomeAssistant, allowed: Path, moto_auth: dict[str, str]
 ) -> None:
     """Keys refused during an action → translated error and a reauth flow."""
-    _write(allowed / "k.bin", 10)
+    write_seeded(allowed / "k.bin", 10)
     with pytest.raises(HomeAssistantError) as err:
         await call_action(hass, "archive", path=str(allowed / "k.bin"))
     assert err.value.translation_key == "invalid_auth"
@@ -552,7 +536,7 @@ async def test_entry_must_be_named_when_several(
     )
     second.add_to_hass(hass)
     assert await hass.config_entries.async_setup(second.entry_id)
-    _write(allowed / "t.bin", 10)
+    write_seeded(allowed / "t.bin", 10)
     with pytest.raises(ServiceValidationError) as err:
         await call_action(hass, "archive", path=str(allowed / "t.bin"))
     assert err.value.translation_key == "config_entry_required"
@@ -632,7 +616,7 @@ async def test_old_and_new_spellings_are_accepted(
     hass: HomeAssistant, allowed: Path, s3: Any, storage_class: str, tier: str
 ) -> None:
     """Automations written with AWS's names keep working next to the option values."""
-    _write(allowed / "v.bin", 10)
+    write_seeded(allowed / "v.bin", 10)
     response = await call_action(
         hass, "archive", path=str(allowed / "v.bin"), storage_class=storage_class
     )
@@ -644,7 +628,7 @@ async def test_old_and_new_spellings_are_accepted(
 
 async def test_unknown_spelling_lists_the_option_values(hass: HomeAssistant, allowed: Path) -> None:
     """A wrong class is refused with the values the UI offers."""
-    _write(allowed / "v.bin", 10)
+    write_seeded(allowed / "v.bin", 10)
     with pytest.raises(ServiceValidationError) as err:
         await call_action(hass, "archive", path=str(allowed / "v.bin"), storage_class="cold")
     assert err.value.translation_placeholders == {
