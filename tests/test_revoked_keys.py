@@ -3,7 +3,8 @@
 moto with IAM enforced: the entry uses an IAM user's keys, an administrator's keys
 revoke them or narrow the user's policy, and time moves to the next periodic check
 (every 15 minutes). Refused keys need new keys (reauth); valid keys whose policy
-lacks an action need a fixed policy (a repair issue), never a reauth.
+lacks an action need a fixed policy (a repair issue), never a reauth. A vault's check
+is covered with Glacier's refusal stubbed (moto cannot verify Glacier's signatures).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 from typing import Any
 
 import boto3
+from botocore.stub import Stubber
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.const import STATE_UNAVAILABLE
@@ -190,3 +192,28 @@ async def test_policy_narrowed_while_running_is_an_issue_not_a_reauth(
     await _next_check(hass, freezer)
     assert [key for (d, key) in ir.async_get(hass).issues if d == DOMAIN] == []
     assert _flows(hass) == []
+
+
+async def test_vault_keys_revoked_while_running_start_a_reauth(
+    hass: HomeAssistant, loaded_vault: MockConfigEntry, freezer: FrozenDateTimeFactory
+) -> None:
+    """The same for a vault's check (DescribeVault). moto cannot verify Glacier's
+    signatures with IAM enforced (SignatureDoesNotMatch for valid keys), so the
+    refusal Glacier sends for unknown keys is stubbed on the entry's client."""
+    before = _sensor_states(hass, loaded_vault)
+    assert before
+    assert STATE_UNAVAILABLE not in before.values()
+    stubber = Stubber(loaded_vault.runtime_data.target._client)
+    stubber.add_client_error(
+        "describe_vault",
+        service_error_code="UnrecognizedClientException",
+        service_message="The security token included in the request is invalid.",
+        http_status_code=403,
+    )
+    stubber.activate()
+
+    await _next_check(hass, freezer)
+
+    stubber.assert_no_pending_responses()
+    assert _flows(hass) == [(SOURCE_REAUTH, loaded_vault.entry_id)]
+    assert set(_sensor_states(hass, loaded_vault).values()) == {STATE_UNAVAILABLE}
