@@ -27,12 +27,14 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 import custom_components.s3_glacier as integration
 from custom_components.s3_glacier import catalog_path
-from custom_components.s3_glacier.archive.catalog import Catalog, CatalogError
+from custom_components.s3_glacier.archive.catalog import Catalog, CatalogError, is_database_file
 from custom_components.s3_glacier.archive.models import ArchivedObject, StorageClass
 from custom_components.s3_glacier.archive.s3 import S3Target
 from custom_components.s3_glacier.archive.vault import VaultTarget
 from custom_components.s3_glacier.const import (
     CONF_ACCESS_KEY_ID,
+    CONF_BUCKET,
+    CONF_PREFIX,
     CONF_REGION,
     CONF_VAULT_NAME,
     DOMAIN,
@@ -193,6 +195,47 @@ async def test_reconfigured_vault_keeps_its_catalog(
     assert _entry_files(hass, loaded_vault) == []
     assert await hass.async_add_executor_job(_archive_ids, _removed_name(first)) == [archive_id]
     assert await hass.async_add_executor_job(_archive_ids, _removed_name(second)) == [other_id]
+
+
+# --- a bucket's catalog goes with its location ---------------------------------------
+
+
+async def test_reconfigured_bucket_starts_a_new_catalog(
+    hass: HomeAssistant, init_integration: MockConfigEntry, allowed: Path
+) -> None:
+    """README: a bucket's catalog can be rebuilt by a listing. Another prefix drops the
+    old location's catalog; reconfiguring back rebuilds it from the bucket."""
+    entry = init_integration
+    write_seeded(allowed / "a.bin", 100)
+    await call_action(hass, "archive", path=str(allowed / "a.bin"))
+    first = catalog_path(hass, entry)
+
+    async def reconfigure(prefix: str) -> None:
+        result = await entry.start_reconfigure_flow(hass)
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"],
+            {
+                CONF_ACCESS_KEY_ID: entry.data[CONF_ACCESS_KEY_ID],
+                CONF_REGION: REGION,
+                CONF_BUCKET: entry.data[CONF_BUCKET],
+                CONF_PREFIX: prefix,
+            },
+        )
+        assert result["reason"] == "reconfigure_successful"
+        await hass.async_block_till_done(wait_background_tasks=True)
+        assert entry.state is ConfigEntryState.LOADED
+
+    await reconfigure("photos")
+    second = catalog_path(hass, entry)
+    assert not first.exists()
+    assert [name for name in _entry_files(hass, entry) if is_database_file(Path(name))] == [
+        second.name
+    ]
+    assert (await call_action(hass, "list"))["objects"] == []
+
+    await reconfigure("ha")
+    assert not second.exists()
+    assert [o["key"] for o in (await call_action(hass, "list"))["objects"]] == ["ha/a.bin"]
 
 
 # --- closed at stop and unload -----------------------------------------------------------
