@@ -97,12 +97,23 @@ def _open_catalog(
         for stale in _entry_catalogs(hass, entry.entry_id):
             # A damaged catalog was kept for manual recovery: never drop it here.
             if not stale.name.startswith(path.name) and ".damaged-" not in stale.name:
-                stale.unlink(missing_ok=True)
-    catalog, set_aside = open_catalog(
-        path, on_damage=partial(_reload_from_thread, hass, entry.entry_id)
-    )
+                _drop_stale(stale)
+    try:
+        catalog, set_aside = open_catalog(
+            path, on_damage=partial(_reload_from_thread, hass, entry.entry_id)
+        )
+    except OSError as err:  # SQLite's own errors arrive as CatalogError already
+        raise CatalogError(f"{type(err).__name__}: {err}") from err
     damaged = sorted(filter(is_database_file, path.parent.glob(f"{path.name}.damaged-*")))
     return catalog, set_aside is not None, damaged
+
+
+def _drop_stale(stale: Path) -> None:
+    """Delete an earlier location's catalog file; one that will not go only costs space."""
+    try:
+        stale.unlink(missing_ok=True)
+    except OSError as err:
+        LOGGER.warning("Could not delete the outdated catalog %s: %s", stale, err)
 
 
 def _reload_from_thread(hass: HomeAssistant, entry_id: str) -> None:
@@ -320,7 +331,12 @@ async def async_remove_entry(hass: HomeAssistant, entry: S3GlacierConfigEntry) -
         for path in _entry_catalogs(hass, entry.entry_id):
             if is_vault(entry.data):
                 kept = path.with_name(path.name.replace(f"{DOMAIN}.", f"{DOMAIN}.removed.", 1))
-                path.rename(kept)
+                try:
+                    path.rename(kept)
+                except FileNotFoundError:
+                    # A WAL or shared-memory file that SQLite deleted meanwhile: the
+                    # catalog closing (it was just unloaded) folded it into the file.
+                    continue
                 if is_database_file(kept):
                     kept_catalogs.append(kept)
                     LOGGER.warning(
