@@ -72,6 +72,7 @@ from .paths import (
     invalid,
     resolve_destination,
     validate_key,
+    writing,
 )
 
 
@@ -204,7 +205,7 @@ async def _download_now(
     data = entry.runtime_data
     target = _target(entry)
     async with data.lease(hass, obj.key, transfer=True) as lease:
-        with remote_errors(hass, entry, key=obj.key):
+        with remote_errors(hass, entry, key=obj.key), writing(path):
             restored = await lease.run(
                 partial(
                     target.get,

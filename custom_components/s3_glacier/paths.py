@@ -7,6 +7,8 @@ anything is uploaded, downloaded or deleted.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 import glob
 from pathlib import Path, PurePosixPath
@@ -141,3 +143,19 @@ def resolve_destination(hass: HomeAssistant, destination: str, key: str, overwri
     if target.exists() and not overwrite:
         raise invalid("destination_exists", path=str(target))
     return target
+
+
+@contextmanager
+def writing(destination: Path) -> Iterator[None]:
+    """Make a file error raised while writing ``destination`` name it.
+
+    A download goes through a hidden temporary file beside ``destination``: an error
+    there names that file (or, for a full disk, no file at all), which the user never
+    asked for and cannot find afterwards.
+    """
+    try:
+        yield
+    except OSError as err:
+        if err.filename == str(destination):
+            raise
+        raise type(err)(err.errno, err.strerror, str(destination)) from err
