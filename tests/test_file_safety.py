@@ -30,13 +30,37 @@ from custom_components.s3_glacier import bucket_actions
 from custom_components.s3_glacier.action_helpers import ProgressLog
 from custom_components.s3_glacier.archive.models import ArchivedObject
 from custom_components.s3_glacier.const import (
+    CONF_ACCESS_KEY_ID,
+    CONF_ENDPOINT_URL,
     CONF_PART_SIZE_MIB,
+    CONF_REGION,
+    CONF_SECRET_ACCESS_KEY,
+    CONF_TARGET,
+    CONF_VAULT_NAME,
     DOMAIN,
+    TARGET_VAULT,
 )
 
-from .conftest import BUCKET, DEMO_VAULT, REGION, call_action, write_seeded
+from .conftest import (
+    ACCESS_KEY_ID,
+    BUCKET,
+    DEMO_VAULT,
+    REGION,
+    SECRET_ACCESS_KEY,
+    MotoServer,
+    call_action,
+    write_seeded,
+)
+from .fault_proxy import FaultProxy
 
 MIB = 1024 * 1024
+VAULT_DATA = {
+    CONF_ACCESS_KEY_ID: ACCESS_KEY_ID,
+    CONF_SECRET_ACCESS_KEY: SECRET_ACCESS_KEY,
+    CONF_REGION: REGION,
+    CONF_VAULT_NAME: DEMO_VAULT,
+    CONF_TARGET: TARGET_VAULT,
+}
 
 
 def _objects(s3: Any) -> dict[str, bytes]:
@@ -209,6 +233,42 @@ async def test_failed_vault_upload_keeps_source(
     assert await _catalog(hass, loaded_vault) == []
     assert archived == []
     assert hass.states.get("sensor.demo_vault_archived_objects").state == "0"
+
+
+@pytest.mark.usefixtures("one_attempt")
+async def test_cut_vault_upload_keeps_source(
+    hass: HomeAssistant, moto_endpoint: MotoServer, allowed: Path
+) -> None:
+    """The connection reset mid-upload (moto_server behind a fault proxy): source kept."""
+    glacier = moto_endpoint.client("glacier")
+    glacier.create_vault(vaultName=DEMO_VAULT)
+    proxy = FaultProxy(moto_endpoint.port)
+    proxy.start()
+    try:
+        entry = MockConfigEntry(
+            domain=DOMAIN,
+            title=DEMO_VAULT,
+            data={**VAULT_DATA, CONF_ENDPOINT_URL: proxy.url},
+            unique_id=f"{REGION}|vault|{DEMO_VAULT}",
+        )
+        entry.add_to_hass(hass)
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done(wait_background_tasks=True)
+        path = allowed / "photos.tar"
+        data = write_seeded(path, 512 * 1024)
+        proxy.cut_upstream = 64 * 1024
+
+        with pytest.raises(HomeAssistantError) as err:
+            await call_action(hass, "archive", path=str(path), delete_source=True)
+
+        assert err.value.translation_key == "cannot_connect"
+        assert proxy.cuts == 1
+        assert path.read_bytes() == data
+        assert glacier.describe_vault(vaultName=DEMO_VAULT)["NumberOfArchives"] == 0
+        assert await _catalog(hass, entry) == []
+        assert await hass.config_entries.async_unload(entry.entry_id)
+    finally:
+        proxy.stop()
 
 
 async def test_vault_source_unreadable_keeps_it(
