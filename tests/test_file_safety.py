@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 import errno
+import hashlib
 import io
 import os
 from pathlib import Path
@@ -431,6 +432,71 @@ async def test_archive_source_permission_denied(
     assert _objects(s3) == {}
     assert _uploads(s3) == []
     assert await _catalog(hass, bucket_entry) == []
+
+
+def _undeletable(monkeypatch: pytest.MonkeyPatch, base: Path) -> None:
+    """Refuse deleting files under ``base`` with EACCES (a read-only share, say)."""
+    real_unlink = Path.unlink
+    under = base.resolve()
+
+    def unlink(self: Path, *args: Any, **kwargs: Any) -> None:
+        if self.resolve().is_relative_to(under):
+            raise _denied(self)
+        real_unlink(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "unlink", unlink)
+
+
+async def test_archive_undeletable_sources(
+    hass: HomeAssistant,
+    bucket_entry: MockConfigEntry,
+    allowed: Path,
+    s3: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Sources that cannot be deleted: every file archived and announced, then an error
+    that says so (not a read error, which would read as a failed upload)."""
+    first = write_seeded(allowed / "share" / "a.mp4", 100, seed=1)
+    second = write_seeded(allowed / "share" / "b.mp4", 100, seed=2)
+    _undeletable(monkeypatch, allowed / "share")
+    archived = async_capture_events(hass, f"{DOMAIN}_archived")
+
+    with pytest.raises(HomeAssistantError) as err:
+        await call_action(hass, "archive", path=str(allowed / "share"), delete_source=True)
+
+    assert err.value.translation_key == "source_not_deleted"
+    assert err.value.translation_placeholders == {
+        "path": str((allowed / "share" / "a.mp4").resolve()),
+        "count": "2",
+        "error": "Permission denied",
+    }
+    assert _objects(s3) == {"ha/a.mp4": first, "ha/b.mp4": second}
+    assert sorted(o.key for o in await _catalog(hass, bucket_entry)) == ["ha/a.mp4", "ha/b.mp4"]
+    assert [e.data["key"] for e in archived] == ["ha/a.mp4", "ha/b.mp4"]
+    assert _files(allowed / "share") == {"a.mp4": first, "b.mp4": second}
+    assert hass.states.get("sensor.demo_archive_ha_archived_objects").state == "2"
+
+
+async def test_vault_archive_undeletable_source(
+    hass: HomeAssistant,
+    loaded_vault: MockConfigEntry,
+    allowed: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A vault has no skip: an error reading as a failed upload would be retried and
+    billed twice. The archive is recorded and the error says it is archived."""
+    data = write_seeded(allowed / "photos.tar", 4096)
+    _undeletable(monkeypatch, allowed)
+
+    with pytest.raises(HomeAssistantError) as err:
+        await call_action(hass, "archive", path=str(allowed / "photos.tar"), delete_source=True)
+
+    assert err.value.translation_key == "source_not_deleted"
+    assert err.value.translation_placeholders["count"] == "1"
+    [obj] = await _catalog(hass, loaded_vault)
+    assert list(_vault_archives()) == [obj.key]
+    assert obj.sha256 == hashlib.sha256(data).hexdigest()
+    assert (allowed / "photos.tar").read_bytes() == data
 
 
 class _FullDisk(io.FileIO):

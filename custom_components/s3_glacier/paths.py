@@ -14,9 +14,9 @@ import glob
 from pathlib import Path, PurePosixPath
 
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import ServiceValidationError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 
-from .const import DOMAIN
+from .const import DOMAIN, LOGGER
 
 MAX_KEY_BYTES = 1024
 _GLOB_CHARS = frozenset("*?[")
@@ -159,3 +159,39 @@ def writing(destination: Path) -> Iterator[None]:
         if err.filename == str(destination):
             raise
         raise type(err)(err.errno, err.strerror, str(destination)) from err
+
+
+class KeptSources:
+    """Deletes archived source files (``delete_source``), noting those it cannot delete.
+
+    A file is deleted only once archived and recorded, so one that cannot be deleted (a
+    read-only share, a directory Home Assistant may not write) must not stop the others
+    nor read as a failed upload: ``check`` fails the call at the end, saying so.
+    """
+
+    def __init__(self) -> None:
+        """Start with no file kept."""
+        self._kept: list[tuple[Path, OSError]] = []
+
+    def delete(self, path: Path) -> None:
+        """Delete the archived file ``path`` (executor); one already gone is fine."""
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as err:
+            LOGGER.warning("%s is archived but could not be deleted: %s", path, err.strerror)
+            self._kept.append((path, err))
+
+    def check(self) -> None:
+        """Raise a translated error naming the first file kept, if any was."""
+        if not self._kept:
+            return
+        path, err = self._kept[0]
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="source_not_deleted",
+            translation_placeholders={
+                "path": str(path),
+                "count": str(len(self._kept)),
+                "error": err.strerror or type(err).__name__,
+            },
+        )
