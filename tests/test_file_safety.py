@@ -1,9 +1,10 @@
 """Nothing is lost on the way between a local file and the archive (issue 13, 1-3 and 9).
 
-Each test drives an action through Home Assistant against moto in process. Where the
-fault is the local file system's (a denied open, a full disk, no hard links), it is
-injected at the ``os``/``io`` layer for the files under test only: the engine and boto3
-run unchanged.
+Each test drives an action through Home Assistant against moto (in process; one cut
+connection through moto_server behind the fault proxy). Where the fault is the local
+file system's (a denied open or delete, a full disk, no hard links), it is injected at
+the ``os``/``pathlib``/``io`` layer for the files under test only: we run as root, whom
+chmod does not stop. The engine and boto3 run unchanged.
 """
 
 from __future__ import annotations
