@@ -66,12 +66,14 @@ from .const import (
 from .data import S3GlacierConfigEntry
 from .helpers import option_value, transfer_options
 from .paths import (
+    KeptSources,
     Source,
     check_in_prefix,
     collect_sources,
     invalid,
     resolve_destination,
     validate_key,
+    writing,
 )
 
 
@@ -149,6 +151,7 @@ async def archive(
     options = _transfer_options(entry, call.data.get(ATTR_STORAGE_CLASS))
     prices = data.coordinator.prices
     archived: list[dict[str, Any]] = []
+    kept = KeptSources()
     skipped: list[dict[str, Any]] = []
     sources = await hass.async_add_executor_job(
         collect_sources, hass, call.data[ATTR_PATH], call.data.get(ATTR_KEY), target.prefix
@@ -167,7 +170,7 @@ async def archive(
                     )
                     if call.data[ATTR_DELETE_SOURCE]:
                         # put() returns only once a HEAD confirmed size and SHA-256.
-                        await lease.run(source.path.unlink)
+                        await lease.run(kept.delete, source.path)
             obj = result.object
             if result.skipped:
                 skipped.append(_skipped_item(source, result, options))
@@ -187,6 +190,7 @@ async def archive(
             hass.bus.async_fire(EVENT_ARCHIVED, {"config_entry_id": entry.entry_id, **item})
     finally:
         await data.coordinator.async_catalog_changed()
+    kept.check()
     return {
         "archived": archived,
         "skipped": skipped,
@@ -204,7 +208,7 @@ async def _download_now(
     data = entry.runtime_data
     target = _target(entry)
     async with data.lease(hass, obj.key, transfer=True) as lease:
-        with remote_errors(hass, entry, key=obj.key):
+        with remote_errors(hass, entry, key=obj.key), writing(path):
             restored = await lease.run(
                 partial(
                     target.get,

@@ -7,14 +7,16 @@ anything is uploaded, downloaded or deleted.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 import glob
 from pathlib import Path, PurePosixPath
 
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import ServiceValidationError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 
-from .const import DOMAIN
+from .const import DOMAIN, LOGGER
 
 MAX_KEY_BYTES = 1024
 _GLOB_CHARS = frozenset("*?[")
@@ -141,3 +143,55 @@ def resolve_destination(hass: HomeAssistant, destination: str, key: str, overwri
     if target.exists() and not overwrite:
         raise invalid("destination_exists", path=str(target))
     return target
+
+
+@contextmanager
+def writing(destination: Path) -> Iterator[None]:
+    """Make a file error raised while writing ``destination`` name it.
+
+    A download goes through a hidden temporary file beside ``destination``: an error
+    there names that file (or, for a full disk, no file at all), which the user never
+    asked for and cannot find afterwards.
+    """
+    try:
+        yield
+    except OSError as err:
+        if err.filename == str(destination):
+            raise
+        raise type(err)(err.errno, err.strerror, str(destination)) from err
+
+
+class KeptSources:
+    """Deletes archived source files (``delete_source``), noting those it cannot delete.
+
+    A file is deleted only once archived and recorded, so one that cannot be deleted (a
+    read-only share, a directory Home Assistant may not write) must not stop the others
+    nor read as a failed upload: ``check`` fails the call at the end, saying so.
+    """
+
+    def __init__(self) -> None:
+        """Start with no file kept."""
+        self._kept: list[tuple[Path, OSError]] = []
+
+    def delete(self, path: Path) -> None:
+        """Delete the archived file ``path`` (executor); one already gone is fine."""
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as err:
+            LOGGER.warning("%s is archived but could not be deleted: %s", path, err.strerror)
+            self._kept.append((path, err))
+
+    def check(self) -> None:
+        """Raise a translated error naming the first file kept, if any was."""
+        if not self._kept:
+            return
+        path, err = self._kept[0]
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="source_not_deleted",
+            translation_placeholders={
+                "path": str(path),
+                "count": str(len(self._kept)),
+                "error": err.strerror or type(err).__name__,
+            },
+        )

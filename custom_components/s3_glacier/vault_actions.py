@@ -46,7 +46,7 @@ from .archive.pricing import early_deletion_charge, object_monthly_cost, restore
 from .archive.vault import VaultTarget, parse_description
 from .const import CONF_TIER, DEFAULT_TIER, EVENT_ARCHIVED, EVENT_DELETED, LOGGER
 from .data import S3GlacierConfigEntry
-from .paths import Source, collect_sources, invalid, resolve_destination
+from .paths import KeptSources, Source, collect_sources, invalid, resolve_destination
 
 
 def _target(entry: S3GlacierConfigEntry) -> VaultTarget:
@@ -127,6 +127,7 @@ async def archive(
     )
     prices = data.coordinator.prices
     archived: list[dict[str, Any]] = []
+    kept = KeptSources()
     try:
         for source in sources:
             async with data.lease(hass, transfer=True) as lease:
@@ -134,7 +135,7 @@ async def archive(
                     obj = await lease.run(_archive_one, target, data.catalog, source)
                     if call.data[ATTR_DELETE_SOURCE]:
                         # put() returns only once the service confirmed the tree hash.
-                        await lease.run(source.path.unlink)
+                        await lease.run(kept.delete, source.path)
             item = {
                 "path": str(source.path),
                 "archive_id": obj.key,
@@ -148,6 +149,7 @@ async def archive(
             hass.bus.async_fire(EVENT_ARCHIVED, {"config_entry_id": entry.entry_id, **item})
     finally:
         await data.coordinator.async_catalog_changed()
+    kept.check()
     return {"archived": archived, "skipped": [], "bytes": sum(i["size"] for i in archived)}
 
 
