@@ -9,6 +9,7 @@ question. A restart is an unload and a setup of the same entry.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 import datetime as dt
 from datetime import timedelta
@@ -191,17 +192,26 @@ async def test_check_that_cannot_be_made_is_postponed_then_completes(
     assert _issues(hass) == set()
 
 
+@pytest.mark.parametrize(
+    "fault",
+    [
+        pytest.param(_raise(ConnectionClosedError(endpoint_url=ENDPOINT)), id="connection_closed"),
+        # The bucket's own repair issue covers it; the restore waits for it to return.
+        pytest.param(_answer_error("NoSuchBucket", 404), id="bucket_missing"),
+    ],
+)
 async def test_download_cut_off_is_postponed_then_completes(
     hass: HomeAssistant,
     init_integration: MockConfigEntry,
     allowed: Path,
     hooks_on: Callable[[MockConfigEntry], ClientHooks],
     freezer: FrozenDateTimeFactory,
+    fault: Answer,
 ) -> None:
-    """A connection lost on the download (after a good check) is retried, not a failure."""
+    """A download that cannot be made (after a good check) is retried, not a failure."""
     data = await _archive_and_restore(hass, allowed, "c.bin", 2000)  # moto restores at once
     gets = Requests(hooks_on(init_integration), "before-call.s3.GetObject")
-    gets.fail(_raise(ConnectionClosedError(endpoint_url=ENDPOINT)))
+    gets.fail(fault)
     completed = async_capture_events(hass, COMPLETED)
     failed = async_capture_events(hass, FAILED)
 
@@ -275,6 +285,50 @@ async def test_restore_running_across_a_restart_is_followed(
     await _tick(hass, freezer, timedelta(seconds=4))
     assert [e.data["key"] for e in completed] == ["ha/s.bin"]
     assert (allowed / "s.bin").read_bytes() == data
+
+
+async def test_request_made_during_a_check_supersedes_it(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    allowed: Path,
+    hooks_on: Callable[[MockConfigEntry], ClientHooks],
+    restores: MotoRestores,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A destination given while a check runs: that check ends quietly, and the new
+    request (its destination, its pace) is the one followed to the end."""
+    write_seeded(allowed / "sup.bin", 800)
+    await call_action(hass, "archive", path=str(allowed / "sup.bin"), storage_class="GLACIER")
+    data = (allowed / "sup.bin").read_bytes()
+    (allowed / "sup.bin").unlink()
+    await call_action(hass, "restore", key="ha/sup.bin", tier="Expedited")  # no destination
+    restores.hold("ha/sup.bin")
+    hooks = hooks_on(init_integration)
+    responses: list[dict[str, Any]] = []
+
+    def ask_with_destination(**_: Any) -> None:
+        # The watcher's HEAD, in the executor: the user asks again before it answers.
+        if not responses:
+            responses.append({})
+            asked = asyncio.run_coroutine_threadsafe(
+                call_action(hass, "restore", key="ha/sup.bin", destination=str(allowed)),
+                hass.loop,
+            )
+            responses[0] = asked.result(timeout=30)
+
+    hooks.on("before-call.s3.HeadObject", ask_with_destination)
+    completed = async_capture_events(hass, COMPLETED)
+
+    await _tick(hass, freezer, timedelta(minutes=1, seconds=1))
+    assert responses[0]["status"] == "restore_in_progress"
+    [pending] = init_integration.runtime_data.catalog.pending_restores()
+    assert pending.destination == (allowed / "sup.bin").resolve()
+    restores.finish()
+    await _tick(hass, freezer, timedelta(minutes=1))
+    assert [(e.data["key"], e.data["path"]) for e in completed] == [
+        ("ha/sup.bin", str((allowed / "sup.bin").resolve()))
+    ]
+    assert (allowed / "sup.bin").read_bytes() == data
 
 
 # --- S3: the copy, the destination, the disk -------------------------------------------
