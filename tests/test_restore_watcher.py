@@ -102,10 +102,14 @@ def _leftovers(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir())
 
 
-async def _restart(hass: HomeAssistant, entry: MockConfigEntry) -> None:
-    """Unload the entry and set it up again, as a restart of Home Assistant would."""
+async def _unload(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    """Unload the entry, as stopping Home Assistant would (the catalog is closed)."""
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
+
+
+async def _set_up(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    """Set the entry up again, as starting Home Assistant would."""
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
 
@@ -244,13 +248,11 @@ async def test_restored_while_stopped_is_downloaded_at_setup(
     (allowed / "r.bin").unlink()
     await call_action(hass, "restore", key="ha/r.bin", destination=str(allowed), tier="Bulk")
     restores.hold("ha/r.bin")
-    assert await hass.config_entries.async_unload(init_integration.entry_id)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await _unload(hass, init_integration)
     restores.finish()  # done while Home Assistant was off
     completed = async_capture_events(hass, COMPLETED)
 
-    assert await hass.config_entries.async_setup(init_integration.entry_id)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await _set_up(hass, init_integration)
 
     assert [(e.data["key"], e.data["path"]) for e in completed] == [
         ("ha/r.bin", str((allowed / "r.bin").resolve()))
@@ -270,12 +272,10 @@ async def test_restore_running_across_a_restart_is_followed(
     """Still running after a restart: followed again, at its tier's pace."""
     data = await _archive_and_restore(hass, allowed, "s.bin", 1200)
     restores.hold("ha/s.bin")
-    assert await hass.config_entries.async_unload(init_integration.entry_id)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await _unload(hass, init_integration)
     completed = async_capture_events(hass, COMPLETED)
 
-    assert await hass.config_entries.async_setup(init_integration.entry_id)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await _set_up(hass, init_integration)
     [pending] = init_integration.runtime_data.catalog.pending_restores()
     assert (pending.key, pending.destination) == ("ha/s.bin", (allowed / "s.bin").resolve())
     assert init_integration.runtime_data.restores.pending("ha/s.bin") == pending
@@ -514,10 +514,8 @@ async def test_deleting_the_object_stops_its_restore(
     await _archive_and_restore(hass, allowed, "del.bin", 500)
     restores.hold("ha/del.bin")
     heads = Requests(hooks_on(init_integration), "before-call.s3.HeadObject")
-    events = async_capture_events(hass, COMPLETED) + async_capture_events(hass, FAILED)
     completed = async_capture_events(hass, COMPLETED)
     failed = async_capture_events(hass, FAILED)
-    del events
 
     await call_action(hass, "delete", key="ha/del.bin")
     heads_after_delete = heads.count
@@ -717,13 +715,11 @@ async def test_vault_job_done_while_stopped_is_downloaded_at_setup(
     """A job that ended while Home Assistant was off is downloaded at setup."""
     archive_id, job_id, data = await _vault_restore(hass, loaded_vault, allowed, "r.bin", 900)
     _hold_job(job_id)
-    assert await hass.config_entries.async_unload(loaded_vault.entry_id)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await _unload(hass, loaded_vault)
     _finish_job(job_id)
     completed = async_capture_events(hass, COMPLETED)
 
-    assert await hass.config_entries.async_setup(loaded_vault.entry_id)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await _set_up(hass, loaded_vault)
     assert [e.data["key"] for e in completed] == [archive_id]
     assert (allowed / "r.bin").read_bytes() == data
     assert _pending_keys(loaded_vault) == []
@@ -828,12 +824,10 @@ async def test_inventory_running_across_a_restart_is_resumed_at_setup(
     foreign = _foreign_archive("foreign.csv")
     job_id = (await call_action(hass, "refresh"))["job_id"]
     _hold_job(job_id)
-    assert await hass.config_entries.async_unload(loaded_vault.entry_id)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await _unload(hass, loaded_vault)
     _finish_job(job_id)
 
-    assert await hass.config_entries.async_setup(loaded_vault.entry_id)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await _set_up(hass, loaded_vault)
     assert _catalog_keys(loaded_vault) == {foreign}
     assert _inventory_job(loaded_vault) == ""
     assert hass.states.get("sensor.demo_vault_archived_objects").state == "1"
