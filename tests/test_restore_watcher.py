@@ -10,7 +10,7 @@ question. A restart is an unload and a setup of the same entry.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 import datetime as dt
 from datetime import timedelta
 import errno
@@ -22,6 +22,7 @@ import boto3
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ConnectionClosedError, EndpointConnectionError
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from moto.core import DEFAULT_ACCOUNT_ID
@@ -46,6 +47,16 @@ FAILED = f"{DOMAIN}_restore_failed"
 AGAIN = f"{DOMAIN}_restore_requested_again"
 
 type Answer = Callable[[], tuple[AWSResponse, dict[str, Any]] | None]
+
+
+@pytest.fixture(autouse=True)
+async def unload_at_teardown(hass: HomeAssistant) -> AsyncIterator[None]:
+    """Unload the entries a test leaves loaded, so that their catalogs are closed."""
+    yield
+    for entry in hass.config_entries.async_entries(DOMAIN):
+        if entry.state is ConfigEntryState.LOADED:
+            assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
 
 
 @pytest.fixture
