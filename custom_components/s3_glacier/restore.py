@@ -122,11 +122,13 @@ class RestoreWatcher:
         """Watch every pending restore and inventory job in the catalog (after a restart)."""
         catalog = self._coordinator.catalog
         pending = await self._hass.async_add_executor_job(catalog.pending_restores)
+        # Checked at once, not at the tier's pace: what finished while Home Assistant
+        # was off is downloaded before its restored copy (or job output) can expire.
         for restore in pending:
             self._current[restore.key] = restore
-            self._schedule(restore)
+            self._schedule(restore, timedelta(0))
         if await self._hass.async_add_executor_job(catalog.get_meta, META_INVENTORY_JOB):
-            self._schedule_inventory()
+            self._schedule_inventory(timedelta(0))
 
     @callback
     def async_stop(self) -> None:
@@ -191,6 +193,9 @@ class RestoreWatcher:
                 self._hass, job(), f"{DOMAIN} check {name}"
             )
 
+        if delay <= timedelta(0):
+            _run(datetime.now(UTC))
+            return
         self._timers[name] = async_call_later(self._hass, delay.total_seconds(), _run)
 
     @callback
@@ -199,10 +204,8 @@ class RestoreWatcher:
         self._later(restore.key, delay, lambda: self._async_check(restore))
 
     @callback
-    def _schedule_inventory(self) -> None:
-        self._later(
-            _INVENTORY_TIMER, POLL_INTERVAL[RestoreTier.STANDARD], self._async_check_inventory
-        )
+    def _schedule_inventory(self, delay: timedelta = POLL_INTERVAL[RestoreTier.STANDARD]) -> None:
+        self._later(_INVENTORY_TIMER, delay, self._async_check_inventory)
 
     # -- restores --------------------------------------------------------------------
 
