@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+import threading
 from typing import Any
 
 from botocore.exceptions import EndpointConnectionError
@@ -334,3 +335,76 @@ async def test_failed_day_is_retried_at_start(
 
     assert _our_rows(s3, _key(15)) == [HEADER, _row("sensor.a", "15", _at(15, 18))]
     assert _progress(hass) == ("0", "2030-01-15")
+
+
+async def test_a_day_exported_otherwise_is_kept_and_passed(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    init_integration: MockConfigEntry,
+    s3: Any,
+) -> None:
+    """The action exported a few entities of the day already: kept, and the night goes on."""
+    freezer.move_to(_at(15, 12))
+    await _switch(hass, init_integration, True)
+    await _set(hass, freezer, _at(15, 18), "sensor.a", "15")
+    await _set(hass, freezer, _at(15, 19), "sensor.b", "on")
+    freezer.move_to(_at(16, 0, 5))
+    await hass.services.async_call(
+        DOMAIN,
+        "export_history",
+        {"entity_id": ["sensor.b"], "statistics": False},
+        blocking=True,
+        return_response=True,
+    )
+    before = s3.head_object(Bucket="demo-archive", Key=_key(15))
+
+    await _night(hass, freezer, _at(16, 0, 20))
+
+    assert s3.head_object(Bucket="demo-archive", Key=_key(15))["ETag"] == before["ETag"]
+    assert _rows(s3, _key(15))[1:] == [_row("sensor.b", "on", _at(15, 19))]
+    assert _key(15, "statistics") in _keys(s3)
+    assert _progress(hass) == ("0", "2030-01-15")
+
+
+async def test_unload_during_a_catch_up(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    init_integration: MockConfigEntry,
+    s3: Any,
+) -> None:
+    """Unloaded while a day uploads: the upload ends and is recorded, nothing is left over,
+    and the next start finds that day identical and goes on from there.
+    """
+    freezer.move_to(_at(15, 12))
+    await _switch(hass, init_integration, True)
+    await _unload(hass, init_integration)
+    await _set(hass, freezer, _at(15, 18), "sensor.a", "15")
+    await _set(hass, freezer, _at(16, 18), "sensor.a", "16")
+    uploading, release = threading.Event(), threading.Event()
+    real_put = S3Target.put
+
+    def _held_put(self: S3Target, path: Path, key: str, *args: Any, **kwargs: Any) -> Any:
+        # The upload of the 15th waits (in the executor) until the entry is unloaded.
+        if key == _key(15):
+            uploading.set()
+            release.wait(timeout=30)
+        return real_put(self, path, key, *args, **kwargs)
+
+    monkeypatch.setattr(S3Target, "put", _held_put)
+    freezer.move_to(_at(17, 8))
+    assert await hass.config_entries.async_setup(init_integration.entry_id)
+    assert await hass.async_add_executor_job(uploading.wait, 30)
+    assert await hass.config_entries.async_unload(init_integration.entry_id)
+    release.set()
+    await hass.async_block_till_done(wait_background_tasks=True)
+    monkeypatch.undo()
+    first = s3.head_object(Bucket="demo-archive", Key=_key(15))
+    assert _key(16) not in _keys(s3)
+    assert not list(Path(hass.config.config_dir).glob(".s3_glacier_export_*"))
+
+    await _restart(hass, freezer, init_integration, _at(17, 9))
+
+    assert s3.head_object(Bucket="demo-archive", Key=_key(15))["ETag"] == first["ETag"]
+    assert _our_rows(s3, _key(16)) == [HEADER, _row("sensor.a", "16", _at(16, 18))]
+    assert _progress(hass) == ("0", "2030-01-16")

@@ -256,7 +256,7 @@ class S3GlacierSensor(S3GlacierEntity, SensorEntity):
 HISTORY_EXPORT_SENSOR = SensorEntityDescription(
     key="history_days_waiting",
     translation_key="history_days_waiting",
-    state_class=SensorStateClass.MEASUREMENT,
+    # No state class: long-term statistics of a backlog would only grow the database.
     entity_category=EntityCategory.DIAGNOSTIC,
 )
 
