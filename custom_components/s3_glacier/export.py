@@ -43,6 +43,7 @@ from .action_helpers import (
     money,
     remote_errors,
 )
+from .archive.catalog import Catalog
 from .archive.errors import ObjectExistsError
 from .archive.history import (
     CsvResult,
@@ -53,7 +54,7 @@ from .archive.history import (
 )
 from .archive.models import TransferOptions
 from .archive.pricing import object_monthly_cost
-from .archive.s3 import PutResult
+from .archive.s3 import PutResult, S3Target
 from .bucket_actions import archive_one, bucket_target, entry_transfer_options
 from .const import (
     DOMAIN,
@@ -357,28 +358,39 @@ def _drop_written(hass: HomeAssistant, job: asyncio.Future[tuple[Path, CsvResult
         hass.async_add_executor_job(path.unlink, True)
 
 
+def _archive_day(
+    target: S3Target, catalog: Catalog, source: Source, options: TransferOptions
+) -> PutResult:
+    """Upload and record one day's file, then remove it, in one executor job.
+
+    The job removes the file itself: a caller cancelled meanwhile (the action
+    stopped, the entry unloaded) must not remove it under the running upload.
+    """
+    try:
+        return archive_one(target, catalog, source, options, False)
+    finally:
+        source.path.unlink(missing_ok=True)
+
+
 async def _upload(
     hass: HomeAssistant,
     entry: S3GlacierConfigEntry,
     request: ExportRequest,
     source: Source,
 ) -> PutResult | None:
-    """Upload one day's file and record it, like any archived file; then remove it.
+    """Upload one day's file and record it, like any archived file; the file goes after.
 
     None: another object is at the key and ``request.keep_differing`` keeps it.
     """
     data = entry.runtime_data
+    handed_over = False
     try:
         async with data.lease(hass, source.key, transfer=True) as lease:
             with remote_errors(hass, entry, key=source.key):
                 try:
+                    handed_over = True
                     return await lease.run(
-                        archive_one,
-                        bucket_target(entry),
-                        data.catalog,
-                        source,
-                        request.options,
-                        False,
+                        _archive_day, bucket_target(entry), data.catalog, source, request.options
                     )
                 except ObjectExistsError as err:
                     # Never replaced: that would lose the rows it holds.
@@ -396,7 +408,8 @@ async def _upload(
                         translation_placeholders={"key": source.key},
                     ) from err
     finally:
-        await hass.async_add_executor_job(source.path.unlink)
+        if not handed_over:  # cancelled while waiting for the key or a transfer slot
+            await hass.async_add_executor_job(source.path.unlink, True)
 
 
 async def _chosen_ids(hass: HomeAssistant, request: ExportRequest) -> list[tuple[Kind, list[str]]]:
