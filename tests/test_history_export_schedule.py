@@ -30,6 +30,7 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_purge_done,
 )
 
+from custom_components.s3_glacier import export as export_module
 from custom_components.s3_glacier.archive.s3 import S3Target
 from custom_components.s3_glacier.const import CONF_DAILY_HISTORY_EXPORT, DOMAIN
 from custom_components.s3_glacier.repairs import issue_id
@@ -408,3 +409,48 @@ async def test_unload_during_a_catch_up(
     assert s3.head_object(Bucket="demo-archive", Key=_key(15))["ETag"] == first["ETag"]
     assert _our_rows(s3, _key(16)) == [HEADER, _row("sensor.a", "16", _at(16, 18))]
     assert _progress(hass) == ("0", "2030-01-16")
+
+
+async def test_unload_while_a_day_is_read(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    init_integration: MockConfigEntry,
+    s3: Any,
+) -> None:
+    """Unloaded while the recorder writes a day's file: the file is removed once written,
+    nothing is uploaded, and the next start exports the day.
+    """
+    freezer.move_to(_at(15, 12))
+    await _switch(hass, init_integration, True)
+    await _unload(hass, init_integration)
+    await _set(hass, freezer, _at(15, 18), "sensor.a", "15")
+    reading, release, written = threading.Event(), threading.Event(), threading.Event()
+    real_write_day = export_module._write_day
+
+    def _held_write_day(*args: Any) -> Any:
+        # The recorder's executor job waits until the entry is unloaded.
+        reading.set()
+        release.wait(timeout=30)
+        try:
+            return real_write_day(*args)
+        finally:
+            written.set()
+
+    monkeypatch.setattr(export_module, "_write_day", _held_write_day)
+    freezer.move_to(_at(16, 8))
+    assert await hass.config_entries.async_setup(init_integration.entry_id)
+    assert await hass.async_add_executor_job(reading.wait, 30)
+    assert await hass.config_entries.async_unload(init_integration.entry_id)
+    release.set()
+    # The recorder's executor is not Home Assistant's: wait for the write to end.
+    assert await hass.async_add_executor_job(written.wait, 30)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    monkeypatch.undo()
+    assert _key(15) not in _keys(s3)
+    assert not list(Path(hass.config.config_dir).glob(".s3_glacier_export_*"))
+
+    await _restart(hass, freezer, init_integration, _at(16, 9))
+
+    assert _our_rows(s3, _key(15)) == [HEADER, _row("sensor.a", "15", _at(15, 18))]
+    assert _progress(hass) == ("0", "2030-01-15")
