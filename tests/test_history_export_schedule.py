@@ -36,6 +36,7 @@ from custom_components.s3_glacier.const import CONF_DAILY_HISTORY_EXPORT, DOMAIN
 from custom_components.s3_glacier.repairs import issue_id
 
 from .test_history_export import HEADER, _keys, _rows, _set
+from .test_permissions import Moto, _moto_policy
 
 pytestmark = pytest.mark.usefixtures("recorder_mock")
 
@@ -454,3 +455,42 @@ async def test_unload_while_a_day_is_read(
 
     assert _our_rows(s3, _key(15)) == [HEADER, _row("sensor.a", "15", _at(15, 18))]
     assert _progress(hass) == ("0", "2030-01-15")
+
+
+async def test_refused_night_raises_the_permission_issue_and_is_retried(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    aws: None,
+    monkeypatch: pytest.MonkeyPatch,
+    mock_config_entry: MockConfigEntry,
+) -> None:
+    """A policy without s3:PutObject: the night fails with the action's repair issue (no
+    reauth), the day waits, and once the policy allows it the next night exports it.
+    """
+    moto = Moto(_moto_policy(), monkeypatch)
+    mock_config_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        mock_config_entry, data={**mock_config_entry.data, **moto.keys}
+    )
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    freezer.move_to(_at(15, 12))
+    await _switch(hass, mock_config_entry, True)
+    await _set(hass, freezer, _at(15, 18), "sensor.a", "15")
+    moto.set_policy(_moto_policy(without="s3:PutObject"))
+
+    await _night(hass, freezer, _at(16, 0, 20))
+
+    assert _key(15) not in _day_keys(moto.s3)
+    issues = list(ir.async_get(hass).issues.values())
+    assert [(i.translation_key, i.translation_placeholders["action"]) for i in issues] == [
+        ("missing_permission", "s3:PutObject")
+    ]
+    assert not hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert _progress(hass) == ("1", "2030-01-14")
+
+    moto.set_policy(_moto_policy())
+    await _night(hass, freezer, _at(17, 0, 20))
+
+    assert _our_rows(moto.s3, _key(15)) == [HEADER, _row("sensor.a", "15", _at(15, 18))]
+    assert _progress(hass) == ("0", "2030-01-16")
