@@ -494,3 +494,31 @@ async def test_refused_night_raises_the_permission_issue_and_is_retried(
 
     assert _our_rows(moto.s3, _key(15)) == [HEADER, _row("sensor.a", "15", _at(15, 18))]
     assert _progress(hass) == ("0", "2030-01-16")
+
+
+async def test_switched_off_and_on_again_starts_from_yesterday(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    init_integration: MockConfigEntry,
+    s3: Any,
+) -> None:
+    """Days while switched off are not missed ones: on again, only yesterday is exported,
+    also when it was switched off while the entry was not loaded.
+    """
+    freezer.move_to(_at(15, 12))
+    await _switch(hass, init_integration, True)
+    await _switch(hass, init_integration, False)
+    freezer.move_to(_at(18, 12))
+    await _switch(hass, init_integration, True)
+    assert [key for key in _day_keys(s3) if "/states/" in key] == [_key(14), _key(17)]
+
+    await _unload(hass, init_integration)
+    hass.config_entries.async_update_entry(
+        init_integration, options={**init_integration.options, CONF_DAILY_HISTORY_EXPORT: False}
+    )
+    await _restart(hass, freezer, init_integration, _at(20, 12))
+    await _switch(hass, init_integration, True)
+
+    assert [key for key in _day_keys(s3) if "/states/" in key] == [_key(14), _key(17), _key(19)]
+    assert _progress(hass) == ("0", "2030-01-19")
+    assert not ir.async_get(hass).issues

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from contextlib import suppress
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -123,6 +124,10 @@ class DailyHistoryExport:
     async def async_start(self) -> None:
         """Load the progress, run each night, and catch up once Home Assistant has started."""
         stored = await self._store.async_load() or {}
+        if stored and not self.enabled:
+            # Switched off while the entry was not loaded.
+            await self._async_forget()
+            stored = {}
         self.next_day = _day(stored.get("next_day"))
         self.last_exported = _day(stored.get("last_exported"))
         self._lost = stored.get("lost")
@@ -164,8 +169,17 @@ class DailyHistoryExport:
             return
         if self._task is not None and not self._task.done():
             self._task.cancel()
-        # Switched off on purpose: the days until it is switched on again are not
-        # "missed", so the next start begins afresh from yesterday.
+            # Its last save must not bring the removed progress back.
+            with suppress(asyncio.CancelledError):
+                await self._task
+        await self._async_forget()
+
+    async def _async_forget(self) -> None:
+        """Drop the progress and the issues: the export was switched off.
+
+        The days until it is switched on again are not "missed": the next switch-on
+        begins afresh from yesterday.
+        """
         self.next_day = self.last_exported = None
         self._lost = None
         await self._store.async_remove()
