@@ -28,6 +28,7 @@ from pytest_homeassistant_custom_component.common import (
 )
 from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_purge_done,
+    async_wait_recording_done,
 )
 
 from custom_components.s3_glacier import export as export_module
@@ -71,6 +72,8 @@ def _day_keys(s3: Any) -> list[str]:
 
 async def _switch(hass: HomeAssistant, entry: MockConfigEntry, on: bool) -> None:
     """Switch the daily export through the options flow, as a user does."""
+    # What the recorder still holds decides where the export starts: let it commit.
+    await async_wait_recording_done(hass)
     result = await hass.config_entries.options.async_init(entry.entry_id)
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {CONF_DAILY_HISTORY_EXPORT: on}

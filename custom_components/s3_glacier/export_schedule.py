@@ -229,7 +229,9 @@ class DailyHistoryExport:
         """Export every complete day not exported yet, oldest first."""
         recorder = get_instance(self._hass)
         if not await recorder.async_db_ready:
-            return
+            return  # the recorder could not start
+        # Set once migrations are done and the oldest state held is known.
+        await recorder.async_recorder_ready.wait()
         self._async_check_keep_days(recorder.keep_days if recorder.auto_purge else None)
         oldest = await async_oldest_recorded(self._hass)
         yesterday = _last_complete_day()
