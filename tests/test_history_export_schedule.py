@@ -16,7 +16,7 @@ from botocore.exceptions import EndpointConnectionError
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.recorder import Recorder
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.const import STATE_UNAVAILABLE
+from homeassistant.const import STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import issue_registry as ir
@@ -121,7 +121,7 @@ async def test_switched_on_exports_yesterday_then_each_night(
     await _set(hass, freezer, _at(15, 0), "sensor.a", "1")
     await _set(hass, freezer, _at(15, 6), "sensor.b", "on")
     freezer.move_to(_at(15, 12))
-    assert _progress(hass)[0] == STATE_UNAVAILABLE
+    assert _progress(hass)[0] == STATE_UNKNOWN
 
     await _switch(hass, init_integration, True)
 
@@ -229,7 +229,7 @@ async def test_purged_days_raise_the_repair_issue(
     # Switched off: the issue goes, and switched on again it starts afresh.
     await _switch(hass, init_integration, False)
     assert not ir.async_get(hass).issues
-    assert _progress(hass)[0] == STATE_UNAVAILABLE
+    assert _progress(hass)[0] == STATE_UNKNOWN
 
 
 async def test_short_keep_days_warns_before_a_day_is_lost(
@@ -277,7 +277,7 @@ async def test_switched_off_exports_nothing(
     await _night(hass, freezer, _at(19, 0, 20))
 
     assert _day_keys(s3) == []
-    assert _progress(hass)[0] == STATE_UNAVAILABLE
+    assert _progress(hass)[0] == STATE_UNKNOWN
 
 
 async def test_failed_night_is_retried_the_next_night(

@@ -264,7 +264,8 @@ HISTORY_EXPORT_SENSOR = SensorEntityDescription(
 class HistoryExportSensor(S3GlacierEntity, SensorEntity):
     """Days the daily history export has still to export, and the last one it did.
 
-    Counts down while a catch-up runs; unavailable while the export is switched off.
+    Counts down while a catch-up runs; unknown while the export is switched off (the
+    entity stays available: nothing is wrong).
     """
 
     def __init__(self, coordinator: S3GlacierCoordinator, schedule: DailyHistoryExport) -> None:
@@ -278,13 +279,8 @@ class HistoryExportSensor(S3GlacierEntity, SensorEntity):
         self.async_on_remove(self._schedule.async_add_listener(self.async_write_ha_state))
 
     @property
-    def available(self) -> bool:
-        """Available while the daily export is switched on."""
-        return self._schedule.enabled
-
-    @property
     def native_value(self) -> int | None:
-        """Complete days not exported yet."""
+        """Complete days not exported yet (None while switched off)."""
         return self._schedule.days_waiting
 
     @property
