@@ -43,6 +43,7 @@ from .const import (
 )
 from .coordinator import S3GlacierCoordinator
 from .data import Activity, S3GlacierConfigEntry, S3GlacierData
+from .export_schedule import DailyHistoryExport, async_remove_store
 from .helpers import (
     Target,
     apply_vault_options,
@@ -188,6 +189,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: S3GlacierConfigEntry) ->
             restores=restores,
             activity=activity,
         )
+        if not is_vault(entry.data):
+            entry.runtime_data.history_export = DailyHistoryExport(hass, entry)
         await restores.async_start()
         await async_report_damaged(hass, entry, damaged, rebuilt)
         await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
@@ -196,6 +199,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: S3GlacierConfigEntry) ->
         await hass.async_add_executor_job(_close, target, catalog)
         raise
     entry.async_on_unload(restores.async_stop)
+    if (history_export := entry.runtime_data.history_export) is not None:
+        entry.async_on_unload(history_export.async_stop)
+        await history_export.async_start()
     # Deliberately no update listener: the reauth and reconfigure flows reload the entry
     # (async_update_reload_and_abort) and the options flow applies its options itself
     # (async_apply_options). Home Assistant reports a listener next to a flow's reload.
@@ -233,7 +239,8 @@ async def async_apply_options(hass: HomeAssistant, entry: S3GlacierConfigEntry) 
     """Apply saved options to a loaded entry without a reload.
 
     Prices show at once; a vault's part size and threads apply to the next upload; a
-    bucket's class, encryption and parts are read by each action anyway.
+    bucket's class, encryption and parts are read by each action anyway. The daily
+    history export starts (from yesterday) or stops.
     """
     if entry.state is not ConfigEntryState.LOADED:
         return  # the next setup reads them
@@ -242,6 +249,8 @@ async def async_apply_options(hass: HomeAssistant, entry: S3GlacierConfigEntry) 
         if isinstance(data.target, VaultTarget):
             apply_vault_options(data.target, entry.options)
         await data.coordinator.async_catalog_changed()
+    if data.history_export is not None:
+        await data.history_export.async_options_changed()
 
 
 def _close(target: Target, catalog: Catalog) -> None:
@@ -350,6 +359,7 @@ async def async_remove_entry(hass: HomeAssistant, entry: S3GlacierConfigEntry) -
         return kept_catalogs
 
     kept_catalogs = await hass.async_add_executor_job(_remove)
+    await async_remove_store(hass, entry.entry_id)
     repairs.async_clear_entry(hass, entry)
     if kept_catalogs:
         async_raise_catalog_kept(hass, entry, kept_catalogs)

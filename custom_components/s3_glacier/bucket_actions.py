@@ -77,13 +77,16 @@ from .paths import (
 )
 
 
-def _target(entry: S3GlacierConfigEntry) -> S3Target:
+def bucket_target(entry: S3GlacierConfigEntry) -> S3Target:
+    """The loaded bucket entry's S3 target."""
     target = entry.runtime_data.target
     assert isinstance(target, S3Target)
     return target
 
 
-def _transfer_options(entry: S3GlacierConfigEntry, storage_class: str | None) -> TransferOptions:
+def entry_transfer_options(
+    entry: S3GlacierConfigEntry, storage_class: str | None
+) -> TransferOptions:
     """How this entry's uploads are made: the action's class, else the options'."""
     chosen = storage_class or entry.options.get(CONF_STORAGE_CLASS, DEFAULT_STORAGE_CLASS)
     return transfer_options(
@@ -91,7 +94,7 @@ def _transfer_options(entry: S3GlacierConfigEntry, storage_class: str | None) ->
     )
 
 
-def _archive_one(
+def archive_one(
     target: S3Target,
     catalog: Catalog,
     source: Source,
@@ -147,8 +150,8 @@ async def archive(
 ) -> ServiceResponse:
     """Upload files (a file, a directory or a glob) to the bucket."""
     data = entry.runtime_data
-    target = _target(entry)
-    options = _transfer_options(entry, call.data.get(ATTR_STORAGE_CLASS))
+    target = bucket_target(entry)
+    options = entry_transfer_options(entry, call.data.get(ATTR_STORAGE_CLASS))
     prices = data.coordinator.prices
     archived: list[dict[str, Any]] = []
     kept = KeptSources()
@@ -161,7 +164,7 @@ async def archive(
             async with data.lease(hass, source.key, transfer=True) as lease:
                 with remote_errors(hass, entry, key=source.key):
                     result = await lease.run(
-                        _archive_one,
+                        archive_one,
                         target,
                         data.catalog,
                         source,
@@ -206,7 +209,7 @@ async def _download_now(
     path: Path,
 ) -> dict[str, Any]:
     data = entry.runtime_data
-    target = _target(entry)
+    target = bucket_target(entry)
     async with data.lease(hass, obj.key, transfer=True) as lease:
         with remote_errors(hass, entry, key=obj.key), writing(path):
             restored = await lease.run(
@@ -275,10 +278,10 @@ async def restore(
     A restored copy asked for again with ``days`` gets a new expiry (now + days); a
     faster tier asked while a restore runs upgrades it.
     """
-    target = _target(entry)
+    target = bucket_target(entry)
     if ATTR_KEY not in call.data:
         raise invalid("key_required")
-    key = check_in_prefix(validate_key(call.data[ATTR_KEY]), _target(entry).prefix)
+    key = check_in_prefix(validate_key(call.data[ATTR_KEY]), bucket_target(entry).prefix)
     tier = choice(
         call.data.get(ATTR_TIER) or RestoreTier.STANDARD, tuple(RestoreTier), "invalid_tier"
     )
@@ -329,7 +332,7 @@ async def _restore_archived(
 ) -> dict[str, Any]:
     """Renew or read a restored copy, or start, upgrade or follow a restore."""
     data = entry.runtime_data
-    target = _target(entry)
+    target = bucket_target(entry)
     prices = data.coordinator.prices
     key = ask.obj.key
     now = datetime.now(UTC)
@@ -440,8 +443,8 @@ async def delete(
     data = entry.runtime_data
     if ATTR_KEY not in call.data:
         raise invalid("key_required")
-    key = check_in_prefix(validate_key(call.data[ATTR_KEY]), _target(entry).prefix)
-    target = _target(entry)
+    key = check_in_prefix(validate_key(call.data[ATTR_KEY]), bucket_target(entry).prefix)
+    target = bucket_target(entry)
     async with data.lease(hass, key) as lease:
         with remote_errors(hass, entry, key=key):
             obj = await lease.run(target.head, key)
@@ -474,7 +477,7 @@ async def list_objects(
     hass: HomeAssistant, entry: S3GlacierConfigEntry, call: ServiceCall
 ) -> ServiceResponse:
     """List objects under a prefix with their class and restore state."""
-    target = _target(entry)
+    target = bucket_target(entry)
     data = entry.runtime_data
     limit = check_limit(call.data[ATTR_LIMIT])
     prefix = call.data.get(ATTR_PREFIX)
@@ -515,7 +518,7 @@ async def refresh(
     hass: HomeAssistant, entry: S3GlacierConfigEntry, call: ServiceCall
 ) -> ServiceResponse:
     """Reconcile the catalog with the bucket now."""
-    target = _target(entry)
+    target = bucket_target(entry)
     with remote_errors(hass, entry, key=target.prefix):
         result = await entry.runtime_data.coordinator.async_reconcile()
     return {

@@ -14,6 +14,7 @@ from homeassistant.config_entries import (
 from homeassistant.core import callback
 from homeassistant.data_entry_flow import section
 from homeassistant.helpers.selector import (
+    BooleanSelector,
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
@@ -47,6 +48,7 @@ from .const import (
     CONF_BACKUP_STORAGE_CLASS,
     CONF_BUCKET,
     CONF_CONCURRENCY,
+    CONF_DAILY_HISTORY_EXPORT,
     CONF_ENCRYPTION,
     CONF_ENDPOINT_URL,
     CONF_KMS_KEY_ID,
@@ -198,6 +200,9 @@ OPTIONS_SCHEMA = vol.Schema(
         vol.Required(CONF_TIER, default=DEFAULT_TIER): _select(
             [option_value(t) for t in RestoreTier], CONF_TIER
         ),
+        # Absent (an entry stored before this option, or a form without it) reads as
+        # off: no migration, and no value stored until the user sets one.
+        vol.Optional(CONF_DAILY_HISTORY_EXPORT): BooleanSelector(),
     }
 )
 VAULT_OPTIONS_SCHEMA = vol.Schema(

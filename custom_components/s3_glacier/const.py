@@ -109,3 +109,16 @@ HISTORY_STATES_WINDOW_SECONDS: Final = 3600
 HISTORY_ENTITY_BATCH: Final = 500
 # Statistics per query: what one batch holds is one day (24 hours) of these.
 HISTORY_STATISTIC_BATCH: Final = 50
+
+# The daily history export (an option of bucket entries, off by default).
+CONF_DAILY_HISTORY_EXPORT: Final = "daily_history_export"
+# When (local time) the previous day is exported: after the recorder has compiled the
+# day's last hour of statistics (at about ten past midnight UTC hours) and long before
+# its nightly purge (04:12).
+HISTORY_EXPORT_HOUR: Final = 0
+HISTORY_EXPORT_MINUTE: Final = 20
+# With purge_keep_days = k a day can wait k - 1 nights for its export before the
+# nightly purge takes its first hours. Below this, two missed or failed nights (a
+# weekend with Home Assistant off, a long AWS outage) lose a day: a repair issue
+# warns before that happens.
+HISTORY_MIN_KEEP_DAYS: Final = 3

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
@@ -16,6 +16,9 @@ from .const import MAX_PARALLEL_TRANSFERS
 from .coordinator import S3GlacierCoordinator
 from .helpers import Target
 from .restore import RestoreWatcher
+
+if TYPE_CHECKING:
+    from .export_schedule import DailyHistoryExport
 
 type Release = Callable[[], None]
 
@@ -113,6 +116,8 @@ class S3GlacierData:
     coordinator: S3GlacierCoordinator
     restores: RestoreWatcher
     activity: Activity
+    # The daily history export of a bucket entry (None for a vault).
+    history_export: DailyHistoryExport | None = None
     # Bounds the transfers of this entry that run at once; the rest queue here.
     transfers: asyncio.Semaphore = field(
         default_factory=lambda: asyncio.Semaphore(MAX_PARALLEL_TRANSFERS)

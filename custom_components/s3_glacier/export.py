@@ -1,4 +1,7 @@
-"""The export_history action: the recorder's states and statistics, one object per day.
+"""History export: the recorder's states and statistics, one object per day and kind.
+
+The ``export_history`` action and the daily schedule (``export_schedule.py``) share
+``async_export``: one code path from the recorder to the bucket.
 
 The recorder is read through its own executor and its history/statistics helpers,
 never on the event loop. Each day and kind is written by ``archive/history.py`` into
@@ -10,8 +13,9 @@ is recorded in the catalog.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from itertools import batched
 import os
@@ -39,6 +43,7 @@ from .action_helpers import (
     money,
     remote_errors,
 )
+from .archive.catalog import Catalog
 from .archive.errors import ObjectExistsError
 from .archive.history import (
     CsvResult,
@@ -49,8 +54,8 @@ from .archive.history import (
 )
 from .archive.models import TransferOptions
 from .archive.pricing import object_monthly_cost
-from .archive.s3 import PutResult
-from .bucket_actions import _archive_one, _target, _transfer_options
+from .archive.s3 import PutResult, S3Target
+from .bucket_actions import archive_one, bucket_target, entry_transfer_options
 from .const import (
     DOMAIN,
     EVENT_ARCHIVED,
@@ -58,6 +63,7 @@ from .const import (
     HISTORY_FOLDER,
     HISTORY_STATES_WINDOW_SECONDS,
     HISTORY_STATISTIC_BATCH,
+    LOGGER,
 )
 from .data import S3GlacierConfigEntry
 from .paths import Source, check_in_prefix, invalid, validate_key
@@ -112,14 +118,15 @@ def _days(start: datetime, end: datetime) -> list[_Day]:
     """Local days covering [start, end), each clipped to the period."""
     days = []
     day = dt_util.as_local(start).date()
-    while (midnight := _local_midnight(day)) < end:
-        following = _local_midnight(day + timedelta(days=1))
+    while (midnight := local_midnight(day)) < end:
+        following = local_midnight(day + timedelta(days=1))
         days.append(_Day(day, max(start, midnight), min(end, following)))
         day += timedelta(days=1)
     return days
 
 
-def _local_midnight(day: date) -> datetime:
+def local_midnight(day: date) -> datetime:
+    """The UTC time at which the local ``day`` starts."""
     return dt_util.as_utc(datetime.combine(day, time(), tzinfo=dt_util.get_default_time_zone()))
 
 
@@ -143,11 +150,16 @@ def _shown(moment: datetime) -> str:
     return dt_util.as_local(moment).replace(microsecond=0).isoformat()
 
 
+def _default_folder(prefix: str) -> str:
+    """Where the day objects go unless the action names a key: under the entry's prefix."""
+    return f"{prefix}{HISTORY_FOLDER}/"
+
+
 def _folder(call: ServiceCall, prefix: str) -> str:
     """The key prefix the day objects go under (ends with a slash)."""
     folder = call.data.get(ATTR_KEY)
     if folder is None:
-        return f"{prefix}{HISTORY_FOLDER}/"
+        return _default_folder(prefix)
     folder = folder.lstrip("/")
     if not folder.endswith("/"):
         folder += "/"
@@ -155,6 +167,10 @@ def _folder(call: ServiceCall, prefix: str) -> str:
 
 
 # Recorder side: everything below runs in the recorder's executor.
+
+
+def _oldest_ts(hass: HomeAssistant) -> float | None:
+    return get_instance(hass).states_manager.oldest_ts
 
 
 def _recorded_entities(hass: HomeAssistant) -> tuple[set[str], float | None]:
@@ -282,7 +298,30 @@ def _write_kind(
     return write_statistics(sink, _statistic_batches(hass, ids, day))
 
 
-# The action.
+# What the action and the schedule share.
+
+
+@dataclass(frozen=True, slots=True)
+class ExportRequest:
+    """A period to export, where to and how; ``entity_ids`` None is every recorded one."""
+
+    start: datetime
+    end: datetime
+    folder: str
+    options: TransferOptions
+    entity_ids: list[str] | None = None
+    statistics: bool = True
+    # The schedule keeps an object that differs (an earlier export of other entities
+    # under the same key) and goes on; the action refuses it as an error.
+    keep_differing: bool = False
+
+
+@dataclass(slots=True)
+class ExportResult:
+    """What an export wrote and skipped, as the action's response lists them."""
+
+    exported: list[JsonValueType] = field(default_factory=list)
+    skipped: list[JsonValueType] = field(default_factory=list)
 
 
 def _check_entities(hass: HomeAssistant, asked: list[str], recorded: set[str]) -> None:
@@ -295,42 +334,92 @@ def _check_entities(hass: HomeAssistant, asked: list[str], recorded: set[str]) -
             raise invalid("export_entity_not_recorded", entity_id=entity_id)
 
 
+async def _write(
+    hass: HomeAssistant, kind: Kind, ids: list[str], day: _Day
+) -> tuple[Path, CsvResult]:
+    """Write one day of one kind in the recorder's executor.
+
+    A cancelled caller (the action stopped, the entry unloaded) does not stop the
+    write; the file it leaves is removed once it is written.
+    """
+    job = get_instance(hass).async_add_executor_job(
+        _write_day, hass, hass.config.config_dir, kind, ids, day
+    )
+    try:
+        return await asyncio.shield(job)
+    except asyncio.CancelledError:
+        job.add_done_callback(lambda done: _drop_written(hass, done))
+        raise
+
+
+def _drop_written(hass: HomeAssistant, job: asyncio.Future[tuple[Path, CsvResult]]) -> None:
+    if not job.cancelled() and job.exception() is None:
+        path, _ = job.result()
+        hass.async_add_executor_job(path.unlink, True)
+
+
+def _archive_day(
+    target: S3Target, catalog: Catalog, source: Source, options: TransferOptions
+) -> PutResult:
+    """Upload and record one day's file, then remove it, in one executor job.
+
+    The job removes the file itself: a caller cancelled meanwhile (the action
+    stopped, the entry unloaded) must not remove it under the running upload.
+    """
+    try:
+        return archive_one(target, catalog, source, options, False)
+    finally:
+        source.path.unlink(missing_ok=True)
+
+
 async def _upload(
     hass: HomeAssistant,
     entry: S3GlacierConfigEntry,
-    options: TransferOptions,
+    request: ExportRequest,
     source: Source,
-) -> PutResult:
-    """Upload one day's file and record it, like any archived file; then remove it."""
+) -> PutResult | None:
+    """Upload one day's file and record it, like any archived file; the file goes after.
+
+    None: another object is at the key and ``request.keep_differing`` keeps it.
+    """
     data = entry.runtime_data
+    handed_over = False
     try:
         async with data.lease(hass, source.key, transfer=True) as lease:
             with remote_errors(hass, entry, key=source.key):
                 try:
+                    handed_over = True
                     return await lease.run(
-                        _archive_one, _target(entry), data.catalog, source, options, False
+                        _archive_day, bucket_target(entry), data.catalog, source, request.options
                     )
                 except ObjectExistsError as err:
                     # Never replaced: that would lose the rows it holds.
+                    if request.keep_differing:
+                        LOGGER.warning(
+                            "%s already holds other rows at %s (an earlier export of"
+                            " other entities?); it is kept as it is",
+                            entry.title,
+                            source.key,
+                        )
+                        return None
                     raise HomeAssistantError(
                         translation_domain=DOMAIN,
                         translation_key="export_day_differs",
                         translation_placeholders={"key": source.key},
                     ) from err
     finally:
-        await hass.async_add_executor_job(source.path.unlink)
+        if not handed_over:  # cancelled while waiting for the key or a transfer slot
+            await hass.async_add_executor_job(source.path.unlink, True)
 
 
-async def _chosen_ids(
-    hass: HomeAssistant, call: ServiceCall, start: datetime
-) -> list[tuple[Kind, list[str]]]:
+async def _chosen_ids(hass: HomeAssistant, request: ExportRequest) -> list[tuple[Kind, list[str]]]:
     """The entities (and statistics) to export, after checking the period and entities."""
     recorder = get_instance(hass)
     recorded, oldest_ts = await recorder.async_add_executor_job(_recorded_entities, hass)
-    if oldest_ts is None or start.timestamp() < oldest_ts:
+    if oldest_ts is None or request.start.timestamp() < oldest_ts:
         oldest = _shown(dt_util.utc_from_timestamp(oldest_ts)) if oldest_ts else "-"
-        raise invalid("export_period_not_recorded", start=_shown(start), oldest=oldest)
-    asked: list[str] | None = call.data.get(ATTR_ENTITY_ID)
+        raise invalid("export_period_not_recorded", start=_shown(request.start), oldest=oldest)
+    asked = request.entity_ids
     if asked is not None:
         _check_entities(hass, asked, recorded)
         entity_ids = sorted(set(asked) & recorded)
@@ -338,42 +427,38 @@ async def _chosen_ids(
         entity_filter = recorder.entity_filter
         entity_ids = sorted(e for e in recorded if entity_filter is None or entity_filter(e))
     kinds: list[tuple[Kind, list[str]]] = [("states", entity_ids)]
-    if call.data[ATTR_STATISTICS]:
+    if request.statistics:
         statistic_ids = await recorder.async_add_executor_job(_statistic_ids, hass, asked)
         kinds.append(("statistics", statistic_ids))
     return kinds
 
 
-async def export_history(
-    hass: HomeAssistant, entry: S3GlacierConfigEntry, call: ServiceCall
-) -> ServiceResponse:
-    """Export the recorder's states (and statistics) of a period, one object per day."""
+async def async_export(
+    hass: HomeAssistant, entry: S3GlacierConfigEntry, request: ExportRequest
+) -> ExportResult:
+    """Export the recorder's states (and statistics) of a period, one object per day and kind."""
     if "recorder" not in hass.config.components:
         raise invalid("export_needs_recorder")
-    options = _transfer_options(entry, call.data.get(ATTR_STORAGE_CLASS))
-    start, end = _period(call)
-    folder = _folder(call, _target(entry).prefix)
-    kinds = await _chosen_ids(hass, call, start)
-    recorder = get_instance(hass)
+    kinds = await _chosen_ids(hass, request)
     data = entry.runtime_data
-    exported: list[JsonValueType] = []
-    skipped: list[JsonValueType] = []
+    result = ExportResult()
     try:
-        for day in _days(start, end):
+        for day in _days(request.start, request.end):
             for kind, ids in kinds:
-                key = day.key(folder, kind)
-                path, written = await recorder.async_add_executor_job(
-                    _write_day, hass, hass.config.config_dir, kind, ids, day
-                )
-                result = await _upload(hass, entry, options, Source(path, key, written.bytes))
-                if result.skipped:
-                    skipped.append({"key": key, "reason": result.reason})
+                key = day.key(request.folder, kind)
+                path, written = await _write(hass, kind, ids, day)
+                put = await _upload(hass, entry, request, Source(path, key, written.bytes))
+                if put is None:
+                    result.skipped.append({"key": key, "reason": "differs"})
                     continue
-                obj = result.object
+                if put.skipped:
+                    result.skipped.append({"key": key, "reason": put.reason})
+                    continue
+                obj = put.object
                 cost = money(
                     object_monthly_cost(data.coordinator.prices, obj.storage_class, obj.size)
                 )
-                exported.append(
+                result.exported.append(
                     {
                         "key": key,
                         "rows": written.rows,
@@ -397,11 +482,56 @@ async def export_history(
                 )
     finally:
         await data.coordinator.async_catalog_changed()
+    return result
+
+
+async def async_export_day(
+    hass: HomeAssistant, entry: S3GlacierConfigEntry, day: date
+) -> ExportResult:
+    """Export one local day as the schedule does.
+
+    Every recorded entity with its statistics, in the entry's storage class, under the
+    default history folder.
+    """
+    request = ExportRequest(
+        start=local_midnight(day),
+        end=local_midnight(day + timedelta(days=1)),
+        folder=_default_folder(bucket_target(entry).prefix),
+        options=entry_transfer_options(entry, None),
+        keep_differing=True,
+    )
+    return await async_export(hass, entry, request)
+
+
+async def async_oldest_recorded(hass: HomeAssistant) -> datetime | None:
+    """When the oldest state the recorder still holds was recorded (None: no states)."""
+    oldest_ts = await get_instance(hass).async_add_executor_job(_oldest_ts, hass)
+    return None if oldest_ts is None else dt_util.utc_from_timestamp(oldest_ts)
+
+
+# The action.
+
+
+async def export_history(
+    hass: HomeAssistant, entry: S3GlacierConfigEntry, call: ServiceCall
+) -> ServiceResponse:
+    """Export the recorder's states (and statistics) of a period, one object per day."""
+    options = entry_transfer_options(entry, call.data.get(ATTR_STORAGE_CLASS))
+    start, end = _period(call)
+    request = ExportRequest(
+        start=start,
+        end=end,
+        folder=_folder(call, bucket_target(entry).prefix),
+        options=options,
+        entity_ids=call.data.get(ATTR_ENTITY_ID),
+        statistics=call.data[ATTR_STATISTICS],
+    )
+    result = await async_export(hass, entry, request)
     return {
         "start": start.isoformat(),
         "end": end.isoformat(),
-        "exported": exported,
-        "skipped": skipped,
+        "exported": result.exported,
+        "skipped": result.skipped,
     }
 
 

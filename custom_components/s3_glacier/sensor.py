@@ -31,8 +31,10 @@ from .archive.models import MIB, S3_STORAGE_CLASSES, ArchivedObject, StorageClas
 from .archive.summary import ArchiveSummary
 from .archive.vault import parse_description
 from .const import DOMAIN
+from .coordinator import S3GlacierCoordinator
 from .data import S3GlacierConfigEntry
 from .entity import S3GlacierEntity
+from .export_schedule import DailyHistoryExport
 
 # The coordinator does all fetching; entities only read its data.
 PARALLEL_UPDATES = 0
@@ -229,6 +231,8 @@ async def async_setup_entry(
     classes = (StorageClass.VAULT,) if coordinator.is_vault else S3_STORAGE_CLASSES
     descriptions = (*SENSORS, *(_size_sensor(storage_class) for storage_class in classes))
     async_add_entities(S3GlacierSensor(coordinator, description) for description in descriptions)
+    if (history_export := entry.runtime_data.history_export) is not None:
+        async_add_entities([HistoryExportSensor(coordinator, history_export)])
 
 
 class S3GlacierSensor(S3GlacierEntity, SensorEntity):
@@ -247,3 +251,40 @@ class S3GlacierSensor(S3GlacierEntity, SensorEntity):
     def extra_state_attributes(self) -> Mapping[str, Any] | None:
         """Attributes that explain the value (breakdowns, keys, dates)."""
         return self.entity_description.attrs_fn(self.coordinator.data)
+
+
+HISTORY_EXPORT_SENSOR = SensorEntityDescription(
+    key="history_days_waiting",
+    translation_key="history_days_waiting",
+    # No state class: long-term statistics of a backlog would only grow the database.
+    entity_category=EntityCategory.DIAGNOSTIC,
+)
+
+
+class HistoryExportSensor(S3GlacierEntity, SensorEntity):
+    """Days the daily history export has still to export, and the last one it did.
+
+    Counts down while a catch-up runs; unknown while the export is switched off (the
+    entity stays available: nothing is wrong).
+    """
+
+    def __init__(self, coordinator: S3GlacierCoordinator, schedule: DailyHistoryExport) -> None:
+        """Show the progress of ``schedule``."""
+        super().__init__(coordinator, HISTORY_EXPORT_SENSOR)
+        self._schedule = schedule
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the schedule's progress as well as the coordinator."""
+        await super().async_added_to_hass()
+        self.async_on_remove(self._schedule.async_add_listener(self.async_write_ha_state))
+
+    @property
+    def native_value(self) -> int | None:
+        """Complete days not exported yet (None while switched off)."""
+        return self._schedule.days_waiting
+
+    @property
+    def extra_state_attributes(self) -> Mapping[str, Any]:
+        """The last day exported (a local date)."""
+        last = self._schedule.last_exported
+        return {"last_exported_day": last.isoformat() if last else None}
