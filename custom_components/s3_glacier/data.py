@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+import logging
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.config_entries import ConfigEntry
@@ -19,6 +20,8 @@ from .restore import RestoreWatcher
 
 if TYPE_CHECKING:
     from .export_schedule import DailyHistoryExport
+
+_LOGGER = logging.getLogger(__name__)
 
 type Release = Callable[[], None]
 
@@ -92,8 +95,13 @@ class Lease:
         # The shield lets the caller be cancelled at once while the job runs on.
         return await asyncio.shield(job)
 
-    def _job_ended(self, _job: asyncio.Future[Any]) -> None:
+    def _job_ended(self, job: asyncio.Future[Any]) -> None:
         self._jobs -= 1
+        # A caller that was cancelled never awaits the job's error; take it here, so
+        # asyncio does not report an unretrieved future. A caller still waiting gets
+        # the error through the shield as before.
+        if not job.cancelled() and (err := job.exception()) is not None and self._left:
+            _LOGGER.debug("A job went on after its action was cancelled and failed: %s", err)
         self._release_if_done()
 
     def leave(self) -> None:
