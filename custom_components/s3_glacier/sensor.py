@@ -20,7 +20,7 @@ from homeassistant.components.sensor import (
     SensorEntityDescription,
     SensorStateClass,
 )
-from homeassistant.const import EntityCategory, UnitOfInformation
+from homeassistant.const import EntityCategory, UnitOfInformation, UnitOfTime
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
@@ -256,6 +256,8 @@ class S3GlacierSensor(S3GlacierEntity, SensorEntity):
 HISTORY_EXPORT_SENSOR = SensorEntityDescription(
     key="history_days_waiting",
     translation_key="history_days_waiting",
+    # A unit lets the frontend draw the backlog as a graph instead of a timeline.
+    native_unit_of_measurement=UnitOfTime.DAYS,
     # No state class: long-term statistics of a backlog would only grow the database.
     entity_category=EntityCategory.DIAGNOSTIC,
 )
