@@ -16,6 +16,7 @@ from datetime import timedelta
 import errno
 import json
 from pathlib import Path
+import threading
 from typing import IO, Any
 
 import boto3
@@ -35,8 +36,10 @@ from pytest_homeassistant_custom_component.common import (
 
 from custom_components.s3_glacier import repairs
 from custom_components.s3_glacier.archive import s3 as s3_module
+from custom_components.s3_glacier.archive.catalog import CatalogError
 from custom_components.s3_glacier.archive.vault import build_description
 from custom_components.s3_glacier.const import DOMAIN, META_INVENTORY_JOB
+from custom_components.s3_glacier.restore import RestoreWatcher
 
 from .conftest import DEMO_VAULT, REGION, MotoRestores, call_action, write_seeded
 from .test_restore import ClientHooks, _error, _issues, _moto_key, _tick
@@ -938,3 +941,87 @@ async def test_failed_inventory_is_dropped_and_the_catalog_kept(
     assert _catalog_keys(loaded_vault) == {kept["archive_id"]}
     await _tick(hass, freezer, timedelta(hours=1))
     assert checks.count == 1
+
+
+async def test_reload_during_a_download_does_not_download_twice(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    allowed: Path,
+    restores: MotoRestores,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A reload (reauth, reconfigure) while the watcher downloads: the new load's
+    watcher waits for the old load to close instead of downloading the same restore
+    again and reporting the first copy as a destination in the way."""
+    data = write_seeded(allowed / "r.bin", 2500)
+    await call_action(hass, "archive", path=str(allowed / "r.bin"), storage_class="GLACIER")
+    (allowed / "r.bin").unlink()
+    await call_action(hass, "restore", key="ha/r.bin", destination=str(allowed), tier="Bulk")
+    restores.hold("ha/r.bin")
+    await _unload(hass, init_integration)
+    restores.finish()
+
+    started, go = threading.Event(), threading.Event()
+    downloads: list[str] = []
+    download = RestoreWatcher._download
+
+    def slow_download(watcher: RestoreWatcher, restore: Any) -> Any:
+        downloads.append(restore.key)
+        started.set()
+        go.wait(10)
+        return download(watcher, restore)
+
+    monkeypatch.setattr(RestoreWatcher, "_download", slow_download)
+    completed = async_capture_events(hass, COMPLETED)
+    failed = async_capture_events(hass, FAILED)
+    # The setup's check downloads at once; the download holds until `go`.
+    assert await hass.config_entries.async_setup(init_integration.entry_id)
+    assert await hass.async_add_executor_job(started.wait, 10)
+
+    assert await hass.config_entries.async_reload(init_integration.entry_id)
+    go.set()
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    assert downloads == ["ha/r.bin"]
+    assert [e.data["key"] for e in completed] == ["ha/r.bin"]
+    assert failed == []
+    assert (allowed / "r.bin").read_bytes() == data
+    assert _pending_keys(init_integration) == []
+
+
+async def test_setup_failing_late_leaves_no_check_running(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    allowed: Path,
+    restores: MotoRestores,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A setup that fails once the catalog is open (here: setting up the sensors)
+    starts no check of the pending restores, so nothing downloads into a destination
+    with a closed catalog and client, and the restore stays pending for the next setup."""
+    await _archive_and_restore(hass, allowed, "f.bin", 1200)
+    restores.hold("ha/f.bin")
+    await _unload(hass, init_integration)
+    restores.finish()
+    downloads: list[str] = []
+    download = RestoreWatcher._download
+
+    def counted(watcher: RestoreWatcher, restore: Any) -> Any:
+        downloads.append(restore.key)
+        return download(watcher, restore)
+
+    async def no_platforms(*_: Any) -> None:
+        raise RuntimeError("platforms refused")
+
+    monkeypatch.setattr(RestoreWatcher, "_download", counted)
+    monkeypatch.setattr(hass.config_entries, "async_forward_entry_setups", no_platforms)
+
+    assert not await hass.config_entries.async_setup(init_integration.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    assert init_integration.state is ConfigEntryState.SETUP_ERROR
+    assert downloads == []
+    assert _leftovers(allowed) == []
+    catalog = init_integration.runtime_data.catalog
+    with pytest.raises(CatalogError, match="closed"):
+        catalog.count()

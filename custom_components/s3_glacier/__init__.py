@@ -15,6 +15,7 @@ from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryError, ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv, issue_registry as ir
 from homeassistant.helpers.typing import ConfigType
+from homeassistant.util.hass_dict import HassKey
 
 from . import repairs
 from .archive.catalog import Catalog, CatalogError, is_database_file, open_catalog
@@ -58,6 +59,9 @@ from .services import async_setup_services
 from .translate import translated
 
 PLATFORMS = [Platform.SENSOR]
+
+# The close of each entry's previous load, while it runs (see EntryCloser).
+CLOSING: HassKey[dict[str, asyncio.Task[None]]] = HassKey(f"{DOMAIN}_closing")
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 
@@ -191,11 +195,13 @@ async def async_setup_entry(hass: HomeAssistant, entry: S3GlacierConfigEntry) ->
         )
         if not is_vault(entry.data):
             entry.runtime_data.history_export = DailyHistoryExport(hass, entry)
-        await restores.async_start()
         await async_report_damaged(hass, entry, damaged, rebuilt)
         await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+        # Last: a check it starts may already be running in the executor.
+        await _async_start_watcher(hass, entry, restores)
     except Exception:
         restores.async_stop()
+        await activity.async_wait_idle()
         await hass.async_add_executor_job(_close, target, catalog)
         raise
     entry.async_on_unload(restores.async_stop)
@@ -206,10 +212,32 @@ async def async_setup_entry(hass: HomeAssistant, entry: S3GlacierConfigEntry) ->
     # (async_update_reload_and_abort) and the options flow applies its options itself
     # (async_apply_options). Home Assistant reports a listener next to a flow's reload.
     entry.async_on_unload(async_setup_backup_hooks(hass, entry))
-    entry.async_on_unload(
-        EntryCloser(hass, entry.title, target, catalog, activity, restores).async_close
-    )
+    entry.async_on_unload(EntryCloser(hass, entry, target, catalog, activity, restores).async_close)
     return True
+
+
+async def _async_start_watcher(
+    hass: HomeAssistant, entry: S3GlacierConfigEntry, restores: RestoreWatcher
+) -> None:
+    """Start watching the catalog's pending restores, once no earlier load of the entry runs.
+
+    A reload does not wait for the previous load's download (key locks and transfer
+    slots belong to each load): checking the same restore meanwhile would download it
+    a second time and find the first copy in the way. So the new watcher starts when
+    the previous load has closed, without holding up the setup.
+    """
+    previous = hass.data.get(CLOSING, {}).get(entry.entry_id)
+    if previous is None or previous.done():
+        await restores.async_start()
+        return
+
+    async def _start_after_close() -> None:
+        await asyncio.shield(previous)
+        await restores.async_start()
+
+    entry.async_create_background_task(
+        hass, _start_after_close(), f"{DOMAIN} watch restores of {entry.title}"
+    )
 
 
 @callback
@@ -273,7 +301,7 @@ class EntryCloser:
     def __init__(
         self,
         hass: HomeAssistant,
-        title: str,
+        entry: S3GlacierConfigEntry,
         target: Target,
         catalog: Catalog,
         activity: Activity,
@@ -281,7 +309,8 @@ class EntryCloser:
     ) -> None:
         """Listen for the stop; nothing is closed yet."""
         self._hass = hass
-        self._title = title
+        self._entry_id = entry.entry_id
+        self._title = entry.title
         self._target = target
         self._catalog = catalog
         self._activity = activity
@@ -298,6 +327,14 @@ class EntryCloser:
             # A tracked task, not a background one: stopping cancels those.
             self._task = self._hass.async_create_task(
                 self._async_close(), f"{DOMAIN} close {self._title}"
+            )
+            # A reload's watcher waits for it (see _async_start_watcher).
+            closing = self._hass.data.setdefault(CLOSING, {})
+            closing[self._entry_id] = self._task
+            self._task.add_done_callback(
+                lambda task: closing.pop(self._entry_id, None)
+                if closing.get(self._entry_id) is task
+                else None
             )
 
     async def _async_on_stop(self, _event: Event) -> None:
