@@ -42,6 +42,7 @@ from custom_components.s3_glacier.const import (
     DOMAIN,
     TARGET_VAULT,
 )
+from custom_components.s3_glacier.paths import writing
 
 from .conftest import (
     ACCESS_KEY_ID,
@@ -606,3 +607,16 @@ async def test_restore_destination_directory_not_writable(
     }
     assert _files(out) == {}
     assert await _catalog(hass, bucket_entry) == before
+
+
+def test_writing_names_the_destination_and_keeps_messages(tmp_path: Path) -> None:
+    """An error with a code names the destination instead of the hidden temporary
+    file; an error without one (a timeout) keeps its message as it was."""
+    dest = tmp_path / "photo.jpg"
+    with pytest.raises(OSError) as coded, writing(dest):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / ".photo.part"))
+    assert (coded.value.errno, coded.value.filename) == (errno.ENOSPC, str(dest))
+    assert coded.value.strerror == "No space left on device"
+    with pytest.raises(TimeoutError) as timed, writing(dest):
+        raise TimeoutError("timed out")
+    assert str(timed.value) == "timed out"

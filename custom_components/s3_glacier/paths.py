@@ -156,7 +156,9 @@ def writing(destination: Path) -> Iterator[None]:
     try:
         yield
     except OSError as err:
-        if err.filename == str(destination):
+        if err.filename == str(destination) or err.errno is None:
+            # Already named, or an error without a code (a timeout) whose message
+            # would be lost in a rebuilt one.
             raise
         raise type(err)(err.errno, err.strerror, str(destination)) from err
 
