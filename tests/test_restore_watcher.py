@@ -279,7 +279,6 @@ async def test_restore_running_across_a_restart_is_followed(
     hass: HomeAssistant,
     init_integration: MockConfigEntry,
     allowed: Path,
-    hooks_on: Callable[[MockConfigEntry], ClientHooks],
     restores: MotoRestores,
     freezer: FrozenDateTimeFactory,
 ) -> None:
