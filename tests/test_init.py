@@ -30,6 +30,7 @@ from custom_components.s3_glacier.const import (
     CONF_PART_SIZE_MIB,
     CONF_PREFIX,
     CONF_REGION,
+    CONF_SECRET_ACCESS_KEY,
     CONF_STORAGE_CLASS,
     CONF_TIER,
     DOMAIN,
@@ -94,20 +95,30 @@ async def test_bucket_gone(hass: HomeAssistant, mock_config_entry: MockConfigEnt
     assert mock_config_entry.reason == "The bucket no longer exists at this endpoint and region"
 
 
+@pytest.mark.parametrize("keys_work", [False, True], ids=["keys_refused", "bucket_gone"])
 async def test_secret_not_logged(
     hass: HomeAssistant,
     mock_config_entry: MockConfigEntry,
     moto_auth: dict[str, str],
     caplog: pytest.LogCaptureFixture,
+    keys_work: bool,
 ) -> None:
-    """Failing setups log, at debug level too, without the secret access key."""
+    """Failing setups log, at debug level too, without the entry's secret access key:
+    keys the service refuses, and keys it accepts for a bucket that is gone."""
     caplog.set_level("DEBUG")
     mock_config_entry.add_to_hass(hass)
+    if keys_work:
+        hass.config_entries.async_update_entry(
+            mock_config_entry,
+            data={**mock_config_entry.data, **moto_auth, CONF_BUCKET: "deleted-bucket"},
+        )
+    secret = mock_config_entry.data[CONF_SECRET_ACCESS_KEY]
+    assert secret == (moto_auth[CONF_SECRET_ACCESS_KEY] if keys_work else SECRET_ACCESS_KEY)
     await hass.config_entries.async_setup(mock_config_entry.entry_id)
     await hass.async_block_till_done()
+    assert mock_config_entry.state is ConfigEntryState.SETUP_ERROR
     assert caplog.text
-    assert SECRET_ACCESS_KEY not in caplog.text
-    assert moto_auth["secret_access_key"] not in caplog.text
+    assert secret not in caplog.text
 
 
 async def test_removing_the_entry_deletes_its_catalog(
