@@ -268,7 +268,7 @@ def catalog_closes(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     return closes
 
 
-def _errors(caplog: pytest.LogCaptureFixture) -> list[str]:
+def _warnings_or_worse(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
 
 
@@ -287,7 +287,7 @@ async def test_stop_then_unload_closes_once(
     assert await hass.config_entries.async_unload(init_integration.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
     assert catalog_closes == [path]
-    assert _errors(caplog) == []
+    assert _warnings_or_worse(caplog) == []
 
 
 async def test_stop_waits_for_the_close_an_unload_deferred(
@@ -315,7 +315,7 @@ async def test_stop_waits_for_the_close_an_unload_deferred(
     hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, _action_ends)
     await hass.async_stop(force=True)
     assert catalog_closes == [path]
-    assert _errors(caplog) == []
+    assert _warnings_or_worse(caplog) == []
 
 
 async def test_unload_closes_once(
@@ -332,7 +332,7 @@ async def test_unload_closes_once(
     hass.bus.async_fire(EVENT_HOMEASSISTANT_STOP)
     await hass.async_block_till_done()
     assert catalog_closes == [path]
-    assert _errors(caplog) == []
+    assert _warnings_or_worse(caplog) == []
 
 
 # --- the bucket's real region ----------------------------------------------------------
