@@ -20,7 +20,7 @@ from homeassistant.helpers import issue_registry as ir
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.s3_glacier.archive.catalog import Catalog
+from custom_components.s3_glacier.archive.catalog import Catalog, CatalogError
 from custom_components.s3_glacier.const import (
     CONF_ACCESS_KEY_ID,
     CONF_BUCKET,
@@ -332,6 +332,26 @@ async def test_unload_closes_once(
     hass.bus.async_fire(EVENT_HOMEASSISTANT_STOP)
     await hass.async_block_till_done()
     assert catalog_closes == [path]
+    assert _warnings_or_worse(caplog) == []
+
+
+async def test_stop_right_after_an_unload_still_closes(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    catalog_closes: list[Path],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Unloaded with nothing running, then stopped at once: the close is not cancelled.
+
+    (Started eagerly, the close reached its executor job before Home Assistant tracked
+    it; the job then counted as a background task, which stopping cancels.)
+    """
+    catalog = init_integration.runtime_data.catalog
+    assert await hass.config_entries.async_unload(init_integration.entry_id)
+    await hass.async_stop(force=True)
+    assert catalog_closes == [catalog.path]
+    with pytest.raises(CatalogError):
+        catalog.objects()  # closed
     assert _warnings_or_worse(caplog) == []
 
 
