@@ -296,10 +296,19 @@ def test_parse_restore_header(
 # -- check / head -----------------------------------------------------------------------
 
 
-def test_check(target: S3Target, client: Any) -> None:
-    target.check()
-    with pytest.raises(BucketNotFoundError):
+def test_check(target: S3Target, client: Any, s3: Any) -> None:
+    """The check answers with the bucket's own region, whatever the client's is."""
+    assert target.check() == REGION
+    s3.create_bucket(
+        Bucket="engine-test-eu", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    try:
+        assert S3Target(client, "engine-test-eu").check() == "eu-west-1"
+    finally:
+        s3.delete_bucket(Bucket="engine-test-eu")
+    with pytest.raises(BucketNotFoundError) as missing:
         S3Target(client, "no-such-bucket").check()
+    assert missing.value.placeholders == {"bucket": "no-such-bucket"}
 
 
 def test_head(target: S3Target, tmp_path: Path) -> None:

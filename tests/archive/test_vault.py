@@ -764,8 +764,10 @@ def test_part_sizes() -> None:
 # -- moto: vault, single uploads, jobs ----------------------------------------------
 
 
-def test_check(target: VaultTarget) -> None:
-    target.check()
+def test_check(target: VaultTarget, recorder: Recorder) -> None:
+    """One DescribeVault of this vault: the only call the documented policy needs for it."""
+    assert target.check() is None
+    assert recorder.calls == [("DescribeVault", {"vaultName": VAULT})]
 
 
 def test_check_missing_vault(client: Any, hooks: Hooks) -> None:
