@@ -24,6 +24,7 @@ import pytest
 from custom_components.s3_glacier.archive import s3 as s3_module, transfer as transfer_module
 from custom_components.s3_glacier.archive.client import make_client
 from custom_components.s3_glacier.archive.errors import (
+    AccessDeniedError,
     ArchiveError,
     BucketNotFoundError,
     CannotConnectError,
@@ -576,7 +577,9 @@ def test_put_service_error_is_mapped(target: S3Target, hooks: Hooks, tmp_path: P
     hooks.before_call("CompleteMultipartUpload", lambda **_: service_error("InternalError", 500))
     with pytest.raises(ArchiveError) as info:
         target.put(path, "archive/big", SMALL)
-    assert str(info.value) == "InternalError"
+    # No narrower kind fits a 500 InternalError: not throttling, not the keys, not gone.
+    assert type(info.value) is ArchiveError
+    assert (str(info.value), info.value.translation_key) == ("InternalError", "unknown")
 
 
 class Interrupted(BaseException):
@@ -853,8 +856,9 @@ def test_request_restore_errors(target: S3Target, tmp_path: Path) -> None:
         target.request_restore("archive/missing", 1, RestoreTier.BULK)
     target.put(write_file(tmp_path / "f", 10), "archive/warm", TransferOptions())
     # S3 refuses to restore a class that is not archived (InvalidObjectState).
-    with pytest.raises(ArchiveError):
+    with pytest.raises(NotRestoredError) as refused:
         target.request_restore("archive/warm", 1, RestoreTier.BULK)
+    assert str(refused.value) == "InvalidObjectState"
 
 
 @pytest.mark.parametrize(
@@ -1087,9 +1091,10 @@ def test_iterate_without_optional_attributes(
 
 def test_iterate_other_errors_are_mapped(target: S3Target, hooks: Hooks) -> None:
     hooks.before_call("ListObjectsV2", lambda **_: service_error("AccessDenied", 403))
-    with pytest.raises(ArchiveError) as info:
+    with pytest.raises(AccessDeniedError) as info:
         list(target.iterate())
-    assert type(info.value).__name__ == "AccessDeniedError"
+    assert info.value.action == "s3:ListBucket"
+    assert info.value.placeholders == {"action": "s3:ListBucket"}
 
 
 # -- two writers, one key (conditional writes) ---------------------------------------------
