@@ -7,6 +7,7 @@ on 127.0.0.1 (``moto_endpoint``), never a MagicMock of boto3.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+import gc
 import hashlib
 import json
 import math
@@ -64,6 +65,20 @@ BUCKET_DATA: dict[str, Any] = {
     CONF_PREFIX: "ha",
     CONF_TARGET: TARGET_BUCKET,
 }
+
+
+@pytest.fixture(autouse=True)
+def catalogs_closed_by_teardown(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Make a catalog left open fail the test that left it open.
+
+    pyproject's filterwarnings turn SQLite's "unclosed database" into an error, but it
+    is only raised when the connection is collected, and the objects of a Home
+    Assistant test live in reference cycles. Set up before ``hass`` (this fixture
+    comes first and does not use it), this runs after Home Assistant has stopped.
+    """
+    yield
+    if "hass" in request.fixturenames:
+        gc.collect()
 
 
 @pytest.fixture(autouse=True)
