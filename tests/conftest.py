@@ -35,7 +35,10 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 # Import the integration before the `hass` fixture runs, so that this package and not
 # the placeholder `custom_components` of pytest-homeassistant-custom-component is cached.
 import custom_components.s3_glacier  # noqa: F401
+from custom_components.s3_glacier import bucket_actions, vault_actions
+from custom_components.s3_glacier.action_helpers import restore_cost_fields
 from custom_components.s3_glacier.archive import client as client_module
+from custom_components.s3_glacier.archive.pricing import RestoreEstimate
 from custom_components.s3_glacier.const import (
     CONF_ACCESS_KEY_ID,
     CONF_BUCKET,
@@ -321,6 +324,25 @@ def moto_endpoint(socket_enabled: None, moto_server_process: MotoServer) -> Iter
 def endpoint_data(moto_endpoint: MotoServer) -> dict[str, Any]:
     """Entry data pointing at moto_server over HTTP."""
     return {**BUCKET_DATA, CONF_ENDPOINT_URL: moto_endpoint.url}
+
+
+@pytest.fixture
+def restore_estimates(monkeypatch: pytest.MonkeyPatch) -> list[RestoreEstimate]:
+    """Every restore estimate the actions answered with, before rounding for display.
+
+    Responses show money rounded up to a hundredth of a cent, so every charge of a small
+    test file reads 0.0001: the exact figure is what tells a wrong price, size or day
+    count apart.
+    """
+    estimates: list[RestoreEstimate] = []
+
+    def recorded(estimate: RestoreEstimate) -> dict[str, Any]:
+        estimates.append(estimate)
+        return restore_cost_fields(estimate)
+
+    for module in (bucket_actions, vault_actions):
+        monkeypatch.setattr(module, "restore_cost_fields", recorded)
+    return estimates
 
 
 def shown_money(usd: float) -> float:

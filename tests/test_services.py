@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 import hashlib
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from pytest_homeassistant_custom_component.common import (
     async_fire_time_changed,
 )
 
+from custom_components.s3_glacier.archive.pricing import RestoreEstimate
 from custom_components.s3_glacier.const import (
     CONF_ENCRYPTION,
     CONF_KMS_KEY_ID,
@@ -227,7 +229,9 @@ async def test_archive_bad_input(
 # --- restore ---------------------------------------------------------------------------
 
 
-async def test_restore_instant_class(hass: HomeAssistant, allowed: Path) -> None:
+async def test_restore_instant_class(
+    hass: HomeAssistant, allowed: Path, restore_estimates: list[RestoreEstimate]
+) -> None:
     """GLACIER_IR downloads at once, verified, to a file or into a directory."""
     data = write_seeded(allowed / "src" / "v.bin", 70_000)
     await call_action(hass, "archive", path=str(allowed / "src" / "v.bin"))
@@ -251,6 +255,14 @@ async def test_restore_instant_class(hass: HomeAssistant, allowed: Path) -> None
         4,
     )
     assert response["estimated_cost"] == 0.0003
+    gb = Decimal(70_000) / 2**30
+    assert restore_estimates == [
+        RestoreEstimate(
+            retrieval=gb * Decimal("0.03"),
+            requests=Decimal("0.01") / 1000,
+            egress=gb * Decimal("0.09"),
+        )
+    ]
     assert (allowed / "out" / "v.bin").read_bytes() == data
 
     response = await call_action(
@@ -325,6 +337,7 @@ async def test_glacier_restore_is_watched_to_completion(
     s3: Any,
     freezer: FrozenDateTimeFactory,
     restores: MotoRestores,
+    restore_estimates: list[RestoreEstimate],
 ) -> None:
     """Request → pending (sensor) → still running → ready → downloaded, event fired."""
     data = write_seeded(allowed / "old.tar", 5000)
@@ -351,6 +364,15 @@ async def test_glacier_restore_is_watched_to_completion(
         "egress_free_gb_per_month": 100,
     }
     assert response["estimated_cost"] == 0.0003  # the three charges as shown
+    # Each of them reads 0.0001 at this size: the figures before rounding, exactly.
+    gb = Decimal(5000) / 2**30
+    assert restore_estimates == [
+        RestoreEstimate(
+            requests=Decimal("0.0004") / 1000,
+            copy_storage=gb * Decimal("0.023") * 3 / 30,
+            egress=gb * Decimal("0.09"),
+        )
+    ]
     assert hass.states.get("sensor.demo_archive_ha_pending_restores").state == "1"
 
     again = await call_action(
