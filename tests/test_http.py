@@ -181,8 +181,9 @@ async def test_sensors_unavailable_while_endpoint_unreachable(
 
     # An action that fails to reach the endpoint does not make the sensors available.
     (tmp_path / "f.bin").write_bytes(b"f")
-    with pytest.raises(HomeAssistantError):
+    with pytest.raises(HomeAssistantError) as err:
         await call_action(hass, "archive", path=str(tmp_path / "f.bin"))
+    assert err.value.translation_key == "cannot_connect"
     assert hass.states.get(entity).state == STATE_UNAVAILABLE
 
     proxy.cut_upstream = None

@@ -151,11 +151,13 @@ async def test_delete_source_after_verified_upload(
 async def test_failed_archive_keeps_source(hass: HomeAssistant, allowed: Path, s3: Any) -> None:
     """When the upload is refused, the source stays even with delete_source."""
     path = allowed / "keep.txt"
-    write_seeded(path, 10)
+    data = write_seeded(path, 10)
     s3.put_object(Bucket=BUCKET, Key="ha/keep.txt", Body=b"other")
-    with pytest.raises(HomeAssistantError):
+    with pytest.raises(HomeAssistantError) as err:
         await call_action(hass, "archive", path=str(path), delete_source=True)
-    assert path.exists()
+    assert err.value.translation_key == "object_exists"
+    assert path.read_bytes() == data
+    assert s3.get_object(Bucket=BUCKET, Key="ha/keep.txt")["Body"].read() == b"other"
 
 
 @pytest.mark.parametrize(
