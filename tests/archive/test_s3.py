@@ -756,8 +756,9 @@ def test_get_failure_midway_removes_temp(target: S3Target, s3: Any, tmp_path: Pa
 
 
 def test_get_missing_key(target: S3Target, tmp_path: Path) -> None:
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError) as err:
         target.get("archive/missing", tmp_path / "dest")
+    assert (type(err.value), str(err.value)) == (NotFoundError, "NoSuchKey")  # not the bucket
     assert list(tmp_path.iterdir()) == []
 
 
@@ -852,8 +853,9 @@ def test_request_restore_sends_days_and_tier(
 
 
 def test_request_restore_errors(target: S3Target, tmp_path: Path) -> None:
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError) as missing:
         target.request_restore("archive/missing", 1, RestoreTier.BULK)
+    assert (type(missing.value), str(missing.value)) == (NotFoundError, "NoSuchKey")
     target.put(write_file(tmp_path / "f", 10), "archive/warm", TransferOptions())
     # S3 refuses to restore a class that is not archived (InvalidObjectState).
     with pytest.raises(NotRestoredError) as refused:
@@ -997,8 +999,10 @@ def test_put_same_bytes_other_class(target: S3Target, recorder: Recorder, tmp_pa
 
 
 def test_restore_state_missing(target: S3Target) -> None:
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError) as err:
         target.restore_state("archive/missing")
+    assert type(err.value) is NotFoundError
+    assert err.value.placeholders == {"key": "archive/missing"}
 
 
 # -- delete -----------------------------------------------------------------------------
