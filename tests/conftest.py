@@ -7,7 +7,6 @@ on 127.0.0.1 (``moto_endpoint``), never a MagicMock of boto3.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-import gc
 import hashlib
 import json
 import math
@@ -21,6 +20,7 @@ from typing import Any
 from unittest.mock import PropertyMock, patch
 import urllib.error
 import urllib.request
+import weakref
 
 import boto3
 from homeassistant.core import HomeAssistant
@@ -38,6 +38,7 @@ import custom_components.s3_glacier  # noqa: F401
 from custom_components.s3_glacier import bucket_actions, vault_actions
 from custom_components.s3_glacier.action_helpers import restore_cost_fields
 from custom_components.s3_glacier.archive import client as client_module
+from custom_components.s3_glacier.archive.catalog import Catalog
 from custom_components.s3_glacier.archive.pricing import RestoreEstimate
 from custom_components.s3_glacier.const import (
     CONF_ACCESS_KEY_ID,
@@ -71,22 +72,38 @@ BUCKET_DATA: dict[str, Any] = {
 
 
 @pytest.fixture(autouse=True)
-def catalogs_closed_by_teardown(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Make a catalog left open fail the test that left it open.
+def catalogs_closed_by_teardown(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Fail the test that leaves a catalog open, once Home Assistant has stopped.
 
-    pyproject's filterwarnings turn SQLite's "unclosed database" into an error, but it
-    is only raised when the connection is collected, and the objects of a Home
-    Assistant test live in reference cycles. Set up before ``hass`` (this fixture
-    comes first and does not use it), this runs after Home Assistant has stopped.
+    pyproject's filterwarnings make SQLite's "unclosed database" an error, but that
+    only fires when the connection is collected, and Home Assistant's objects live in
+    reference cycles: the warning would fail some later test, if any. Set up before
+    ``hass`` (this fixture comes first and does not use it), this runs after Home
+    Assistant has unloaded its entries and stopped.
     """
+    opened: weakref.WeakSet[Catalog] = weakref.WeakSet()
+    original = Catalog.__init__
+
+    def tracked(self: Catalog, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        opened.add(self)
+
+    monkeypatch.setattr(Catalog, "__init__", tracked)
     yield
-    if "hass" in request.fixturenames:
-        gc.collect()
+    left_open = [catalog.path for catalog in opened if catalog._conn is not None]
+    for catalog in opened:
+        catalog.close()
+    assert left_open == [], "catalogs left open"
 
 
 @pytest.fixture(autouse=True)
-def auto_enable_custom_integrations(request: pytest.FixtureRequest) -> None:
-    """Let Home Assistant load the integration from custom_components."""
+def auto_enable_custom_integrations(
+    request: pytest.FixtureRequest, catalogs_closed_by_teardown: None
+) -> None:
+    """Let Home Assistant load the integration from custom_components.
+
+    (This starts ``hass``: the catalog check must be set up before, to end after it.)
+    """
     if "recorder_mock" in request.fixturenames:
         # The recorder's database must be prepared before Home Assistant starts.
         request.getfixturevalue("recorder_db_url")
