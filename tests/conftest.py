@@ -20,6 +20,7 @@ from typing import Any
 from unittest.mock import PropertyMock, patch
 import urllib.error
 import urllib.request
+import weakref
 
 import boto3
 from homeassistant.core import HomeAssistant
@@ -34,7 +35,11 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 # Import the integration before the `hass` fixture runs, so that this package and not
 # the placeholder `custom_components` of pytest-homeassistant-custom-component is cached.
 import custom_components.s3_glacier  # noqa: F401
+from custom_components.s3_glacier import bucket_actions, vault_actions
+from custom_components.s3_glacier.action_helpers import restore_cost_fields
 from custom_components.s3_glacier.archive import client as client_module
+from custom_components.s3_glacier.archive.catalog import Catalog
+from custom_components.s3_glacier.archive.pricing import RestoreEstimate
 from custom_components.s3_glacier.const import (
     CONF_ACCESS_KEY_ID,
     CONF_BUCKET,
@@ -67,8 +72,38 @@ BUCKET_DATA: dict[str, Any] = {
 
 
 @pytest.fixture(autouse=True)
-def auto_enable_custom_integrations(request: pytest.FixtureRequest) -> None:
-    """Let Home Assistant load the integration from custom_components."""
+def catalogs_closed_by_teardown(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Fail the test that leaves a catalog open, once Home Assistant has stopped.
+
+    pyproject's filterwarnings make SQLite's "unclosed database" an error, but that
+    only fires when the connection is collected, and Home Assistant's objects live in
+    reference cycles: the warning would fail some later test, if any. Set up before
+    ``hass`` (this fixture comes first and does not use it), this runs after Home
+    Assistant has unloaded its entries and stopped.
+    """
+    opened: weakref.WeakSet[Catalog] = weakref.WeakSet()
+    original = Catalog.__init__
+
+    def tracked(self: Catalog, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        opened.add(self)
+
+    monkeypatch.setattr(Catalog, "__init__", tracked)
+    yield
+    left_open = [catalog.path for catalog in opened if catalog._conn is not None]
+    for catalog in opened:
+        catalog.close()
+    assert left_open == [], "catalogs left open"
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(
+    request: pytest.FixtureRequest, catalogs_closed_by_teardown: None
+) -> None:
+    """Let Home Assistant load the integration from custom_components.
+
+    (This starts ``hass``: the catalog check must be set up before, to end after it.)
+    """
     if "recorder_mock" in request.fixturenames:
         # The recorder's database must be prepared before Home Assistant starts.
         request.getfixturevalue("recorder_db_url")
@@ -306,6 +341,25 @@ def moto_endpoint(socket_enabled: None, moto_server_process: MotoServer) -> Iter
 def endpoint_data(moto_endpoint: MotoServer) -> dict[str, Any]:
     """Entry data pointing at moto_server over HTTP."""
     return {**BUCKET_DATA, CONF_ENDPOINT_URL: moto_endpoint.url}
+
+
+@pytest.fixture
+def restore_estimates(monkeypatch: pytest.MonkeyPatch) -> list[RestoreEstimate]:
+    """Every restore estimate the actions answered with, before rounding for display.
+
+    Responses show money rounded up to a hundredth of a cent, so every charge of a small
+    test file reads 0.0001: the exact figure is what tells a wrong price, size or day
+    count apart.
+    """
+    estimates: list[RestoreEstimate] = []
+
+    def recorded(estimate: RestoreEstimate) -> dict[str, Any]:
+        estimates.append(estimate)
+        return restore_cost_fields(estimate)
+
+    for module in (bucket_actions, vault_actions):
+        monkeypatch.setattr(module, "restore_cost_fields", recorded)
+    return estimates
 
 
 def shown_money(usd: float) -> float:

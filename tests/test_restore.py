@@ -32,6 +32,7 @@ from pytest_homeassistant_custom_component.common import (
 from custom_components.s3_glacier import repairs
 from custom_components.s3_glacier.archive import s3 as s3_module
 from custom_components.s3_glacier.archive.models import ArchiveStatus, RestoreState
+from custom_components.s3_glacier.archive.pricing import RestoreEstimate
 from custom_components.s3_glacier.archive.s3 import parse_restore_header
 from custom_components.s3_glacier.const import DOMAIN
 
@@ -135,6 +136,7 @@ async def test_intelligent_tiering_archive_tier_is_restored_and_watched(
     allowed: Path,
     hooks: ClientHooks,
     freezer: FrozenDateTimeFactory,
+    restore_estimates: list[RestoreEstimate],
 ) -> None:
     """An object in Deep Archive Access: restore without Days, its tiers, its pace."""
     data = write_seeded(allowed / "it.bin", 3000)
@@ -175,6 +177,11 @@ async def test_intelligent_tiering_archive_tier_is_restored_and_watched(
         "egress": shown_money(3000 / GB * 0.09),
         "egress_free_gb_per_month": 100,
     }
+    assert restore_estimates == [
+        RestoreEstimate(
+            requests=Decimal("0.0004") / 1000, egress=Decimal(3000) / GB * Decimal("0.09")
+        )
+    ]
     recorded = init_integration.runtime_data.catalog.get("ha/it.bin")
     assert recorded is not None
     assert recorded.archive_status is ArchiveStatus.DEEP_ARCHIVE_ACCESS
@@ -207,6 +214,7 @@ async def test_restored_copy_asked_again_with_days_gets_a_new_expiry(
     s3: Any,
     hooks: ClientHooks,
     freezer: FrozenDateTimeFactory,
+    restore_estimates: list[RestoreEstimate],
 ) -> None:
     """S3 renews the copy to now + days; the estimate is the request and the extra days."""
     write_seeded(allowed / "g.bin", 4096)
@@ -235,6 +243,9 @@ async def test_restored_copy_asked_again_with_days_gets_a_new_expiry(
         "egress": 0.0,
         "egress_free_gb_per_month": 100,
     }
+    assert restore_estimates[-1] == RestoreEstimate(
+        requests=Decimal("0.05") / 1000, copy_storage=Decimal(4096) / GB * Decimal("0.023") * 9 / 30
+    )
     recorded = init_integration.runtime_data.catalog.get("ha/g.bin")
     assert recorded is not None
     assert recorded.restore_expiry == expiry

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 import hashlib
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from pytest_homeassistant_custom_component.common import (
     async_fire_time_changed,
 )
 
+from custom_components.s3_glacier.archive.pricing import RestoreEstimate
 from custom_components.s3_glacier.const import (
     CONF_ENCRYPTION,
     CONF_KMS_KEY_ID,
@@ -149,11 +151,13 @@ async def test_delete_source_after_verified_upload(
 async def test_failed_archive_keeps_source(hass: HomeAssistant, allowed: Path, s3: Any) -> None:
     """When the upload is refused, the source stays even with delete_source."""
     path = allowed / "keep.txt"
-    write_seeded(path, 10)
+    data = write_seeded(path, 10)
     s3.put_object(Bucket=BUCKET, Key="ha/keep.txt", Body=b"other")
-    with pytest.raises(HomeAssistantError):
+    with pytest.raises(HomeAssistantError) as err:
         await call_action(hass, "archive", path=str(path), delete_source=True)
-    assert path.exists()
+    assert err.value.translation_key == "object_exists"
+    assert path.read_bytes() == data
+    assert s3.get_object(Bucket=BUCKET, Key="ha/keep.txt")["Body"].read() == b"other"
 
 
 @pytest.mark.parametrize(
@@ -227,7 +231,9 @@ async def test_archive_bad_input(
 # --- restore ---------------------------------------------------------------------------
 
 
-async def test_restore_instant_class(hass: HomeAssistant, allowed: Path) -> None:
+async def test_restore_instant_class(
+    hass: HomeAssistant, allowed: Path, restore_estimates: list[RestoreEstimate]
+) -> None:
     """GLACIER_IR downloads at once, verified, to a file or into a directory."""
     data = write_seeded(allowed / "src" / "v.bin", 70_000)
     await call_action(hass, "archive", path=str(allowed / "src" / "v.bin"))
@@ -251,6 +257,14 @@ async def test_restore_instant_class(hass: HomeAssistant, allowed: Path) -> None
         4,
     )
     assert response["estimated_cost"] == 0.0003
+    gb = Decimal(70_000) / 2**30
+    assert restore_estimates == [
+        RestoreEstimate(
+            retrieval=gb * Decimal("0.03"),
+            requests=Decimal("0.01") / 1000,
+            egress=gb * Decimal("0.09"),
+        )
+    ]
     assert (allowed / "out" / "v.bin").read_bytes() == data
 
     response = await call_action(
@@ -325,6 +339,7 @@ async def test_glacier_restore_is_watched_to_completion(
     s3: Any,
     freezer: FrozenDateTimeFactory,
     restores: MotoRestores,
+    restore_estimates: list[RestoreEstimate],
 ) -> None:
     """Request → pending (sensor) → still running → ready → downloaded, event fired."""
     data = write_seeded(allowed / "old.tar", 5000)
@@ -351,6 +366,15 @@ async def test_glacier_restore_is_watched_to_completion(
         "egress_free_gb_per_month": 100,
     }
     assert response["estimated_cost"] == 0.0003  # the three charges as shown
+    # Each of them reads 0.0001 at this size: the figures before rounding, exactly.
+    gb = Decimal(5000) / 2**30
+    assert restore_estimates == [
+        RestoreEstimate(
+            requests=Decimal("0.0004") / 1000,
+            copy_storage=gb * Decimal("0.023") * 3 / 30,
+            egress=gb * Decimal("0.09"),
+        )
+    ]
     assert hass.states.get("sensor.demo_archive_ha_pending_restores").state == "1"
 
     again = await call_action(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 from custom_components.s3_glacier.archive.errors import ServiceUnavailableError
+from custom_components.s3_glacier.archive.pricing import RestoreEstimate
 from custom_components.s3_glacier.archive.vault import VaultTarget, build_description
 from custom_components.s3_glacier.const import (
     CONF_ACCESS_KEY_ID,
@@ -180,6 +182,7 @@ async def test_archive_list_restore_delete(
     vault_entry: MockConfigEntry,
     tmp_path: Path,
     freezer: FrozenDateTimeFactory,
+    restore_estimates: list[RestoreEstimate],
 ) -> None:
     """The round trip a user knows from buckets, with archive IDs in place of keys."""
     files = tmp_path / "files"
@@ -224,6 +227,14 @@ async def test_archive_list_restore_delete(
     assert response["estimated_cost"] == round(
         breakdown["retrieval"] + breakdown["requests"] + breakdown["egress"], 4
     )
+    gb = Decimal(len(data)) / 2**30
+    assert restore_estimates == [
+        RestoreEstimate(
+            retrieval=gb * Decimal("0.03"),
+            requests=Decimal(10) / 1000 + Decimal("0.0004") / 1000,
+            egress=gb * Decimal("0.09"),
+        )
+    ]
     again = await call_action(hass, "restore", archive_id=archive_id, destination=str(files / "x"))
     assert again["status"] == "restore_in_progress"
     assert again["path"] == response["path"]  # the running job keeps its destination

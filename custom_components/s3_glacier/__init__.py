@@ -324,9 +324,12 @@ class EntryCloser:
     def async_close(self) -> None:
         """Start the close, unless it has started already."""
         if self._task is None:
-            # A tracked task, not a background one: stopping cancels those.
+            # A tracked task, not a background one: stopping cancels those. Not started
+            # eagerly: an eager start would reach the executor job before Home Assistant
+            # tracks the task, so the job would count as a background one and a stop
+            # would cancel it, leaving the catalog open.
             self._task = self._hass.async_create_task(
-                self._async_close(), f"{DOMAIN} close {self._title}"
+                self._async_close(), f"{DOMAIN} close {self._title}", eager_start=False
             )
             # A reload's watcher waits for it (see _async_start_watcher).
             closing = self._hass.data.setdefault(CLOSING, {})

@@ -178,7 +178,7 @@ def test_moto_refusals_mean_what_they_say(limited_keys: Credentials) -> None:
     """Valid keys refused an action → AccessDeniedError naming it; wrong keys → AuthError."""
     granted = GrantedActions()
     target = S3Target(make_client("s3", limited_keys, granted=granted), BUCKET, "ha")
-    target.check()
+    assert target.check() == REGION
     assert [o.key for o in target.iterate()] == ["ha/a"]
     assert granted.drain() == {"s3:ListBucket"}
 

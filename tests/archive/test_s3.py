@@ -24,6 +24,7 @@ import pytest
 from custom_components.s3_glacier.archive import s3 as s3_module, transfer as transfer_module
 from custom_components.s3_glacier.archive.client import make_client
 from custom_components.s3_glacier.archive.errors import (
+    AccessDeniedError,
     ArchiveError,
     BucketNotFoundError,
     CannotConnectError,
@@ -296,10 +297,19 @@ def test_parse_restore_header(
 # -- check / head -----------------------------------------------------------------------
 
 
-def test_check(target: S3Target, client: Any) -> None:
-    target.check()
-    with pytest.raises(BucketNotFoundError):
+def test_check(target: S3Target, client: Any, s3: Any) -> None:
+    """The check answers with the bucket's own region, whatever the client's is."""
+    assert target.check() == REGION
+    s3.create_bucket(
+        Bucket="engine-test-eu", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    try:
+        assert S3Target(client, "engine-test-eu").check() == "eu-west-1"
+    finally:
+        s3.delete_bucket(Bucket="engine-test-eu")
+    with pytest.raises(BucketNotFoundError) as missing:
         S3Target(client, "no-such-bucket").check()
+    assert missing.value.placeholders == {"bucket": "no-such-bucket"}
 
 
 def test_head(target: S3Target, tmp_path: Path) -> None:
@@ -567,7 +577,9 @@ def test_put_service_error_is_mapped(target: S3Target, hooks: Hooks, tmp_path: P
     hooks.before_call("CompleteMultipartUpload", lambda **_: service_error("InternalError", 500))
     with pytest.raises(ArchiveError) as info:
         target.put(path, "archive/big", SMALL)
-    assert str(info.value) == "InternalError"
+    # No narrower kind fits a 500 InternalError: not throttling, not the keys, not gone.
+    assert type(info.value) is ArchiveError
+    assert (str(info.value), info.value.translation_key) == ("InternalError", "unknown")
 
 
 class Interrupted(BaseException):
@@ -744,8 +756,9 @@ def test_get_failure_midway_removes_temp(target: S3Target, s3: Any, tmp_path: Pa
 
 
 def test_get_missing_key(target: S3Target, tmp_path: Path) -> None:
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError) as err:
         target.get("archive/missing", tmp_path / "dest")
+    assert (type(err.value), str(err.value)) == (NotFoundError, "NoSuchKey")  # not the bucket
     assert list(tmp_path.iterdir()) == []
 
 
@@ -840,12 +853,14 @@ def test_request_restore_sends_days_and_tier(
 
 
 def test_request_restore_errors(target: S3Target, tmp_path: Path) -> None:
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError) as missing:
         target.request_restore("archive/missing", 1, RestoreTier.BULK)
+    assert (type(missing.value), str(missing.value)) == (NotFoundError, "NoSuchKey")
     target.put(write_file(tmp_path / "f", 10), "archive/warm", TransferOptions())
     # S3 refuses to restore a class that is not archived (InvalidObjectState).
-    with pytest.raises(ArchiveError):
+    with pytest.raises(NotRestoredError) as refused:
         target.request_restore("archive/warm", 1, RestoreTier.BULK)
+    assert str(refused.value) == "InvalidObjectState"
 
 
 @pytest.mark.parametrize(
@@ -984,8 +999,10 @@ def test_put_same_bytes_other_class(target: S3Target, recorder: Recorder, tmp_pa
 
 
 def test_restore_state_missing(target: S3Target) -> None:
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError) as err:
         target.restore_state("archive/missing")
+    assert type(err.value) is NotFoundError
+    assert err.value.placeholders == {"key": "archive/missing"}
 
 
 # -- delete -----------------------------------------------------------------------------
@@ -1078,9 +1095,10 @@ def test_iterate_without_optional_attributes(
 
 def test_iterate_other_errors_are_mapped(target: S3Target, hooks: Hooks) -> None:
     hooks.before_call("ListObjectsV2", lambda **_: service_error("AccessDenied", 403))
-    with pytest.raises(ArchiveError) as info:
+    with pytest.raises(AccessDeniedError) as info:
         list(target.iterate())
-    assert type(info.value).__name__ == "AccessDeniedError"
+    assert info.value.action == "s3:ListBucket"
+    assert info.value.placeholders == {"action": "s3:ListBucket"}
 
 
 # -- two writers, one key (conditional writes) ---------------------------------------------

@@ -656,12 +656,20 @@ def test_parse_inventory_document() -> None:
 
 
 @pytest.mark.parametrize(
-    "document",
-    [b"not json", "{}", {"ArchiveList": [{"ArchiveId": "x"}]}, {"ArchiveList": None}],
+    ("document", "problem"),
+    [
+        (b"not json", "ValueError"),
+        ("{}", "no ArchiveList"),
+        ({"ArchiveList": [{"ArchiveId": "x"}]}, "KeyError"),
+        ({"ArchiveList": None}, "TypeError"),
+    ],
 )
-def test_parse_inventory_malformed(document: Any) -> None:
-    with pytest.raises(ArchiveError):
+def test_parse_inventory_malformed(document: Any, problem: str) -> None:
+    with pytest.raises(ArchiveError) as err:
         parse_inventory(document)
+    # The plain kind: not "not found" (the vault is there) nor a checksum mismatch.
+    assert type(err.value) is ArchiveError
+    assert str(err.value) == f"malformed vault inventory: {problem}"
 
 
 def _inventory_text(count: int) -> str:
@@ -740,8 +748,9 @@ def test_inventory_entries_come_before_the_end_is_read() -> None:
 )
 def test_streamed_inventory_malformed(document: str | bytes) -> None:
     data = document if isinstance(document, bytes) else document.encode()
-    with pytest.raises(ArchiveError, match="malformed vault inventory"):
+    with pytest.raises(ArchiveError, match=r"^malformed vault inventory: ") as err:
         list(iter_inventory(_trickle(data, 3)))
+    assert type(err.value) is ArchiveError
 
 
 def test_part_sizes() -> None:
@@ -757,15 +766,19 @@ def test_part_sizes() -> None:
     assert plan_part_size(10_000 * MIB, MIB) == MIB
     assert plan_part_size(10_000 * MIB + 1, MIB) == 2 * MIB
     assert plan_part_size(100 * GIB, 8 * MIB) == 16 * MIB
-    with pytest.raises(ArchiveError):
+    assert plan_part_size(10_000 * 4 * GIB, MIB) == 4 * GIB
+    with pytest.raises(FileTooLargeError) as err:
         plan_part_size(10_000 * 4 * GIB + 1, MIB)
+    assert err.value.placeholders == {"limit": "40 TiB"}
 
 
 # -- moto: vault, single uploads, jobs ----------------------------------------------
 
 
-def test_check(target: VaultTarget) -> None:
-    target.check()
+def test_check(target: VaultTarget, recorder: Recorder) -> None:
+    """One DescribeVault of this vault: the only call the documented policy needs for it."""
+    assert target.check() is None
+    assert recorder.calls == [("DescribeVault", {"vaultName": VAULT})]
 
 
 def test_check_missing_vault(client: Any, hooks: Hooks) -> None:
@@ -922,8 +935,11 @@ def test_job_state_failed_and_unknown(target: VaultTarget, hooks: Hooks) -> None
     hooks.before_call("DescribeJob", lambda **_: next(answers))
     assert target.job_state("j") == (RestoreState.NONE, "Archive was deleted")
     assert target.job_state("j") == (RestoreState.NONE, "Failed")
-    with pytest.raises(ArchiveError, match="Pondering"):
+    with pytest.raises(ArchiveError) as unknown:
         target.job_state("j")
+    assert type(unknown.value) is ArchiveError
+    assert str(unknown.value) == "unknown job status 'Pondering'"
+    assert unknown.value.placeholders == {"job": "j"}
     with pytest.raises(JobNotFoundError) as err:
         target.job_state("j")
     assert err.value.translation_key == "job_not_found"
