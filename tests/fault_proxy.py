@@ -86,6 +86,8 @@ class FaultProxy:
         self.rate: float | None = None
         self.cuts = 0
         self.stalls = 0
+        # Bytes paced at ``rate``: their transfer took at least paced / rate seconds.
+        self.paced = 0
         # "METHOD target" of every request seen, and of those answered with 503.
         self.requests: list[str] = []
         self.throttled: list[str] = []
@@ -245,6 +247,7 @@ class FaultProxy:
         rate = self.rate
         if not rate or sent == 0:
             return
+        self.paced += sent
         now = time.monotonic()
         link.ready_at[direction] = max(link.ready_at[direction], now) + sent / rate
         if link.ready_at[direction] > now and sock in self._links:
