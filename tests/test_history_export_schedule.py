@@ -7,6 +7,7 @@ a setup with the clock moved on. What the bucket holds is decompressed and compa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 import threading
@@ -83,6 +84,27 @@ async def _switch(hass: HomeAssistant, entry: MockConfigEntry, on: bool) -> None
     await hass.async_block_till_done(wait_background_tasks=True)
 
 
+async def _switched_on(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, entry: MockConfigEntry
+) -> None:
+    """At noon on the 15th, switch the daily export on (it exports the 14th at once)."""
+    freezer.move_to(_at(15, 12))
+    await _switch(hass, entry, True)
+
+
+def _s3_unreachable(entry: MockConfigEntry) -> Callable[[], None]:
+    """Make every upload of ``entry`` fail as an unreachable S3 does; return the undo."""
+    target = entry.runtime_data.target
+    assert isinstance(target, S3Target)
+
+    def unreachable(**kwargs: Any) -> None:
+        raise EndpointConnectionError(endpoint_url="https://s3.example")
+
+    events = target._client.meta.events
+    events.register("before-call.s3.PutObject", unreachable)
+    return lambda: events.unregister("before-call.s3.PutObject", unreachable)
+
+
 async def _night(hass: HomeAssistant, freezer: FrozenDateTimeFactory, when: datetime) -> None:
     freezer.move_to(when)
     async_fire_time_changed(hass, when)
@@ -157,8 +179,7 @@ async def test_days_missed_while_off_are_caught_up_at_start(
     s3: Any,
 ) -> None:
     """Home Assistant off for three nights: the next start exports them, oldest first."""
-    freezer.move_to(_at(15, 12))
-    await _switch(hass, init_integration, True)
+    await _switched_on(hass, freezer, init_integration)
     await unload(hass, init_integration)
     for day in (15, 16, 17):
         await record_state(hass, freezer, _at(day, 18), "sensor.a", str(day))
@@ -184,8 +205,7 @@ async def test_purged_days_raise_the_repair_issue(
     s3: Any,
 ) -> None:
     """Days the recorder purged before the start are named in an issue; the rest exported."""
-    freezer.move_to(_at(15, 12))
-    await _switch(hass, init_integration, True)
+    await _switched_on(hass, freezer, init_integration)
     await unload(hass, init_integration)
     for day in range(15, 21):
         await record_state(hass, freezer, _at(day, 9), "sensor.a", str(day))
@@ -280,18 +300,10 @@ async def test_failed_night_is_retried_the_next_night(
     s3: Any,
 ) -> None:
     """S3 unreachable at night: nothing stored, the day waits, the next night sends both."""
-    freezer.move_to(_at(15, 12))
-    await _switch(hass, init_integration, True)
+    await _switched_on(hass, freezer, init_integration)
     await record_state(hass, freezer, _at(15, 18), "sensor.a", "15")
     await record_state(hass, freezer, _at(16, 18), "sensor.a", "16")
-    target = init_integration.runtime_data.target
-    assert isinstance(target, S3Target)
-
-    def _unreachable(**kwargs: Any) -> None:
-        raise EndpointConnectionError(endpoint_url="https://s3.example")
-
-    events = target._client.meta.events
-    events.register("before-call.s3.PutObject", _unreachable)
+    reachable_again = _s3_unreachable(init_integration)
     await _night(hass, freezer, _at(16, 0, 20))
 
     assert _day_keys(s3) == [_key(14), _key(14, "statistics")]
@@ -300,7 +312,7 @@ async def test_failed_night_is_retried_the_next_night(
     assert not list(Path(hass.config.config_dir).glob(".s3_glacier_export_*"))
     assert _progress(hass) == ("1", "2030-01-14")
 
-    events.unregister("before-call.s3.PutObject", _unreachable)
+    reachable_again()
     await _night(hass, freezer, _at(17, 0, 20))
 
     assert _our_rows(s3, _key(15)) == [HEADER, _row("sensor.a", "15", _at(15, 18))]
@@ -315,16 +327,9 @@ async def test_failed_day_is_retried_at_start(
     s3: Any,
 ) -> None:
     """A night that failed is tried again when Home Assistant starts."""
-    freezer.move_to(_at(15, 12))
-    await _switch(hass, init_integration, True)
+    await _switched_on(hass, freezer, init_integration)
     await record_state(hass, freezer, _at(15, 18), "sensor.a", "15")
-    target = init_integration.runtime_data.target
-    assert isinstance(target, S3Target)
-
-    def _unreachable(**kwargs: Any) -> None:
-        raise EndpointConnectionError(endpoint_url="https://s3.example")
-
-    target._client.meta.events.register("before-call.s3.PutObject", _unreachable)
+    _s3_unreachable(init_integration)
     await _night(hass, freezer, _at(16, 0, 20))
     assert _key(15) not in bucket_keys(s3)
     await unload(hass, init_integration)
@@ -342,8 +347,7 @@ async def test_a_day_exported_otherwise_is_kept_and_passed(
     s3: Any,
 ) -> None:
     """The action exported a few entities of the day already: kept, and the night goes on."""
-    freezer.move_to(_at(15, 12))
-    await _switch(hass, init_integration, True)
+    await _switched_on(hass, freezer, init_integration)
     await record_state(hass, freezer, _at(15, 18), "sensor.a", "15")
     await record_state(hass, freezer, _at(15, 19), "sensor.b", "on")
     freezer.move_to(_at(16, 0, 5))
@@ -374,8 +378,7 @@ async def test_unload_during_a_catch_up(
     """Unloaded while a day uploads: the upload ends and is recorded, nothing is left over,
     and the next start finds that day identical and goes on from there.
     """
-    freezer.move_to(_at(15, 12))
-    await _switch(hass, init_integration, True)
+    await _switched_on(hass, freezer, init_integration)
     await unload(hass, init_integration)
     await record_state(hass, freezer, _at(15, 18), "sensor.a", "15")
     await record_state(hass, freezer, _at(16, 18), "sensor.a", "16")
@@ -418,8 +421,7 @@ async def test_unload_while_a_day_is_read(
     """Unloaded while the recorder writes a day's file: the file is removed once written,
     nothing is uploaded, and the next start exports the day.
     """
-    freezer.move_to(_at(15, 12))
-    await _switch(hass, init_integration, True)
+    await _switched_on(hass, freezer, init_integration)
     await unload(hass, init_integration)
     await record_state(hass, freezer, _at(15, 18), "sensor.a", "15")
     reading, release, written = threading.Event(), threading.Event(), threading.Event()
@@ -468,8 +470,7 @@ async def test_refused_night_raises_the_permission_issue_and_is_retried(
     hass.config_entries.async_update_entry(
         mock_config_entry, data={**mock_config_entry.data, **moto.keys}
     )
-    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await set_up(hass, mock_config_entry)
     freezer.move_to(_at(15, 12))
     await _switch(hass, mock_config_entry, True)
     await record_state(hass, freezer, _at(15, 18), "sensor.a", "15")
@@ -501,8 +502,7 @@ async def test_switched_off_and_on_again_starts_from_yesterday(
     """Days while switched off are not missed ones: on again, only yesterday is exported,
     also when it was switched off while the entry was not loaded.
     """
-    freezer.move_to(_at(15, 12))
-    await _switch(hass, init_integration, True)
+    await _switched_on(hass, freezer, init_integration)
     await _switch(hass, init_integration, False)
     freezer.move_to(_at(18, 12))
     await _switch(hass, init_integration, True)

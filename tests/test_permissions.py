@@ -31,9 +31,7 @@ from pytest_homeassistant_custom_component.common import (
 
 from custom_components.s3_glacier.archive import errors
 from custom_components.s3_glacier.archive.summary import META_RECONCILED_AT
-from custom_components.s3_glacier.const import (
-    DOMAIN,
-)
+from custom_components.s3_glacier.const import DOMAIN
 
 from .conftest import BUCKET, REGION, call_action
 from .helpers import our_issues

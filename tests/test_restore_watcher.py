@@ -23,7 +23,7 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ConnectionClosedError, EndpointConnectionError
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.core import HomeAssistant
+from homeassistant.core import Event, HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.glacier.models import glacier_backends
@@ -120,7 +120,8 @@ def _leftovers(directory: Path) -> list[str]:
 async def _archive_and_restore(
     hass: HomeAssistant, allowed: Path, name: str, size: int, **restore: Any
 ) -> bytes:
-    """Archive ``allowed/name`` to GLACIER, remove it, and ask for it back (Expedited)."""
+    """Archive ``allowed/name`` to GLACIER, remove it, and ask for it back (Expedited
+    into ``allowed`` unless ``restore`` says otherwise)."""
     data = write_seeded(allowed / name, size)
     await call_action(hass, "archive", path=str(allowed / name), storage_class="GLACIER")
     (allowed / name).unlink()
@@ -128,11 +129,38 @@ async def _archive_and_restore(
         hass,
         "restore",
         key=f"ha/{name}",
-        tier="Expedited",
-        **({"destination": str(allowed)} | restore),
+        **({"tier": "Expedited", "destination": str(allowed)} | restore),
     )
     assert response["status"] == "restore_requested"
     return data
+
+
+async def _restored_while_stopped(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    allowed: Path,
+    restores: MotoRestores,
+    name: str,
+    size: int,
+    **restore: Any,
+) -> bytes:
+    """Archive and ask for ``name`` back, then stop: the restore finishes while the
+    entry is unloaded. Returns the bytes."""
+    data = await _archive_and_restore(hass, allowed, name, size, **restore)
+    restores.hold(f"ha/{name}")
+    await unload(hass, entry)
+    restores.finish()  # done while Home Assistant was off
+    return data
+
+
+def _keys_and_paths(events: list[Event]) -> list[tuple[str, str | None]]:
+    """(key, path) of each restore_completed event."""
+    return [(e.data["key"], e.data["path"]) for e in events]
+
+
+def _keys_and_reasons(events: list[Event]) -> list[tuple[str, str]]:
+    """(key, reason) of each restore_failed or restore_requested_again event."""
+    return [(e.data["key"], e.data["reason"]) for e in events]
 
 
 # --- S3: checks that cannot be made ----------------------------------------------------
@@ -190,9 +218,7 @@ async def test_check_that_cannot_be_made_is_postponed_then_completes(
     assert heads.count == 5
     assert not (allowed / "n.bin").exists()
     await tick(hass, freezer, timedelta(seconds=4))
-    assert [(e.data["key"], e.data["path"]) for e in completed] == [
-        ("ha/n.bin", str((allowed / "n.bin").resolve()))
-    ]
+    assert _keys_and_paths(completed) == [("ha/n.bin", str((allowed / "n.bin").resolve()))]
     assert (allowed / "n.bin").read_bytes() == data
     assert failed == []
     assert _pending_keys(init_integration) == []
@@ -246,20 +272,14 @@ async def test_restored_while_stopped_is_downloaded_at_setup(
 ) -> None:
     """A Bulk restore (checked hourly) that finished while Home Assistant was off is
     downloaded as soon as the entry is set up again, without waiting for the hour."""
-    data = write_seeded(allowed / "r.bin", 2500)
-    await call_action(hass, "archive", path=str(allowed / "r.bin"), storage_class="GLACIER")
-    (allowed / "r.bin").unlink()
-    await call_action(hass, "restore", key="ha/r.bin", destination=str(allowed), tier="Bulk")
-    restores.hold("ha/r.bin")
-    await unload(hass, init_integration)
-    restores.finish()  # done while Home Assistant was off
+    data = await _restored_while_stopped(
+        hass, init_integration, allowed, restores, "r.bin", 2500, tier="Bulk"
+    )
     completed = async_capture_events(hass, COMPLETED)
 
     await set_up(hass, init_integration)
 
-    assert [(e.data["key"], e.data["path"]) for e in completed] == [
-        ("ha/r.bin", str((allowed / "r.bin").resolve()))
-    ]
+    assert _keys_and_paths(completed) == [("ha/r.bin", str((allowed / "r.bin").resolve()))]
     assert (allowed / "r.bin").read_bytes() == data
     assert _pending_keys(init_integration) == []
 
@@ -327,9 +347,7 @@ async def test_request_made_during_a_check_supersedes_it(
     assert pending.destination == (allowed / "sup.bin").resolve()
     restores.finish()
     await tick(hass, freezer, timedelta(minutes=1))
-    assert [(e.data["key"], e.data["path"]) for e in completed] == [
-        ("ha/sup.bin", str((allowed / "sup.bin").resolve()))
-    ]
+    assert _keys_and_paths(completed) == [("ha/sup.bin", str((allowed / "sup.bin").resolve()))]
     assert (allowed / "sup.bin").read_bytes() == data
 
 
@@ -366,7 +384,7 @@ async def test_copy_expired_between_check_and_download_is_asked_again(
     assert _pending_keys(init_integration) == ["ha/x.bin"]
 
     await tick(hass, freezer, timedelta(minutes=1))
-    assert [(e.data["key"], e.data["reason"]) for e in again] == [("ha/x.bin", "restore_expired")]
+    assert _keys_and_reasons(again) == [("ha/x.bin", "restore_expired")]
     assert hooks.restore_requests == [{"Days": 3, "GlacierJobParameters": {"Tier": "Expedited"}}]
     await tick(hass, freezer, timedelta(minutes=1))
     assert [e.data["key"] for e in completed] == ["ha/x.bin"]
@@ -426,9 +444,7 @@ async def test_destination_already_holding_the_object_completes_without_download
     restores.finish()
 
     await tick(hass, freezer, timedelta(minutes=1, seconds=1))
-    assert [(e.data["key"], e.data["path"]) for e in completed] == [
-        ("ha/same.bin", str((allowed / "same.bin").resolve()))
-    ]
+    assert _keys_and_paths(completed) == [("ha/same.bin", str((allowed / "same.bin").resolve()))]
     assert gets.count == 0
     assert (allowed / "same.bin").read_bytes() == data
 
@@ -455,7 +471,7 @@ async def test_write_failure_leaves_nothing_and_is_reported(
     completed = async_capture_events(hass, COMPLETED)
 
     await tick(hass, freezer, timedelta(minutes=1, seconds=1))
-    assert [(e.data["key"], e.data["reason"]) for e in failed] == [("ha/w.bin", "write_failed")]
+    assert _keys_and_reasons(failed) == [("ha/w.bin", "write_failed")]
     assert completed == []
     assert _leftovers(allowed) == []
     assert our_issue_ids(hass) == {repairs.issue_id(init_integration, "restore_failed", "ha/w.bin")}
@@ -481,9 +497,7 @@ async def test_restored_bytes_that_differ_are_not_written(
     failed = async_capture_events(hass, FAILED)
 
     await tick(hass, freezer, timedelta(minutes=1, seconds=1))
-    assert [(e.data["key"], e.data["reason"]) for e in failed] == [
-        ("ha/m.bin", "checksum_mismatch")
-    ]
+    assert _keys_and_reasons(failed) == [("ha/m.bin", "checksum_mismatch")]
     assert _leftovers(allowed) == []
     assert our_issue_ids(hass) == {repairs.issue_id(init_integration, "restore_failed", "ha/m.bin")}
 
@@ -531,7 +545,7 @@ async def test_object_deleted_elsewhere_fails_the_restore(
     failed = async_capture_events(hass, FAILED)
 
     await tick(hass, freezer, timedelta(minutes=1, seconds=1))
-    assert [(e.data["key"], e.data["reason"]) for e in failed] == [("ha/gone.bin", "key_not_found")]
+    assert _keys_and_reasons(failed) == [("ha/gone.bin", "key_not_found")]
     assert our_issue_ids(hass) == {
         repairs.issue_id(init_integration, "restore_failed", "ha/gone.bin")
     }
@@ -618,9 +632,7 @@ async def test_vault_job_still_running_is_checked_at_its_pace(
     _finish_job(job_id)
     await tick(hass, freezer, timedelta(minutes=1))
     assert checks.count == 3
-    assert [(e.data["key"], e.data["path"]) for e in completed] == [
-        (archive_id, str((allowed / "v.bin").resolve()))
-    ]
+    assert _keys_and_paths(completed) == [(archive_id, str((allowed / "v.bin").resolve()))]
     assert (allowed / "v.bin").read_bytes() == data
     assert _pending_keys(loaded_vault) == []
 
@@ -759,7 +771,7 @@ async def test_vault_output_already_at_destination_is_not_fetched_again(
 
     await tick(hass, freezer, timedelta(minutes=1, seconds=1))
     assert [e.data["key"] for e in completed] == [same_id]
-    assert [(e.data["key"], e.data["reason"]) for e in failed] == [(other_id, "destination_exists")]
+    assert _keys_and_reasons(failed) == [(other_id, "destination_exists")]
     assert outputs.count == 0
     assert (allowed / "same.bin").read_bytes() == same
     assert (allowed / "other.bin").read_bytes() == b"not the archive"
@@ -779,7 +791,7 @@ async def test_vault_archive_dropped_from_the_catalog_fails_the_restore(
     failed = async_capture_events(hass, FAILED)
 
     await tick(hass, freezer, timedelta(minutes=1, seconds=1))
-    assert [(e.data["key"], e.data["reason"]) for e in failed] == [(archive_id, "key_not_found")]
+    assert _keys_and_reasons(failed) == [(archive_id, "key_not_found")]
     assert _leftovers(allowed) == []
 
 
@@ -930,13 +942,9 @@ async def test_reload_during_a_download_does_not_download_twice(
     """A reload (reauth, reconfigure) while the watcher downloads: the new load's
     watcher waits for the old load to close instead of downloading the same restore
     again and reporting the first copy as a destination in the way."""
-    data = write_seeded(allowed / "r.bin", 2500)
-    await call_action(hass, "archive", path=str(allowed / "r.bin"), storage_class="GLACIER")
-    (allowed / "r.bin").unlink()
-    await call_action(hass, "restore", key="ha/r.bin", destination=str(allowed), tier="Bulk")
-    restores.hold("ha/r.bin")
-    await unload(hass, init_integration)
-    restores.finish()
+    data = await _restored_while_stopped(
+        hass, init_integration, allowed, restores, "r.bin", 2500, tier="Bulk"
+    )
 
     started, go = threading.Event(), threading.Event()
     downloads: list[str] = []
@@ -976,10 +984,7 @@ async def test_setup_failing_late_leaves_no_check_running(
     """A setup that fails once the catalog is open (here: setting up the sensors)
     starts no check of the pending restores, so nothing downloads into a destination
     with a closed catalog and client, and the restore stays pending for the next setup."""
-    await _archive_and_restore(hass, allowed, "f.bin", 1200)
-    restores.hold("ha/f.bin")
-    await unload(hass, init_integration)
-    restores.finish()
+    await _restored_while_stopped(hass, init_integration, allowed, restores, "f.bin", 1200)
     downloads: list[str] = []
     download = RestoreWatcher._download
 
