@@ -59,10 +59,10 @@ from custom_components.s3_glacier.const import (
     DOMAIN,
 )
 
+from .client_hooks import ClientHooks, error_response
 from .conftest import BUCKET, BUCKET_DATA, REGION, MotoRestores, MotoServer
+from .executor_jobs import ExecutorJobs
 from .fault_proxy import FaultProxy
-from .test_cancel import ExecutorJobs
-from .test_restore import ClientHooks, _error
 
 ENTRY_ID = "01JS3GLAC1ERTESTENTRY00001"
 AGENT_ID = f"s3_glacier.{ENTRY_ID}"
@@ -812,14 +812,14 @@ class TarInArchiveTier:
     def _restore(self, context: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
         assert self._is_tar(context)
         if self.state != "archived":
-            return _error("RestoreAlreadyInProgress", 409)
+            return error_response("RestoreAlreadyInProgress", 409)
         self.state = "restoring"
         parsed = {"ResponseMetadata": {"HTTPStatusCode": 202, "HTTPHeaders": {}}}
         return AWSResponse(f"https://{BUCKET}.s3.amazonaws.com", 202, {}, None), parsed
 
     def _get(self, context: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
         if self._is_tar(context) and self.state != "restored":
-            return _error("InvalidObjectState", 403)
+            return error_response("InvalidObjectState", 403)
         return None
 
 

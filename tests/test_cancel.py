@@ -29,6 +29,7 @@ from custom_components.s3_glacier import bucket_actions, vault_actions
 from custom_components.s3_glacier.archive.catalog import Catalog, CatalogError
 
 from .conftest import BUCKET, call_action
+from .executor_jobs import ExecutorJobs
 
 
 class HeldUpload:
@@ -55,35 +56,6 @@ class HeldUpload:
             assert self.release.wait(30), "the test never released the upload"
 
         return report
-
-
-class ExecutorJobs:
-    """Records every executor job Home Assistant starts, to wait for them to end."""
-
-    def __init__(self, hass: HomeAssistant, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.futures: list[asyncio.Future[Any]] = []
-        submit = hass.async_add_executor_job
-
-        def recorded(target: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
-            future = submit(target, *args)
-            self.futures.append(future)
-            return future
-
-        monkeypatch.setattr(hass, "async_add_executor_job", recorded)
-
-    def mark(self) -> int:
-        """A point to settle from (jobs started before it are not waited for)."""
-        return len(self.futures)
-
-    async def settle(self, since: int) -> None:
-        """Return once every job started since ``since`` ended and no task starts another."""
-        while True:
-            for _ in range(5):
-                await asyncio.sleep(0)  # let woken tasks run to their next await
-            running = [f for f in self.futures[since:] if not f.done()]
-            if not running:
-                return
-            await asyncio.wait(running)
 
 
 @pytest.fixture

@@ -51,6 +51,7 @@ from custom_components.s3_glacier.const import (
 
 from .conftest import ACCESS_KEY_ID, BUCKET, BUCKET_DATA, SECRET_ACCESS_KEY, MotoServer, call_action
 from .fault_proxy import FaultProxy
+from .helpers import add_and_set_up
 from .seaweedfs import (
     ACCESS_KEY_ID as WEED_ACCESS_KEY_ID,
     SECRET_ACCESS_KEY as WEED_SECRET_ACCESS_KEY,
@@ -185,13 +186,6 @@ def _entry(url: str, access_key_id: str, secret_access_key: str, **options: Any)
     )
 
 
-async def _set_up(hass: HomeAssistant, entry: MockConfigEntry) -> MockConfigEntry:
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done(wait_background_tasks=True)
-    return entry
-
-
 async def _with_read_timeout(
     hass: HomeAssistant, entry: MockConfigEntry, monkeypatch: pytest.MonkeyPatch, seconds: int
 ) -> None:
@@ -206,7 +200,9 @@ async def proxied_entry(
     hass: HomeAssistant, server: S3Server, proxy: FaultProxy, allowed: Path
 ) -> AsyncIterator[MockConfigEntry]:
     """A loaded entry whose endpoint is the proxy in front of ``server``."""
-    entry = await _set_up(hass, _entry(proxy.url, server.access_key_id, server.secret_access_key))
+    entry = await add_and_set_up(
+        hass, _entry(proxy.url, server.access_key_id, server.secret_access_key)
+    )
     yield entry
     await hass.config_entries.async_unload(entry.entry_id)
 
@@ -263,7 +259,7 @@ async def test_persistent_throttling_aborts_and_keeps_source(
     hass: HomeAssistant, server: S3Server, proxy: FaultProxy, allowed: Path
 ) -> None:
     """SlowDown on every part until the client gives up → "throttled", nothing left over."""
-    await _set_up(hass, _entry(proxy.url, server.access_key_id, server.secret_access_key))
+    await add_and_set_up(hass, _entry(proxy.url, server.access_key_id, server.secret_access_key))
     data = _write(allowed / "big.bin", 12 * MIB)
     proxy.throttle(1000, methods=("PUT",))
     with pytest.raises(HomeAssistantError) as err:
@@ -347,7 +343,7 @@ async def test_revoked_keys_fail_every_action_until_reauth(
 ) -> None:
     """Keys revoked at the server → each action fails with invalid_auth and changes nothing;
     one reauth flow; new keys through it → the entry works again."""
-    entry = await _set_up(
+    entry = await add_and_set_up(
         hass, _entry(seaweedfs.url, seaweedfs.access_key_id, seaweedfs.secret_access_key)
     )
     _write(allowed / "a.txt", 1000)
@@ -401,7 +397,7 @@ async def test_cut_upload_on_seaweedfs_leaves_nothing_behind(
     hass: HomeAssistant, weed: S3Server, proxy: FaultProxy, allowed: Path
 ) -> None:
     """Connection reset mid-multipart: cannot_connect, upload aborted, source kept."""
-    await _set_up(hass, _entry(proxy.url, weed.access_key_id, weed.secret_access_key))
+    await add_and_set_up(hass, _entry(proxy.url, weed.access_key_id, weed.secret_access_key))
     data = _write(allowed / "big.bin", 12 * MIB)
     proxy.cut_upstream = 3 * MIB
     with pytest.raises(HomeAssistantError) as err:
@@ -429,7 +425,9 @@ async def test_broken_download_on_seaweedfs_leaves_no_file(
 ) -> None:
     """Download reset (or stalled past the read timeout) mid-body: cannot_connect, no
     file and no temporary file at the destination; the retry succeeds."""
-    entry = await _set_up(hass, _entry(proxy.url, weed.access_key_id, weed.secret_access_key))
+    entry = await add_and_set_up(
+        hass, _entry(proxy.url, weed.access_key_id, weed.secret_access_key)
+    )
     data = _write(allowed / "big.bin", 12 * MIB)
     await call_action(hass, "archive", path=str(allowed / "big.bin"))
     # The short read timeout only for the download: a loaded machine may take longer
@@ -470,7 +468,9 @@ async def test_slow_link_is_not_a_timeout(
 ) -> None:
     """A download that takes longer than the read timeout still succeeds while bytes flow:
     the timeout bounds silence, not the length of a transfer."""
-    entry = await _set_up(hass, _entry(proxy.url, weed.access_key_id, weed.secret_access_key))
+    entry = await add_and_set_up(
+        hass, _entry(proxy.url, weed.access_key_id, weed.secret_access_key)
+    )
     data = _write(allowed / "slow.bin", 6 * MIB)
     await call_action(hass, "archive", path=str(allowed / "slow.bin"))
     (allowed / "slow.bin").unlink()
@@ -534,7 +534,7 @@ async def test_pending_restore_completes_after_restart(
 ) -> None:
     """Restore requested, Home Assistant goes away; a new instance on the same config
     directory follows the restore from the catalog to the download and the event."""
-    entry = await _set_up(hass, _entry(moto_endpoint.url, ACCESS_KEY_ID, SECRET_ACCESS_KEY))
+    entry = await add_and_set_up(hass, _entry(moto_endpoint.url, ACCESS_KEY_ID, SECRET_ACCESS_KEY))
     data = _write(allowed / "deep.bin", 3000)
     await call_action(hass, "archive", path=str(allowed / "deep.bin"), storage_class="DEEP_ARCHIVE")
     (allowed / "deep.bin").unlink()
@@ -655,7 +655,7 @@ async def test_bad_input_changes_nothing(
     s3 = moto_endpoint.client()
     s3.put_object(Bucket=BUCKET, Key="ha/keep.txt", Body=b"keep", StorageClass="GLACIER_IR")
     s3.put_object(Bucket=BUCKET, Key="ha/deep.bin", Body=b"deep", StorageClass="DEEP_ARCHIVE")
-    entry = await _set_up(hass, _entry(moto_endpoint.url, ACCESS_KEY_ID, SECRET_ACCESS_KEY))
+    entry = await add_and_set_up(hass, _entry(moto_endpoint.url, ACCESS_KEY_ID, SECRET_ACCESS_KEY))
     other = MockConfigEntry(domain=DOMAIN, title="other", data=dict(entry.data))
     other.add_to_hass(hass)
     foreign = MockConfigEntry(domain="sun", title="foreign")

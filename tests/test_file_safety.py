@@ -55,6 +55,7 @@ from .conftest import (
     write_seeded,
 )
 from .fault_proxy import FaultProxy
+from .full_disk import FullDiskFile
 
 MIB = 1024 * 1024
 VAULT_DATA = {
@@ -501,18 +502,6 @@ async def test_vault_archive_undeletable_source(
     assert (allowed / "photos.tar").read_bytes() == data
 
 
-class _FullDisk(io.FileIO):
-    """A file on a disk with ``room`` bytes free: write(2) then fails with ENOSPC."""
-
-    room = 0
-
-    def write(self, data: Any) -> int:
-        left = self.room - self.tell()
-        if left <= 0:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return super().write(bytes(data)[:left])
-
-
 @pytest.fixture
 def disk_full(monkeypatch: pytest.MonkeyPatch, allowed: Path) -> Callable[[str, int], None]:
     """Fill the disk under ``allowed`` at ``write`` (after ``room`` bytes) or at ``fsync``."""
@@ -523,8 +512,7 @@ def disk_full(monkeypatch: pytest.MonkeyPatch, allowed: Path) -> Callable[[str, 
 
             def fdopen(fd: int, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
                 if "w" in mode and _under(allowed, fd):
-                    _FullDisk.room = room
-                    return io.BufferedWriter(_FullDisk(fd, "wb"))
+                    return io.BufferedWriter(FullDiskFile(fd, room))
                 return real_fdopen(fd, mode, *args, **kwargs)
 
             monkeypatch.setattr(os, "fdopen", fdopen)

@@ -6,10 +6,7 @@ back, decompressed and compared row by row.
 
 from __future__ import annotations
 
-import csv
 from datetime import datetime, timedelta
-import gzip
-import io
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +28,12 @@ from custom_components.s3_glacier.archive.s3 import S3Target
 from custom_components.s3_glacier.const import DOMAIN
 
 from .conftest import BUCKET
+from .history_rows import HEADER, bucket_keys, export_rows, record_state
 
 pytestmark = pytest.mark.usefixtures("recorder_mock")
 
 STATES_KEY = "ha/history/states/2030/01/15.csv.gz"
 STATISTICS_KEY = "ha/history/statistics/2030/01/15.csv.gz"
-HEADER = ["entity_id", "state", "last_changed", "last_updated", "attributes"]
 
 
 @pytest.fixture
@@ -54,19 +51,6 @@ def _utc(moment: datetime) -> str:
     return dt_util.as_utc(moment).isoformat(timespec="microseconds")
 
 
-async def _set(
-    hass: HomeAssistant,
-    freezer: FrozenDateTimeFactory,
-    when: datetime,
-    entity_id: str,
-    state: str,
-    attributes: dict[str, Any] | None = None,
-) -> None:
-    freezer.move_to(when)
-    hass.states.async_set(entity_id, state, attributes)
-    await async_wait_recording_done(hass)
-
-
 @pytest.fixture
 async def day_recorded(
     hass: HomeAssistant,
@@ -75,14 +59,18 @@ async def day_recorded(
     init_integration: MockConfigEntry,
 ) -> None:
     """States around 15 January 2030 (local), then the clock at 01:00 on the 16th."""
-    await _set(hass, freezer, _local(14, 23), "sensor.a", "0")
-    await _set(hass, freezer, _local(15, 0), "sensor.a", "1")
-    await _set(hass, freezer, _local(15, 6), "sensor.a", "2", {"unit_of_measurement": "W"})
-    await _set(hass, freezer, _local(15, 12), "sensor.b", 'on, "really"', {"b": 1, "a": "é"})
-    await _set(hass, freezer, _local(15, 13), "sensor.secret", "hidden")
+    await record_state(hass, freezer, _local(14, 23), "sensor.a", "0")
+    await record_state(hass, freezer, _local(15, 0), "sensor.a", "1")
+    await record_state(hass, freezer, _local(15, 6), "sensor.a", "2", {"unit_of_measurement": "W"})
+    await record_state(
+        hass, freezer, _local(15, 12), "sensor.b", 'on, "really"', {"b": 1, "a": "é"}
+    )
+    await record_state(hass, freezer, _local(15, 13), "sensor.secret", "hidden")
     # An attribute change only: last_changed stays at 06:00.
-    await _set(hass, freezer, _local(15, 18), "sensor.a", "2", {"unit_of_measurement": "kW"})
-    await _set(hass, freezer, _local(16, 0), "sensor.a", "3")
+    await record_state(
+        hass, freezer, _local(15, 18), "sensor.a", "2", {"unit_of_measurement": "kW"}
+    )
+    await record_state(hass, freezer, _local(16, 0), "sensor.a", "3")
     freezer.move_to(_local(16, 1))
 
 
@@ -92,16 +80,6 @@ async def _export(hass: HomeAssistant, **data: Any) -> dict[str, Any]:
     )
     assert isinstance(response, dict)
     return response
-
-
-def _rows(s3: Any, key: str) -> list[list[str]]:
-    body = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
-    with gzip.open(io.BytesIO(body), "rt", encoding="utf-8", newline="") as text:
-        return list(csv.reader(text))
-
-
-def _keys(s3: Any) -> list[str]:
-    return [obj["Key"] for obj in s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])]
 
 
 def _expected_states() -> list[list[str]]:
@@ -120,7 +98,7 @@ async def test_export_yesterday_row_by_row(hass: HomeAssistant, s3: Any) -> None
     """Yesterday by default: every recorded state of the day, midnight included, in order."""
     response = await _export(hass, entity_id=["sensor.a", "sensor.b"], statistics=False)
 
-    assert _rows(s3, STATES_KEY) == _expected_states()
+    assert export_rows(s3, STATES_KEY) == _expected_states()
     head = s3.head_object(Bucket=BUCKET, Key=STATES_KEY)
     assert head["StorageClass"] == "GLACIER_IR"
     [item] = response["exported"]
@@ -171,7 +149,9 @@ async def test_other_rows_for_an_exported_day_never_replace_it(
 
     assert err.value.translation_key == "export_day_differs"
     assert s3.head_object(Bucket=BUCKET, Key=STATES_KEY)["ETag"] == before["ETag"]
-    assert _rows(s3, STATES_KEY) == [row for row in _expected_states() if row[0] != "sensor.b"]
+    assert export_rows(s3, STATES_KEY) == [
+        row for row in _expected_states() if row[0] != "sensor.b"
+    ]
 
 
 @pytest.mark.usefixtures("day_recorded")
@@ -179,7 +159,7 @@ async def test_default_entities_respect_the_recorder_exclude(hass: HomeAssistant
     """Without entity_id: every recorded entity, none the recorder excludes."""
     await _export(hass, statistics=False)
 
-    rows = _rows(s3, STATES_KEY)
+    rows = export_rows(s3, STATES_KEY)
     assert rows[0] == HEADER
     ours = [row for row in rows[1:] if row[0] in {"sensor.a", "sensor.b", "sensor.secret"}]
     assert ours == _expected_states()[1:]
@@ -197,7 +177,7 @@ async def test_entity_excluded_later_is_not_exported(
 
     await _export(hass, statistics=False)
 
-    rows = _rows(s3, STATES_KEY)
+    rows = export_rows(s3, STATES_KEY)
     expected = [row for row in _expected_states()[1:] if row[0] != "sensor.b"]
     assert [row for row in rows[1:] if row[0].startswith("sensor.")] == expected
 
@@ -236,14 +216,14 @@ async def test_export_statistics(hass: HomeAssistant, s3: Any) -> None:
     chosen = await _export(hass, entity_id=["sensor.energy"], key="ha/energy/")
 
     assert [item["key"] for item in response["exported"]] == [STATES_KEY, STATISTICS_KEY]
-    assert _rows(s3, STATISTICS_KEY) == expected
+    assert export_rows(s3, STATISTICS_KEY) == expected
     assert [item["key"] for item in chosen["exported"]] == [
         "ha/energy/states/2030/01/15.csv.gz",
         "ha/energy/statistics/2030/01/15.csv.gz",
     ]
-    assert _rows(s3, "ha/energy/statistics/2030/01/15.csv.gz") == expected
+    assert export_rows(s3, "ha/energy/statistics/2030/01/15.csv.gz") == expected
     # The states of the day: sensor.energy was set after it, so only the header.
-    assert _rows(s3, "ha/energy/states/2030/01/15.csv.gz") == [HEADER]
+    assert export_rows(s3, "ha/energy/states/2030/01/15.csv.gz") == [HEADER]
 
 
 @pytest.mark.usefixtures("day_recorded")
@@ -272,7 +252,7 @@ async def test_bad_input_uploads_nothing(
     with pytest.raises(ServiceValidationError) as err:
         await _export(hass, **data)
     assert err.value.translation_key == error
-    assert _keys(s3) == []
+    assert bucket_keys(s3) == []
 
 
 @pytest.mark.usefixtures("day_recorded")
@@ -292,7 +272,7 @@ async def test_failed_upload_leaves_no_object_and_no_catalog_row(
         await _export(hass, entity_id=["sensor.a"], statistics=False)
 
     assert err.value.translation_key == "cannot_connect"
-    assert _keys(s3) == []
+    assert bucket_keys(s3) == []
     assert await hass.async_add_executor_job(entry.runtime_data.catalog.get, STATES_KEY) is None
     assert not list(Path(hass.config.config_dir).glob(".s3_glacier_export_*"))
 
@@ -304,7 +284,7 @@ async def test_vault_entry_is_refused(
     with pytest.raises(ServiceValidationError) as err:
         await _export(hass, config_entry_id=loaded_vault.entry_id)
     assert err.value.translation_key == "export_needs_bucket"
-    assert _keys(s3) == []
+    assert bucket_keys(s3) == []
 
 
 async def test_day_with_a_daylight_saving_change(
@@ -320,7 +300,7 @@ async def test_day_with_a_daylight_saving_change(
     march = [datetime(2030, 3, day, hour, minute, tzinfo=zone) for day, hour, minute in
              ((9, 23, 59), (10, 0, 0), (10, 23, 30), (11, 0, 0))]  # fmt: skip
     for n, moment in enumerate(march):
-        await _set(hass, freezer, moment, "sensor.a", str(n))
+        await record_state(hass, freezer, moment, "sensor.a", str(n))
     freezer.move_to(datetime(2030, 3, 11, 1, tzinfo=zone))
 
     response = await _export(hass, entity_id=["sensor.a"], statistics=False)
@@ -328,7 +308,7 @@ async def test_day_with_a_daylight_saving_change(
     key = "ha/history/states/2030/03/10.csv.gz"
     assert response["start"] == "2030-03-10T08:00:00+00:00"
     assert response["end"] == "2030-03-11T07:00:00+00:00"
-    assert [row[:2] for row in _rows(s3, key)] == [
+    assert [row[:2] for row in export_rows(s3, key)] == [
         ["entity_id", "state"],
         ["sensor.a", "1"],
         ["sensor.a", "2"],

@@ -7,6 +7,7 @@ a setup with the clock moved on. What the bucket holds is decompressed and compa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 import threading
@@ -15,7 +16,6 @@ from typing import Any
 from botocore.exceptions import EndpointConnectionError
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.recorder import Recorder
-from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
@@ -36,8 +36,9 @@ from custom_components.s3_glacier.archive.s3 import S3Target
 from custom_components.s3_glacier.const import CONF_DAILY_HISTORY_EXPORT, DOMAIN
 from custom_components.s3_glacier.repairs import issue_id
 
-from .test_history_export import HEADER, _keys, _rows, _set
-from .test_permissions import Moto, _moto_policy
+from .helpers import set_up, unload
+from .history_rows import HEADER, bucket_keys, export_rows, record_state
+from .moto_iam import Moto, moto_bucket_policy
 
 pytestmark = pytest.mark.usefixtures("recorder_mock")
 
@@ -61,13 +62,13 @@ def _row(entity_id: str, state: str, when: datetime) -> list[str]:
 
 def _our_rows(s3: Any, key: str) -> list[list[str]]:
     """The header and the rows of the test's own entities (the entry's sensors record too)."""
-    rows = _rows(s3, key)
+    rows = export_rows(s3, key)
     assert rows[0] == HEADER
     return [rows[0], *(row for row in rows[1:] if row[0] in OURS)]
 
 
 def _day_keys(s3: Any) -> list[str]:
-    return sorted(key for key in _keys(s3) if key.startswith("ha/history/"))
+    return sorted(key for key in bucket_keys(s3) if key.startswith("ha/history/"))
 
 
 async def _switch(hass: HomeAssistant, entry: MockConfigEntry, on: bool) -> None:
@@ -83,6 +84,27 @@ async def _switch(hass: HomeAssistant, entry: MockConfigEntry, on: bool) -> None
     await hass.async_block_till_done(wait_background_tasks=True)
 
 
+async def _switched_on(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, entry: MockConfigEntry
+) -> None:
+    """At noon on the 15th, switch the daily export on (it exports the 14th at once)."""
+    freezer.move_to(_at(15, 12))
+    await _switch(hass, entry, True)
+
+
+def _s3_unreachable(entry: MockConfigEntry) -> Callable[[], None]:
+    """Make every upload of ``entry`` fail as an unreachable S3 does; return the undo."""
+    target = entry.runtime_data.target
+    assert isinstance(target, S3Target)
+
+    def unreachable(**kwargs: Any) -> None:
+        raise EndpointConnectionError(endpoint_url="https://s3.example")
+
+    events = target._client.meta.events
+    events.register("before-call.s3.PutObject", unreachable)
+    return lambda: events.unregister("before-call.s3.PutObject", unreachable)
+
+
 async def _night(hass: HomeAssistant, freezer: FrozenDateTimeFactory, when: datetime) -> None:
     freezer.move_to(when)
     async_fire_time_changed(hass, when)
@@ -94,14 +116,7 @@ async def _restart(
 ) -> None:
     """Set the entry up again at ``when``, as a start of Home Assistant does."""
     freezer.move_to(when)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done(wait_background_tasks=True)
-
-
-async def _unload(hass: HomeAssistant, entry: MockConfigEntry) -> None:
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    await hass.async_block_till_done(wait_background_tasks=True)
-    assert entry.state is ConfigEntryState.NOT_LOADED
+    await set_up(hass, entry)
 
 
 def _progress(hass: HomeAssistant) -> tuple[str, str | None]:
@@ -117,9 +132,9 @@ async def test_switched_on_exports_yesterday_then_each_night(
     s3: Any,
 ) -> None:
     """Switched on: yesterday at once; then each night after 00:20 the day before."""
-    await _set(hass, freezer, _at(14, 9), "sensor.a", "0")
-    await _set(hass, freezer, _at(15, 0), "sensor.a", "1")
-    await _set(hass, freezer, _at(15, 6), "sensor.b", "on")
+    await record_state(hass, freezer, _at(14, 9), "sensor.a", "0")
+    await record_state(hass, freezer, _at(15, 0), "sensor.a", "1")
+    await record_state(hass, freezer, _at(15, 6), "sensor.b", "on")
     freezer.move_to(_at(15, 12))
     assert _progress(hass)[0] == STATE_UNKNOWN
 
@@ -131,8 +146,8 @@ async def test_switched_on_exports_yesterday_then_each_night(
     head = s3.head_object(Bucket="demo-archive", Key=_key(14))
     assert head["StorageClass"] == "GLACIER_IR"
 
-    await _set(hass, freezer, _at(15, 23, 59), "sensor.a", "2")
-    await _set(hass, freezer, _at(16, 0), "sensor.b", "off")
+    await record_state(hass, freezer, _at(15, 23, 59), "sensor.a", "2")
+    await record_state(hass, freezer, _at(16, 0), "sensor.b", "off")
     # Past midnight but before the export's time: the 15th waits.
     await _night(hass, freezer, _at(16, 0, 10))
     assert _day_keys(s3) == [_key(14), _key(14, "statistics")]
@@ -149,7 +164,7 @@ async def test_switched_on_exports_yesterday_then_each_night(
         _row("sensor.a", "2", _at(15, 23, 59)),
     ]
     # Statistics in the bucket are like any export: a header, then hourly rows.
-    assert _rows(s3, _key(15, "statistics"))[0][:2] == ["statistic_id", "start"]
+    assert export_rows(s3, _key(15, "statistics"))[0][:2] == ["statistic_id", "start"]
     assert _progress(hass) == ("0", "2030-01-15")
     # Ordinary archived objects: the catalog holds them.
     catalog = init_integration.runtime_data.catalog
@@ -164,11 +179,10 @@ async def test_days_missed_while_off_are_caught_up_at_start(
     s3: Any,
 ) -> None:
     """Home Assistant off for three nights: the next start exports them, oldest first."""
-    freezer.move_to(_at(15, 12))
-    await _switch(hass, init_integration, True)
-    await _unload(hass, init_integration)
+    await _switched_on(hass, freezer, init_integration)
+    await unload(hass, init_integration)
     for day in (15, 16, 17):
-        await _set(hass, freezer, _at(day, 18), "sensor.a", str(day))
+        await record_state(hass, freezer, _at(day, 18), "sensor.a", str(day))
     archived: list[str] = []
     hass.bus.async_listen(f"{DOMAIN}_archived", lambda event: archived.append(event.data["key"]))
 
@@ -178,7 +192,7 @@ async def test_days_missed_while_off_are_caught_up_at_start(
     assert states == [_key(15), _key(16), _key(17)]
     for day in (15, 16, 17):
         assert _our_rows(s3, _key(day)) == [HEADER, _row("sensor.a", str(day), _at(day, 18))]
-        assert _key(day, "statistics") in _keys(s3)
+        assert _key(day, "statistics") in bucket_keys(s3)
     assert _progress(hass) == ("0", "2030-01-17")
     assert not ir.async_get(hass).issues
 
@@ -191,11 +205,10 @@ async def test_purged_days_raise_the_repair_issue(
     s3: Any,
 ) -> None:
     """Days the recorder purged before the start are named in an issue; the rest exported."""
-    freezer.move_to(_at(15, 12))
-    await _switch(hass, init_integration, True)
-    await _unload(hass, init_integration)
+    await _switched_on(hass, freezer, init_integration)
+    await unload(hass, init_integration)
     for day in range(15, 21):
-        await _set(hass, freezer, _at(day, 9), "sensor.a", str(day))
+        await record_state(hass, freezer, _at(day, 9), "sensor.a", str(day))
     # Off until the 21st; the recorder (keeping 3 days) purged at 08:00 meanwhile.
     freezer.move_to(_at(21, 8))
     await hass.services.async_call(
@@ -257,7 +270,7 @@ async def test_short_keep_days_warns_before_a_day_is_lost(
     }
     # The recorder keeps enough again (a restart with a new configuration).
     recorder_mock.keep_days = 10
-    await _unload(hass, init_integration)
+    await unload(hass, init_integration)
     await _restart(hass, freezer, init_integration, _at(15, 13))
     assert not ir.async_get(hass).issues
 
@@ -270,9 +283,9 @@ async def test_switched_off_exports_nothing(
 ) -> None:
     """The option is off by default: nights and starts pass without an export."""
     assert CONF_DAILY_HISTORY_EXPORT not in init_integration.options
-    await _set(hass, freezer, _at(15, 6), "sensor.a", "1")
+    await record_state(hass, freezer, _at(15, 6), "sensor.a", "1")
     await _night(hass, freezer, _at(16, 0, 20))
-    await _unload(hass, init_integration)
+    await unload(hass, init_integration)
     await _restart(hass, freezer, init_integration, _at(18, 8))
     await _night(hass, freezer, _at(19, 0, 20))
 
@@ -287,18 +300,10 @@ async def test_failed_night_is_retried_the_next_night(
     s3: Any,
 ) -> None:
     """S3 unreachable at night: nothing stored, the day waits, the next night sends both."""
-    freezer.move_to(_at(15, 12))
-    await _switch(hass, init_integration, True)
-    await _set(hass, freezer, _at(15, 18), "sensor.a", "15")
-    await _set(hass, freezer, _at(16, 18), "sensor.a", "16")
-    target = init_integration.runtime_data.target
-    assert isinstance(target, S3Target)
-
-    def _unreachable(**kwargs: Any) -> None:
-        raise EndpointConnectionError(endpoint_url="https://s3.example")
-
-    events = target._client.meta.events
-    events.register("before-call.s3.PutObject", _unreachable)
+    await _switched_on(hass, freezer, init_integration)
+    await record_state(hass, freezer, _at(15, 18), "sensor.a", "15")
+    await record_state(hass, freezer, _at(16, 18), "sensor.a", "16")
+    reachable_again = _s3_unreachable(init_integration)
     await _night(hass, freezer, _at(16, 0, 20))
 
     assert _day_keys(s3) == [_key(14), _key(14, "statistics")]
@@ -307,7 +312,7 @@ async def test_failed_night_is_retried_the_next_night(
     assert not list(Path(hass.config.config_dir).glob(".s3_glacier_export_*"))
     assert _progress(hass) == ("1", "2030-01-14")
 
-    events.unregister("before-call.s3.PutObject", _unreachable)
+    reachable_again()
     await _night(hass, freezer, _at(17, 0, 20))
 
     assert _our_rows(s3, _key(15)) == [HEADER, _row("sensor.a", "15", _at(15, 18))]
@@ -322,19 +327,12 @@ async def test_failed_day_is_retried_at_start(
     s3: Any,
 ) -> None:
     """A night that failed is tried again when Home Assistant starts."""
-    freezer.move_to(_at(15, 12))
-    await _switch(hass, init_integration, True)
-    await _set(hass, freezer, _at(15, 18), "sensor.a", "15")
-    target = init_integration.runtime_data.target
-    assert isinstance(target, S3Target)
-
-    def _unreachable(**kwargs: Any) -> None:
-        raise EndpointConnectionError(endpoint_url="https://s3.example")
-
-    target._client.meta.events.register("before-call.s3.PutObject", _unreachable)
+    await _switched_on(hass, freezer, init_integration)
+    await record_state(hass, freezer, _at(15, 18), "sensor.a", "15")
+    _s3_unreachable(init_integration)
     await _night(hass, freezer, _at(16, 0, 20))
-    assert _key(15) not in _keys(s3)
-    await _unload(hass, init_integration)
+    assert _key(15) not in bucket_keys(s3)
+    await unload(hass, init_integration)
 
     await _restart(hass, freezer, init_integration, _at(16, 9))
 
@@ -349,10 +347,9 @@ async def test_a_day_exported_otherwise_is_kept_and_passed(
     s3: Any,
 ) -> None:
     """The action exported a few entities of the day already: kept, and the night goes on."""
-    freezer.move_to(_at(15, 12))
-    await _switch(hass, init_integration, True)
-    await _set(hass, freezer, _at(15, 18), "sensor.a", "15")
-    await _set(hass, freezer, _at(15, 19), "sensor.b", "on")
+    await _switched_on(hass, freezer, init_integration)
+    await record_state(hass, freezer, _at(15, 18), "sensor.a", "15")
+    await record_state(hass, freezer, _at(15, 19), "sensor.b", "on")
     freezer.move_to(_at(16, 0, 5))
     await hass.services.async_call(
         DOMAIN,
@@ -366,8 +363,8 @@ async def test_a_day_exported_otherwise_is_kept_and_passed(
     await _night(hass, freezer, _at(16, 0, 20))
 
     assert s3.head_object(Bucket="demo-archive", Key=_key(15))["ETag"] == before["ETag"]
-    assert _rows(s3, _key(15))[1:] == [_row("sensor.b", "on", _at(15, 19))]
-    assert _key(15, "statistics") in _keys(s3)
+    assert export_rows(s3, _key(15))[1:] == [_row("sensor.b", "on", _at(15, 19))]
+    assert _key(15, "statistics") in bucket_keys(s3)
     assert _progress(hass) == ("0", "2030-01-15")
 
 
@@ -381,11 +378,10 @@ async def test_unload_during_a_catch_up(
     """Unloaded while a day uploads: the upload ends and is recorded, nothing is left over,
     and the next start finds that day identical and goes on from there.
     """
-    freezer.move_to(_at(15, 12))
-    await _switch(hass, init_integration, True)
-    await _unload(hass, init_integration)
-    await _set(hass, freezer, _at(15, 18), "sensor.a", "15")
-    await _set(hass, freezer, _at(16, 18), "sensor.a", "16")
+    await _switched_on(hass, freezer, init_integration)
+    await unload(hass, init_integration)
+    await record_state(hass, freezer, _at(15, 18), "sensor.a", "15")
+    await record_state(hass, freezer, _at(16, 18), "sensor.a", "16")
     uploading, release = threading.Event(), threading.Event()
     real_put = S3Target.put
 
@@ -405,7 +401,7 @@ async def test_unload_during_a_catch_up(
     await hass.async_block_till_done(wait_background_tasks=True)
     monkeypatch.undo()
     first = s3.head_object(Bucket="demo-archive", Key=_key(15))
-    assert _key(16) not in _keys(s3)
+    assert _key(16) not in bucket_keys(s3)
     assert not list(Path(hass.config.config_dir).glob(".s3_glacier_export_*"))
 
     await _restart(hass, freezer, init_integration, _at(17, 9))
@@ -425,10 +421,9 @@ async def test_unload_while_a_day_is_read(
     """Unloaded while the recorder writes a day's file: the file is removed once written,
     nothing is uploaded, and the next start exports the day.
     """
-    freezer.move_to(_at(15, 12))
-    await _switch(hass, init_integration, True)
-    await _unload(hass, init_integration)
-    await _set(hass, freezer, _at(15, 18), "sensor.a", "15")
+    await _switched_on(hass, freezer, init_integration)
+    await unload(hass, init_integration)
+    await record_state(hass, freezer, _at(15, 18), "sensor.a", "15")
     reading, release, written = threading.Event(), threading.Event(), threading.Event()
     real_write_day = export_module._write_day
 
@@ -451,7 +446,7 @@ async def test_unload_while_a_day_is_read(
     assert await hass.async_add_executor_job(written.wait, 30)
     await hass.async_block_till_done(wait_background_tasks=True)
     monkeypatch.undo()
-    assert _key(15) not in _keys(s3)
+    assert _key(15) not in bucket_keys(s3)
     assert not list(Path(hass.config.config_dir).glob(".s3_glacier_export_*"))
 
     await _restart(hass, freezer, init_integration, _at(16, 9))
@@ -470,17 +465,16 @@ async def test_refused_night_raises_the_permission_issue_and_is_retried(
     """A policy without s3:PutObject: the night fails with the action's repair issue (no
     reauth), the day waits, and once the policy allows it the next night exports it.
     """
-    moto = Moto(_moto_policy(), monkeypatch)
+    moto = Moto(moto_bucket_policy(), monkeypatch)
     mock_config_entry.add_to_hass(hass)
     hass.config_entries.async_update_entry(
         mock_config_entry, data={**mock_config_entry.data, **moto.keys}
     )
-    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await set_up(hass, mock_config_entry)
     freezer.move_to(_at(15, 12))
     await _switch(hass, mock_config_entry, True)
-    await _set(hass, freezer, _at(15, 18), "sensor.a", "15")
-    moto.set_policy(_moto_policy(without="s3:PutObject"))
+    await record_state(hass, freezer, _at(15, 18), "sensor.a", "15")
+    moto.set_policy(moto_bucket_policy(without="s3:PutObject"))
 
     await _night(hass, freezer, _at(16, 0, 20))
 
@@ -492,7 +486,7 @@ async def test_refused_night_raises_the_permission_issue_and_is_retried(
     assert not hass.config_entries.flow.async_progress_by_handler(DOMAIN)
     assert _progress(hass) == ("1", "2030-01-14")
 
-    moto.set_policy(_moto_policy())
+    moto.set_policy(moto_bucket_policy())
     await _night(hass, freezer, _at(17, 0, 20))
 
     assert _our_rows(moto.s3, _key(15)) == [HEADER, _row("sensor.a", "15", _at(15, 18))]
@@ -508,14 +502,13 @@ async def test_switched_off_and_on_again_starts_from_yesterday(
     """Days while switched off are not missed ones: on again, only yesterday is exported,
     also when it was switched off while the entry was not loaded.
     """
-    freezer.move_to(_at(15, 12))
-    await _switch(hass, init_integration, True)
+    await _switched_on(hass, freezer, init_integration)
     await _switch(hass, init_integration, False)
     freezer.move_to(_at(18, 12))
     await _switch(hass, init_integration, True)
     assert [key for key in _day_keys(s3) if "/states/" in key] == [_key(14), _key(17)]
 
-    await _unload(hass, init_integration)
+    await unload(hass, init_integration)
     hass.config_entries.async_update_entry(
         init_integration, options={**init_integration.options, CONF_DAILY_HISTORY_EXPORT: False}
     )

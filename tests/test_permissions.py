@@ -8,7 +8,6 @@ sensors stay available.
 
 from __future__ import annotations
 
-import copy
 from datetime import timedelta
 import hashlib
 import json
@@ -22,9 +21,7 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.helpers import entity_registry as er, issue_registry as ir
-from moto import settings as moto_settings
-from moto.core.authorization import ActionAuthenticatorMixin
+from homeassistant.helpers import entity_registry as er
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
@@ -34,13 +31,11 @@ from pytest_homeassistant_custom_component.common import (
 
 from custom_components.s3_glacier.archive import errors
 from custom_components.s3_glacier.archive.summary import META_RECONCILED_AT
-from custom_components.s3_glacier.const import (
-    CONF_ACCESS_KEY_ID,
-    CONF_SECRET_ACCESS_KEY,
-    DOMAIN,
-)
+from custom_components.s3_glacier.const import DOMAIN
 
 from .conftest import BUCKET, REGION, call_action
+from .helpers import our_issues
+from .moto_iam import Moto, moto_bucket_policy, readme_policy
 
 ROOT = Path(__file__).parents[1]
 ENGINE = ROOT / "custom_components" / "s3_glacier" / "archive"
@@ -48,19 +43,6 @@ MIB = 1024 * 1024
 
 
 # --- the README's policies ------------------------------------------------------------
-
-
-def _readme_policies() -> list[dict[str, Any]]:
-    """Every JSON block of README.md that is an IAM policy."""
-    blocks = re.findall(r"```json\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
-    return [json.loads(block) for block in blocks if '"Statement"' in block]
-
-
-def _readme_policy(service: str) -> dict[str, Any]:
-    (policy,) = [
-        p for p in _readme_policies() if f"arn:aws:{service}:" in json.dumps(p["Statement"])
-    ]
-    return policy
 
 
 def _actions(policy: dict[str, Any]) -> set[str]:
@@ -95,70 +77,14 @@ def test_readme_policy_holds_exactly_what_the_code_sends(
     exactly those actions: no more, no fewer."""
     operations = _operations_called(ENGINE / module, service)
     assert operations <= table.keys(), operations - table.keys()
-    assert _actions(_readme_policy(service)) == {table[op] for op in operations}
+    assert _actions(readme_policy(service)) == {table[op] for op in operations}
 
 
 # --- the bucket policy in moto with IAM enforced --------------------------------------
 
 
-def _moto_policy(without: str = "") -> str:
-    """README's bucket policy for the test bucket, as moto needs it.
-
-    moto authorises HeadBucket as s3:HeadBucket where AWS uses s3:ListBucket.
-    """
-    policy = copy.deepcopy(_readme_policy("s3"))
-    for statement in policy["Statement"]:
-        statement["Resource"] = statement["Resource"].replace("YOUR-BUCKET", BUCKET)
-        actions = [a for a in statement["Action"] if a != without]
-        if "s3:ListBucket" in actions:
-            actions.append("s3:HeadBucket")
-        statement["Action"] = actions
-    return json.dumps(policy)
-
-
-class Moto:
-    """moto with IAM enforced: the README user's keys and an admin client to arrange."""
-
-    def __init__(self, policy: str, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.iam = boto3.client("iam", region_name=REGION)
-        self.iam.create_user(UserName="archiver")
-        self.set_policy(policy)
-        key = self.iam.create_access_key(UserName="archiver")["AccessKey"]
-        self.keys = {
-            CONF_ACCESS_KEY_ID: key["AccessKeyId"],
-            CONF_SECRET_ACCESS_KEY: key["SecretAccessKey"],
-        }
-        self.iam.create_user(UserName="admin")
-        self.iam.put_user_policy(
-            UserName="admin",
-            PolicyName="all",
-            PolicyDocument=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
-                }
-            ),
-        )
-        admin = self.iam.create_access_key(UserName="admin")["AccessKey"]
-        session = boto3.session.Session(
-            aws_access_key_id=admin["AccessKeyId"],
-            aws_secret_access_key=admin["SecretAccessKey"],
-            region_name=REGION,
-        )
-        self.s3 = session.client("s3")
-        self.iam = session.client("iam")
-        monkeypatch.setattr(moto_settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)
-        monkeypatch.setattr(ActionAuthenticatorMixin, "request_count", 0)
-
-    def set_policy(self, policy: str) -> None:
-        self.iam.put_user_policy(UserName="archiver", PolicyName="readme", PolicyDocument=policy)
-
-    def uploads(self) -> list[str]:
-        return [u["Key"] for u in self.s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])]
-
-
 def _moto(aws: None, monkeypatch: pytest.MonkeyPatch, without: str = "") -> Moto:
-    moto = Moto(_moto_policy(without), monkeypatch)
+    moto = Moto(moto_bucket_policy(without), monkeypatch)
     # An upload abandoned by a crash (moto dates every upload 2010): the reconcile's
     # cleanup must list and abort it.
     moto.s3.create_multipart_upload(Bucket=BUCKET, Key="ha/crashed.bin")
@@ -205,10 +131,6 @@ async def _due_reconcile(
 
 def _reauth_flows(hass: HomeAssistant) -> list[Any]:
     return hass.config_entries.flow.async_progress_by_handler(DOMAIN)
-
-
-def _issues(hass: HomeAssistant) -> list[ir.IssueEntry]:
-    return [i for (domain, _), i in ir.async_get(hass).issues.items() if domain == DOMAIN]
 
 
 def _sensor_states(hass: HomeAssistant, entry: MockConfigEntry) -> list[str]:
@@ -278,7 +200,7 @@ async def test_readme_policy_allows_setup_every_action_and_the_reconcile(
     await _due_reconcile(hass, mock_config_entry, freezer)
     assert moto.uploads() == []
 
-    assert _issues(hass) == []
+    assert our_issues(hass) == []
     _assert_healthy(hass, mock_config_entry)
 
 
@@ -301,7 +223,7 @@ async def test_missing_upload_listing_is_a_repair_issue_not_a_reauth(
     refreshed = await call_action(hass, "refresh")
     assert refreshed["objects"] == 1
     assert refreshed["bytes"] == 5
-    (issue,) = _issues(hass)
+    (issue,) = our_issues(hass)
     assert issue.translation_key == "missing_permission"
     assert issue.translation_placeholders == {
         "title": mock_config_entry.title,
@@ -310,7 +232,7 @@ async def test_missing_upload_listing_is_a_repair_issue_not_a_reauth(
     _assert_healthy(hass, mock_config_entry)
 
     await _due_reconcile(hass, mock_config_entry, freezer)
-    assert [i.translation_placeholders["action"] for i in _issues(hass)] == [
+    assert [i.translation_placeholders["action"] for i in our_issues(hass)] == [
         "s3:ListBucketMultipartUploads"
     ]
     _assert_healthy(hass, mock_config_entry)
@@ -318,9 +240,9 @@ async def test_missing_upload_listing_is_a_repair_issue_not_a_reauth(
     warnings = [r for r in caplog.records if "s3:ListBucketMultipartUploads" in r.getMessage()]
     assert len(warnings) == 1  # setup's reconcile, refresh, the due reconcile: one line
 
-    moto.set_policy(_moto_policy())
+    moto.set_policy(moto_bucket_policy())
     await call_action(hass, "refresh")
-    assert _issues(hass) == []
+    assert our_issues(hass) == []
     assert moto.uploads() == []
 
 
@@ -344,12 +266,12 @@ async def test_refused_action_names_it_and_raises_an_issue(
     assert err.value.translation_placeholders["action"] == "s3:DeleteObject"
     assert "s3:DeleteObject" in str(err.value)
     await hass.async_block_till_done(wait_background_tasks=True)
-    assert [i.translation_placeholders["action"] for i in _issues(hass)] == ["s3:DeleteObject"]
+    assert [i.translation_placeholders["action"] for i in our_issues(hass)] == ["s3:DeleteObject"]
     _assert_healthy(hass, mock_config_entry)
 
-    moto.set_policy(_moto_policy())
+    moto.set_policy(moto_bucket_policy())
     await call_action(hass, "delete", key="ha/older.bin")
-    assert _issues(hass) == []
+    assert our_issues(hass) == []
 
 
 async def test_moto_tells_bucket_from_object_resources(
@@ -361,7 +283,7 @@ async def test_moto_tells_bucket_from_object_resources(
     """README's statements with their resources swapped are refused: moto checks the
     bucket ARN for bucket requests and the object ARN for object requests, so the tests
     above prove the resources too. Setup then waits for the policy, without a reauth."""
-    policy = json.loads(_moto_policy())
+    policy = json.loads(moto_bucket_policy())
     bucket, objects = policy["Statement"]
     bucket["Resource"], objects["Resource"] = objects["Resource"], bucket["Resource"]
     moto = Moto(json.dumps(policy), monkeypatch)
@@ -375,6 +297,6 @@ async def test_moto_tells_bucket_from_object_resources(
     assert "s3:ListBucket" in (mock_config_entry.reason or "")
     assert _reauth_flows(hass) == []
     # The missing action is a repair issue too, not only the entry's retry reason.
-    assert [(i.translation_key, i.translation_placeholders) for i in _issues(hass)] == [
+    assert [(i.translation_key, i.translation_placeholders) for i in our_issues(hass)] == [
         ("missing_permission", {"title": mock_config_entry.title, "action": "s3:ListBucket"})
     ]

@@ -2,31 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from botocore.awsrequest import AWSResponse
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import issue_registry as ir
-from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.s3_glacier.const import DOMAIN
 
 from .conftest import BUCKET
+from .helpers import next_check, our_issues
 
 SIZE_SENSOR = "sensor.demo_archive_ha_archived_size"
-
-
-async def _next_check(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
-    freezer.tick(timedelta(minutes=15, seconds=1))
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done(wait_background_tasks=True)
-
-
-def _issues(hass: HomeAssistant) -> list[ir.IssueEntry]:
-    return [i for (domain, _), i in ir.async_get(hass).issues.items() if domain == DOMAIN]
 
 
 async def test_bucket_gone_raises_a_repair_issue_until_it_is_back(
@@ -36,16 +25,16 @@ async def test_bucket_gone_raises_a_repair_issue_until_it_is_back(
     freezer: FrozenDateTimeFactory,
 ) -> None:
     s3.delete_bucket(Bucket=BUCKET)
-    await _next_check(hass, freezer)
-    (issue,) = _issues(hass)
+    await next_check(hass, freezer)
+    (issue,) = our_issues(hass)
     assert issue.translation_key == "bucket_not_found"
     assert issue.translation_placeholders == {"title": init_integration.title, "bucket": BUCKET}
     assert hass.states.get(SIZE_SENSOR).state == STATE_UNAVAILABLE
     assert hass.config_entries.flow.async_progress_by_handler(DOMAIN) == []
 
     s3.create_bucket(Bucket=BUCKET)
-    await _next_check(hass, freezer)
-    assert _issues(hass) == []
+    await next_check(hass, freezer)
+    assert our_issues(hass) == []
     assert hass.states.get(SIZE_SENSOR).state != STATE_UNAVAILABLE
 
 
@@ -72,5 +61,5 @@ async def test_failed_upload_cleanup_does_not_stop_the_reconcile(
     )
     assert failed  # the cleanup was tried (and retried) and failed
     assert response == {"added": 1, "removed": 0, "changed": 0, "objects": 1, "bytes": 5}
-    assert _issues(hass) == []
+    assert our_issues(hass) == []
     assert hass.states.get(SIZE_SENSOR).state != STATE_UNAVAILABLE

@@ -20,8 +20,6 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import issue_registry as ir
-from moto.core import DEFAULT_ACCOUNT_ID
-from moto.s3.models import s3_backends
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
@@ -36,55 +34,13 @@ from custom_components.s3_glacier.archive.pricing import RestoreEstimate
 from custom_components.s3_glacier.archive.s3 import parse_restore_header
 from custom_components.s3_glacier.const import DOMAIN
 
+from .client_hooks import ClientHooks, error_response
 from .conftest import BUCKET, MotoRestores, call_action, shown_money, write_seeded
+from .helpers import moto_object, our_issue_ids, tick
 
 GB = 2**30
 
 pytestmark = pytest.mark.usefixtures("init_integration")
-
-
-async def _tick(hass: HomeAssistant, freezer: FrozenDateTimeFactory, delta: timedelta) -> None:
-    freezer.tick(delta)
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done(wait_background_tasks=True)
-
-
-def _moto_key(key: str) -> Any:
-    return s3_backends[DEFAULT_ACCOUNT_ID]["aws"].buckets[BUCKET].keys[key]
-
-
-def _issues(hass: HomeAssistant) -> set[str]:
-    return {key for domain, key in ir.async_get(hass).issues if domain == DOMAIN}
-
-
-def _error(code: str, status: int) -> tuple[AWSResponse, dict[str, Any]]:
-    """A before-call answer that botocore turns into ClientError(code)."""
-    parsed = {
-        "Error": {"Code": code, "Message": code},
-        "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": {}},
-    }
-    return AWSResponse(f"https://{BUCKET}.s3.amazonaws.com", status, {}, None), parsed
-
-
-class ClientHooks:
-    """botocore event handlers on the entry's own client, removed after the test."""
-
-    def __init__(self, entry: MockConfigEntry) -> None:
-        self._events = entry.runtime_data.target._client.meta.events
-        self._registered: list[tuple[str, Callable[..., Any]]] = []
-        self.restore_requests: list[dict[str, Any]] = []
-        self.on("provide-client-params.s3.RestoreObject", self._record_restore)
-
-    def on(self, event: str, handler: Callable[..., Any]) -> None:
-        self._events.register_first(event, handler)
-        self._registered.append((event, handler))
-
-    def _record_restore(self, params: dict[str, Any], **_: Any) -> None:
-        self.restore_requests.append(params["RestoreRequest"])
-
-    def remove_all(self) -> None:
-        for event, handler in self._registered:
-            self._events.unregister(event, handler)
 
 
 @pytest.fixture
@@ -118,13 +74,13 @@ class ArchiveTier:
 
     def _restore(self, **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
         if self.state != "archived":
-            return _error("RestoreAlreadyInProgress", 409)
+            return error_response("RestoreAlreadyInProgress", 409)
         self.state = "restoring"
         parsed = {"ResponseMetadata": {"HTTPStatusCode": 202, "HTTPHeaders": {}}}
         return AWSResponse(f"https://{BUCKET}.s3.amazonaws.com", 202, {}, None), parsed
 
     def _get(self, **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
-        return None if self.state == "restored" else _error("InvalidObjectState", 403)
+        return None if self.state == "restored" else error_response("InvalidObjectState", 403)
 
 
 # --- 10.3 Intelligent-Tiering archive tiers -------------------------------------------
@@ -187,12 +143,12 @@ async def test_intelligent_tiering_archive_tier_is_restored_and_watched(
     assert recorded.archive_status is ArchiveStatus.DEEP_ARCHIVE_ACCESS
     assert hass.states.get("sensor.demo_archive_ha_pending_restores").state == "1"
 
-    await _tick(hass, freezer, timedelta(hours=1, seconds=1))
+    await tick(hass, freezer, timedelta(hours=1, seconds=1))
     assert completed == []
     assert not (allowed / "it.bin").exists()
 
     tier.state = "restored"
-    await _tick(hass, freezer, timedelta(hours=1, seconds=1))
+    await tick(hass, freezer, timedelta(hours=1, seconds=1))
     assert [(e.data["key"], e.data["path"]) for e in completed] == [
         ("ha/it.bin", str((allowed / "it.bin").resolve()))
     ]
@@ -285,7 +241,7 @@ async def test_faster_tier_upgrades_a_running_restore(
     assert response["ready_by"] == ready_by.isoformat(timespec="seconds") + "+00:00"
 
     restores.finish()
-    await _tick(hass, freezer, timedelta(minutes=1, seconds=1))
+    await tick(hass, freezer, timedelta(minutes=1, seconds=1))
     assert [e.data["key"] for e in completed] == ["ha/u.bin"]
     assert (allowed / "u.bin").read_bytes() == data
 
@@ -306,37 +262,37 @@ async def test_copy_expired_unread_is_requested_again_once(
     completed = async_capture_events(hass, f"{DOMAIN}_restore_completed")
     failed = async_capture_events(hass, f"{DOMAIN}_restore_failed")
 
-    _moto_key("ha/e.bin").set_expiry(None)  # the copy expired while nobody looked
-    await _tick(hass, freezer, timedelta(minutes=16))
+    moto_object("ha/e.bin").set_expiry(None)  # the copy expired while nobody looked
+    await tick(hass, freezer, timedelta(minutes=16))
     assert [(e.data["key"], e.data["reason"]) for e in again] == [("ha/e.bin", "restore_expired")]
     assert hooks.restore_requests[-1] == {"Days": 2, "GlacierJobParameters": {"Tier": "Standard"}}
     assert failed == completed == []
     [pending] = init_integration.runtime_data.catalog.pending_restores()
     assert pending.requested_again
 
-    await _tick(hass, freezer, timedelta(minutes=16))
+    await tick(hass, freezer, timedelta(minutes=16))
     assert [e.data["key"] for e in completed] == ["ha/e.bin"]
     assert (allowed / "e.bin").read_bytes() == data
 
     # A second expiry of the same request fails for good, with a repair issue.
     (allowed / "e.bin").unlink()
-    _moto_key("ha/e.bin").set_expiry(None)
+    moto_object("ha/e.bin").set_expiry(None)
     response = await call_action(hass, "restore", key="ha/e.bin", destination=str(allowed), days=2)
     assert response["status"] == "restore_requested"
-    _moto_key("ha/e.bin").set_expiry(None)
-    await _tick(hass, freezer, timedelta(minutes=16))
+    moto_object("ha/e.bin").set_expiry(None)
+    await tick(hass, freezer, timedelta(minutes=16))
     assert len(again) == 2
-    _moto_key("ha/e.bin").set_expiry(None)
-    await _tick(hass, freezer, timedelta(minutes=16))
+    moto_object("ha/e.bin").set_expiry(None)
+    await tick(hass, freezer, timedelta(minutes=16))
     assert [(e.data["key"], e.data["reason"]) for e in failed] == [("ha/e.bin", "restore_expired")]
     issue = repairs.issue_id(init_integration, "restore_expired", "ha/e.bin")
-    assert issue in _issues(hass)
+    assert issue in our_issue_ids(hass)
     assert not (allowed / "e.bin").exists()
 
     # A restore of the key that succeeds clears it.
     await call_action(hass, "restore", key="ha/e.bin", destination=str(allowed))
-    await _tick(hass, freezer, timedelta(minutes=16))
-    assert issue not in _issues(hass)
+    await tick(hass, freezer, timedelta(minutes=16))
+    assert issue not in our_issue_ids(hass)
     assert (allowed / "e.bin").read_bytes() == data
 
 
@@ -355,9 +311,9 @@ async def test_failed_restore_raises_a_repair_issue(
     await call_action(hass, "archive", path=str(allowed / "gone.bin"), storage_class="GLACIER")
     await call_action(hass, "restore", key="ha/gone.bin", destination=str(allowed / "back.bin"))
     s3.delete_object(Bucket=BUCKET, Key="ha/gone.bin")
-    await _tick(hass, freezer, timedelta(minutes=16))
+    await tick(hass, freezer, timedelta(minutes=16))
     issue = repairs.issue_id(init_integration, "restore_failed", "ha/gone.bin")
-    assert issue in _issues(hass)
+    assert issue in our_issue_ids(hass)
     registered = ir.async_get(hass).async_get_issue(DOMAIN, issue)
     assert registered is not None
     assert registered.translation_placeholders == {
@@ -368,9 +324,9 @@ async def test_failed_restore_raises_a_repair_issue(
 
     await call_action(hass, "archive", path=str(allowed / "gone.bin"), storage_class="GLACIER")
     await call_action(hass, "restore", key="ha/gone.bin", destination=str(allowed / "back.bin"))
-    await _tick(hass, freezer, timedelta(minutes=16))
+    await tick(hass, freezer, timedelta(minutes=16))
     assert (allowed / "back.bin").read_bytes() == data
-    assert issue not in _issues(hass)
+    assert issue not in our_issue_ids(hass)
 
 
 async def test_watcher_gives_up_after_failed_checks(
@@ -390,24 +346,24 @@ async def test_watcher_gives_up_after_failed_checks(
     def throttled(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
         nonlocal heads
         heads += 1
-        return _error("SlowDown", 503)
+        return error_response("SlowDown", 503)
 
     hooks.on("before-call.s3.HeadObject", throttled)
-    await _tick(hass, freezer, timedelta(minutes=1, seconds=1))
+    await tick(hass, freezer, timedelta(minutes=1, seconds=1))
     assert heads == 1
-    await _tick(hass, freezer, timedelta(minutes=1, seconds=1))
+    await tick(hass, freezer, timedelta(minutes=1, seconds=1))
     assert heads == 1  # backed off: the next check is 2 minutes later
-    await _tick(hass, freezer, timedelta(minutes=1))
+    await tick(hass, freezer, timedelta(minutes=1))
     assert heads == 2
     for failures in range(2, 10):
         assert failed == []
-        await _tick(hass, freezer, timedelta(minutes=2**failures, seconds=1))
+        await tick(hass, freezer, timedelta(minutes=2**failures, seconds=1))
         assert heads == failures + 1
     assert [(e.data["key"], e.data["reason"]) for e in failed] == [("ha/t.bin", "checks_failed")]
     issue = repairs.issue_id(init_integration, "restore_checks_failed", "ha/t.bin")
-    assert issue in _issues(hass)
+    assert issue in our_issue_ids(hass)
     assert hass.states.get("sensor.demo_archive_ha_pending_restores").state == "0"
-    await _tick(hass, freezer, timedelta(hours=7))
+    await tick(hass, freezer, timedelta(hours=7))
     assert heads == 10
 
 
@@ -427,17 +383,17 @@ async def test_watcher_refused_a_check_names_the_permission_and_goes_on(
     completed = async_capture_events(hass, f"{DOMAIN}_restore_completed")
 
     def refused(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
-        return _error("AccessDenied", 403)
+        return error_response("AccessDenied", 403)
 
     hooks.on("before-call.s3.HeadObject", refused)
-    await _tick(hass, freezer, timedelta(minutes=1, seconds=1))
+    await tick(hass, freezer, timedelta(minutes=1, seconds=1))
     assert failed == []
     issue = repairs.issue_id(init_integration, "missing_permission", "s3:GetObject")
-    assert issue in _issues(hass)
+    assert issue in our_issue_ids(hass)
     assert hass.states.get("sensor.demo_archive_ha_pending_restores").state == "1"
 
     hooks.remove_all()  # the policy was fixed
-    await _tick(hass, freezer, timedelta(minutes=2, seconds=1))
+    await tick(hass, freezer, timedelta(minutes=2, seconds=1))
     assert [e.data["key"] for e in completed] == ["ha/p.bin"]
     assert failed == []
     assert hass.states.get("sensor.demo_archive_ha_pending_restores").state == "0"
@@ -551,13 +507,13 @@ async def test_monthly_cost_includes_restored_copies_until_they_expire(
 
     await call_action(hass, "restore", key="ha/c.bin", days=2)  # moto restores at once
     assert coordinator.data.cost.restored_copies == 0  # restoring: no copy yet
-    await _tick(hass, freezer, timedelta(minutes=16))  # the watcher sees it readable
+    await tick(hass, freezer, timedelta(minutes=16))  # the watcher sees it readable
     copy = Decimal(size) * Decimal("0.023") / GB
     assert coordinator.data.cost.restored_copies == copy
     assert coordinator.data.cost.total == archived_only + copy
     assert coordinator.data.restored_copy_bytes == size
 
-    await _tick(hass, freezer, timedelta(days=2))
+    await tick(hass, freezer, timedelta(days=2))
     await coordinator.async_refresh()
     assert coordinator.data.cost.restored_copies == 0
     assert coordinator.data.cost.total == archived_only

@@ -13,18 +13,17 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 import datetime as dt
 from datetime import timedelta
-import errno
 import json
 from pathlib import Path
 import threading
-from typing import IO, Any
+from typing import Any
 
 import boto3
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ConnectionClosedError, EndpointConnectionError
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.core import HomeAssistant
+from homeassistant.core import Event, HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.glacier.models import glacier_backends
@@ -41,8 +40,10 @@ from custom_components.s3_glacier.archive.vault import build_description
 from custom_components.s3_glacier.const import DOMAIN, META_INVENTORY_JOB
 from custom_components.s3_glacier.restore import RestoreWatcher
 
+from .client_hooks import ClientHooks, error_response
 from .conftest import DEMO_VAULT, REGION, MotoRestores, call_action, write_seeded
-from .test_restore import ClientHooks, _error, _issues, _moto_key, _tick
+from .full_disk import FullDiskFile
+from .helpers import moto_object, our_issue_ids, set_up, tick, unload
 
 ENDPOINT = "https://demo-archive.s3.amazonaws.com"
 COMPLETED = f"{DOMAIN}_restore_completed"
@@ -104,7 +105,7 @@ def _raise(err: Exception) -> Answer:
 
 
 def _answer_error(code: str, status: int) -> Answer:
-    return lambda: _error(code, status)
+    return lambda: error_response(code, status)
 
 
 def _pending_keys(entry: MockConfigEntry) -> list[str]:
@@ -116,22 +117,11 @@ def _leftovers(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir())
 
 
-async def _unload(hass: HomeAssistant, entry: MockConfigEntry) -> None:
-    """Unload the entry, as stopping Home Assistant would (the catalog is closed)."""
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    await hass.async_block_till_done(wait_background_tasks=True)
-
-
-async def _set_up(hass: HomeAssistant, entry: MockConfigEntry) -> None:
-    """Set the entry up again, as starting Home Assistant would."""
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done(wait_background_tasks=True)
-
-
 async def _archive_and_restore(
     hass: HomeAssistant, allowed: Path, name: str, size: int, **restore: Any
 ) -> bytes:
-    """Archive ``allowed/name`` to GLACIER, remove it, and ask for it back (Expedited)."""
+    """Archive ``allowed/name`` to GLACIER, remove it, and ask for it back (Expedited
+    into ``allowed`` unless ``restore`` says otherwise)."""
     data = write_seeded(allowed / name, size)
     await call_action(hass, "archive", path=str(allowed / name), storage_class="GLACIER")
     (allowed / name).unlink()
@@ -139,11 +129,38 @@ async def _archive_and_restore(
         hass,
         "restore",
         key=f"ha/{name}",
-        tier="Expedited",
-        **({"destination": str(allowed)} | restore),
+        **({"tier": "Expedited", "destination": str(allowed)} | restore),
     )
     assert response["status"] == "restore_requested"
     return data
+
+
+async def _restored_while_stopped(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    allowed: Path,
+    restores: MotoRestores,
+    name: str,
+    size: int,
+    **restore: Any,
+) -> bytes:
+    """Archive and ask for ``name`` back, then stop: the restore finishes while the
+    entry is unloaded. Returns the bytes."""
+    data = await _archive_and_restore(hass, allowed, name, size, **restore)
+    restores.hold(f"ha/{name}")
+    await unload(hass, entry)
+    restores.finish()  # done while Home Assistant was off
+    return data
+
+
+def _keys_and_paths(events: list[Event]) -> list[tuple[str, str | None]]:
+    """(key, path) of each restore_completed event."""
+    return [(e.data["key"], e.data["path"]) for e in events]
+
+
+def _keys_and_reasons(events: list[Event]) -> list[tuple[str, str]]:
+    """(key, reason) of each restore_failed or restore_requested_again event."""
+    return [(e.data["key"], e.data["reason"]) for e in events]
 
 
 # --- S3: checks that cannot be made ----------------------------------------------------
@@ -177,37 +194,35 @@ async def test_check_that_cannot_be_made_is_postponed_then_completes(
     failed = async_capture_events(hass, FAILED)
 
     heads.fail(fault, fault)
-    await _tick(hass, freezer, timedelta(minutes=1, seconds=1))
+    await tick(hass, freezer, timedelta(minutes=1, seconds=1))
     assert heads.count == 1
-    await _tick(hass, freezer, timedelta(minutes=1, seconds=57))
+    await tick(hass, freezer, timedelta(minutes=1, seconds=57))
     assert heads.count == 1  # postponed by 2 minutes, not checked at the usual pace
-    await _tick(hass, freezer, timedelta(seconds=4))
+    await tick(hass, freezer, timedelta(seconds=4))
     assert heads.count == 2
-    await _tick(hass, freezer, timedelta(minutes=3, seconds=56))
+    await tick(hass, freezer, timedelta(minutes=3, seconds=56))
     assert heads.count == 2  # failed again: 4 minutes
-    await _tick(hass, freezer, timedelta(seconds=4))
+    await tick(hass, freezer, timedelta(seconds=4))
     assert heads.count == 3  # answered: still restoring, so the usual pace again
-    await _tick(hass, freezer, timedelta(minutes=1))
+    await tick(hass, freezer, timedelta(minutes=1))
     assert heads.count == 4
     assert completed == failed == []
     assert _pending_keys(init_integration) == ["ha/n.bin"]
     assert hass.states.get("sensor.demo_archive_ha_pending_restores").state == "1"
 
     heads.fail(fault)  # a new failure after an answer starts the backoff afresh
-    await _tick(hass, freezer, timedelta(minutes=1))
+    await tick(hass, freezer, timedelta(minutes=1))
     assert heads.count == 5
     restores.finish()
-    await _tick(hass, freezer, timedelta(minutes=1, seconds=56))
+    await tick(hass, freezer, timedelta(minutes=1, seconds=56))
     assert heads.count == 5
     assert not (allowed / "n.bin").exists()
-    await _tick(hass, freezer, timedelta(seconds=4))
-    assert [(e.data["key"], e.data["path"]) for e in completed] == [
-        ("ha/n.bin", str((allowed / "n.bin").resolve()))
-    ]
+    await tick(hass, freezer, timedelta(seconds=4))
+    assert _keys_and_paths(completed) == [("ha/n.bin", str((allowed / "n.bin").resolve()))]
     assert (allowed / "n.bin").read_bytes() == data
     assert failed == []
     assert _pending_keys(init_integration) == []
-    assert _issues(hass) == set()
+    assert our_issue_ids(hass) == set()
 
 
 @pytest.mark.parametrize(
@@ -233,13 +248,13 @@ async def test_download_cut_off_is_postponed_then_completes(
     completed = async_capture_events(hass, COMPLETED)
     failed = async_capture_events(hass, FAILED)
 
-    await _tick(hass, freezer, timedelta(minutes=1, seconds=1))
+    await tick(hass, freezer, timedelta(minutes=1, seconds=1))
     assert gets.count == 1
     assert completed == failed == []
     assert _leftovers(allowed) == []
-    await _tick(hass, freezer, timedelta(minutes=1, seconds=57))
+    await tick(hass, freezer, timedelta(minutes=1, seconds=57))
     assert gets.count == 1
-    await _tick(hass, freezer, timedelta(seconds=4))
+    await tick(hass, freezer, timedelta(seconds=4))
     assert gets.count == 2
     assert [e.data["key"] for e in completed] == ["ha/c.bin"]
     assert (allowed / "c.bin").read_bytes() == data
@@ -257,20 +272,14 @@ async def test_restored_while_stopped_is_downloaded_at_setup(
 ) -> None:
     """A Bulk restore (checked hourly) that finished while Home Assistant was off is
     downloaded as soon as the entry is set up again, without waiting for the hour."""
-    data = write_seeded(allowed / "r.bin", 2500)
-    await call_action(hass, "archive", path=str(allowed / "r.bin"), storage_class="GLACIER")
-    (allowed / "r.bin").unlink()
-    await call_action(hass, "restore", key="ha/r.bin", destination=str(allowed), tier="Bulk")
-    restores.hold("ha/r.bin")
-    await _unload(hass, init_integration)
-    restores.finish()  # done while Home Assistant was off
+    data = await _restored_while_stopped(
+        hass, init_integration, allowed, restores, "r.bin", 2500, tier="Bulk"
+    )
     completed = async_capture_events(hass, COMPLETED)
 
-    await _set_up(hass, init_integration)
+    await set_up(hass, init_integration)
 
-    assert [(e.data["key"], e.data["path"]) for e in completed] == [
-        ("ha/r.bin", str((allowed / "r.bin").resolve()))
-    ]
+    assert _keys_and_paths(completed) == [("ha/r.bin", str((allowed / "r.bin").resolve()))]
     assert (allowed / "r.bin").read_bytes() == data
     assert _pending_keys(init_integration) == []
 
@@ -285,17 +294,17 @@ async def test_restore_running_across_a_restart_is_followed(
     """Still running after a restart: followed again, at its tier's pace."""
     data = await _archive_and_restore(hass, allowed, "s.bin", 1200)
     restores.hold("ha/s.bin")
-    await _unload(hass, init_integration)
+    await unload(hass, init_integration)
     completed = async_capture_events(hass, COMPLETED)
 
-    await _set_up(hass, init_integration)
+    await set_up(hass, init_integration)
     [pending] = init_integration.runtime_data.catalog.pending_restores()
     assert (pending.key, pending.destination) == ("ha/s.bin", (allowed / "s.bin").resolve())
     assert init_integration.runtime_data.restores.pending("ha/s.bin") == pending
     restores.finish()
-    await _tick(hass, freezer, timedelta(seconds=57))
+    await tick(hass, freezer, timedelta(seconds=57))
     assert completed == []  # that check found it running: the next one is a minute later
-    await _tick(hass, freezer, timedelta(seconds=4))
+    await tick(hass, freezer, timedelta(seconds=4))
     assert [e.data["key"] for e in completed] == ["ha/s.bin"]
     assert (allowed / "s.bin").read_bytes() == data
 
@@ -332,15 +341,13 @@ async def test_request_made_during_a_check_supersedes_it(
     hooks.on("before-call.s3.HeadObject", ask_with_destination)
     completed = async_capture_events(hass, COMPLETED)
 
-    await _tick(hass, freezer, timedelta(minutes=1, seconds=1))
+    await tick(hass, freezer, timedelta(minutes=1, seconds=1))
     assert responses[0]["status"] == "restore_in_progress"
     [pending] = init_integration.runtime_data.catalog.pending_restores()
     assert pending.destination == (allowed / "sup.bin").resolve()
     restores.finish()
-    await _tick(hass, freezer, timedelta(minutes=1))
-    assert [(e.data["key"], e.data["path"]) for e in completed] == [
-        ("ha/sup.bin", str((allowed / "sup.bin").resolve()))
-    ]
+    await tick(hass, freezer, timedelta(minutes=1))
+    assert _keys_and_paths(completed) == [("ha/sup.bin", str((allowed / "sup.bin").resolve()))]
     assert (allowed / "sup.bin").read_bytes() == data
 
 
@@ -362,7 +369,7 @@ async def test_copy_expired_between_check_and_download_is_asked_again(
     def expire_first(**_: Any) -> None:
         if not expired:
             expired.append(True)
-            _moto_key("ha/x.bin").set_expiry(None)  # moto then answers InvalidObjectState
+            moto_object("ha/x.bin").set_expiry(None)  # moto then answers InvalidObjectState
 
     expired: list[bool] = []
     hooks.on("before-call.s3.GetObject", expire_first)
@@ -370,16 +377,16 @@ async def test_copy_expired_between_check_and_download_is_asked_again(
     completed = async_capture_events(hass, COMPLETED)
     failed = async_capture_events(hass, FAILED)
 
-    await _tick(hass, freezer, timedelta(minutes=1, seconds=1))
+    await tick(hass, freezer, timedelta(minutes=1, seconds=1))
     assert expired == [True]
     assert again == completed == failed == []
     assert _leftovers(allowed) == []
     assert _pending_keys(init_integration) == ["ha/x.bin"]
 
-    await _tick(hass, freezer, timedelta(minutes=1))
-    assert [(e.data["key"], e.data["reason"]) for e in again] == [("ha/x.bin", "restore_expired")]
+    await tick(hass, freezer, timedelta(minutes=1))
+    assert _keys_and_reasons(again) == [("ha/x.bin", "restore_expired")]
     assert hooks.restore_requests == [{"Days": 3, "GlacierJobParameters": {"Tier": "Expedited"}}]
-    await _tick(hass, freezer, timedelta(minutes=1))
+    await tick(hass, freezer, timedelta(minutes=1))
     assert [e.data["key"] for e in completed] == ["ha/x.bin"]
     assert (allowed / "x.bin").read_bytes() == data
     assert failed == []
@@ -403,7 +410,7 @@ async def test_destination_that_appeared_is_kept_and_reported(
     (allowed / "d.bin").write_bytes(b"someone else's file")
     restores.finish()
 
-    await _tick(hass, freezer, timedelta(minutes=1, seconds=1))
+    await tick(hass, freezer, timedelta(minutes=1, seconds=1))
     assert [e.data for e in failed] == [
         {
             "config_entry_id": init_integration.entry_id,
@@ -415,7 +422,7 @@ async def test_destination_that_appeared_is_kept_and_reported(
     assert gets.count == 0
     assert (allowed / "d.bin").read_bytes() == b"someone else's file"
     assert _leftovers(allowed) == ["d.bin"]
-    assert _issues(hass) == {repairs.issue_id(init_integration, "restore_failed", "ha/d.bin")}
+    assert our_issue_ids(hass) == {repairs.issue_id(init_integration, "restore_failed", "ha/d.bin")}
     assert _pending_keys(init_integration) == []
 
 
@@ -436,27 +443,10 @@ async def test_destination_already_holding_the_object_completes_without_download
     (allowed / "same.bin").write_bytes(data)
     restores.finish()
 
-    await _tick(hass, freezer, timedelta(minutes=1, seconds=1))
-    assert [(e.data["key"], e.data["path"]) for e in completed] == [
-        ("ha/same.bin", str((allowed / "same.bin").resolve()))
-    ]
+    await tick(hass, freezer, timedelta(minutes=1, seconds=1))
+    assert _keys_and_paths(completed) == [("ha/same.bin", str((allowed / "same.bin").resolve()))]
     assert gets.count == 0
     assert (allowed / "same.bin").read_bytes() == data
-
-
-class _DiskFull:
-    """A file that takes ``room`` bytes, then fails as a full disk does."""
-
-    def __init__(self, out: IO[bytes], room: int) -> None:
-        self._out = out
-        self._room = room
-
-    def write(self, chunk: bytes) -> int:
-        written = self._out.write(chunk[: self._room])
-        self._room -= written
-        if written < len(chunk):
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return written
 
 
 async def test_write_failure_leaves_nothing_and_is_reported(
@@ -473,18 +463,20 @@ async def test_write_failure_leaves_nothing_and_is_reported(
     monkeypatch.setattr(
         s3_module,
         "_copy_stream",
-        lambda body, out, progress: real_copy(body, _DiskFull(out, 1000), progress),
+        lambda body, out, progress: real_copy(
+            body, FullDiskFile(out.fileno(), 1000, closefd=False), progress
+        ),
     )
     failed = async_capture_events(hass, FAILED)
     completed = async_capture_events(hass, COMPLETED)
 
-    await _tick(hass, freezer, timedelta(minutes=1, seconds=1))
-    assert [(e.data["key"], e.data["reason"]) for e in failed] == [("ha/w.bin", "write_failed")]
+    await tick(hass, freezer, timedelta(minutes=1, seconds=1))
+    assert _keys_and_reasons(failed) == [("ha/w.bin", "write_failed")]
     assert completed == []
     assert _leftovers(allowed) == []
-    assert _issues(hass) == {repairs.issue_id(init_integration, "restore_failed", "ha/w.bin")}
+    assert our_issue_ids(hass) == {repairs.issue_id(init_integration, "restore_failed", "ha/w.bin")}
     assert _pending_keys(init_integration) == []
-    await _tick(hass, freezer, timedelta(hours=2))
+    await tick(hass, freezer, timedelta(hours=2))
     assert len(failed) == 1
     assert _leftovers(allowed) == []
 
@@ -500,16 +492,14 @@ async def test_restored_bytes_that_differ_are_not_written(
     the download is refused (checksum_mismatch) and nothing reaches the destination."""
     data = await _archive_and_restore(hass, allowed, "m.bin", 1000)
     restores.hold("ha/m.bin")
-    _moto_key("ha/m.bin").value = bytes(reversed(data))
+    moto_object("ha/m.bin").value = bytes(reversed(data))
     restores.finish()
     failed = async_capture_events(hass, FAILED)
 
-    await _tick(hass, freezer, timedelta(minutes=1, seconds=1))
-    assert [(e.data["key"], e.data["reason"]) for e in failed] == [
-        ("ha/m.bin", "checksum_mismatch")
-    ]
+    await tick(hass, freezer, timedelta(minutes=1, seconds=1))
+    assert _keys_and_reasons(failed) == [("ha/m.bin", "checksum_mismatch")]
     assert _leftovers(allowed) == []
-    assert _issues(hass) == {repairs.issue_id(init_integration, "restore_failed", "ha/m.bin")}
+    assert our_issue_ids(hass) == {repairs.issue_id(init_integration, "restore_failed", "ha/m.bin")}
 
 
 # --- S3: restores that no longer run ---------------------------------------------------
@@ -533,10 +523,10 @@ async def test_deleting_the_object_stops_its_restore(
     await call_action(hass, "delete", key="ha/del.bin")
     heads_after_delete = heads.count
     assert _pending_keys(init_integration) == []
-    await _tick(hass, freezer, timedelta(hours=2))
+    await tick(hass, freezer, timedelta(hours=2))
     assert heads.count == heads_after_delete
     assert completed == failed == []
-    assert _issues(hass) == set()
+    assert our_issue_ids(hass) == set()
     assert hass.states.get("sensor.demo_archive_ha_pending_restores").state == "0"
 
 
@@ -554,9 +544,11 @@ async def test_object_deleted_elsewhere_fails_the_restore(
     s3.delete_object(Bucket="demo-archive", Key="ha/gone.bin")
     failed = async_capture_events(hass, FAILED)
 
-    await _tick(hass, freezer, timedelta(minutes=1, seconds=1))
-    assert [(e.data["key"], e.data["reason"]) for e in failed] == [("ha/gone.bin", "key_not_found")]
-    assert _issues(hass) == {repairs.issue_id(init_integration, "restore_failed", "ha/gone.bin")}
+    await tick(hass, freezer, timedelta(minutes=1, seconds=1))
+    assert _keys_and_reasons(failed) == [("ha/gone.bin", "key_not_found")]
+    assert our_issue_ids(hass) == {
+        repairs.issue_id(init_integration, "restore_failed", "ha/gone.bin")
+    }
     assert _pending_keys(init_integration) == []
     assert _leftovers(allowed) == []
 
@@ -627,22 +619,20 @@ async def test_vault_job_still_running_is_checked_at_its_pace(
     checks = Requests(hooks_on(loaded_vault), "before-call.glacier.DescribeJob")
     completed = async_capture_events(hass, COMPLETED)
 
-    await _tick(hass, freezer, timedelta(minutes=1, seconds=1))
+    await tick(hass, freezer, timedelta(minutes=1, seconds=1))
     assert checks.count == 1
-    await _tick(hass, freezer, timedelta(seconds=57))
+    await tick(hass, freezer, timedelta(seconds=57))
     assert checks.count == 1
-    await _tick(hass, freezer, timedelta(seconds=4))
+    await tick(hass, freezer, timedelta(seconds=4))
     assert checks.count == 2
     assert completed == []
     assert _pending_keys(loaded_vault) == [archive_id]
     assert not (allowed / "v.bin").exists()
 
     _finish_job(job_id)
-    await _tick(hass, freezer, timedelta(minutes=1))
+    await tick(hass, freezer, timedelta(minutes=1))
     assert checks.count == 3
-    assert [(e.data["key"], e.data["path"]) for e in completed] == [
-        (archive_id, str((allowed / "v.bin").resolve()))
-    ]
+    assert _keys_and_paths(completed) == [(archive_id, str((allowed / "v.bin").resolve()))]
     assert (allowed / "v.bin").read_bytes() == data
     assert _pending_keys(loaded_vault) == []
 
@@ -658,7 +648,7 @@ async def test_vault_job_still_running_is_checked_at_its_pace(
         pytest.param(
             (
                 "before-call.glacier.DescribeJob",
-                lambda **_: _error("ResourceNotFoundException", 404),
+                lambda **_: error_response("ResourceNotFoundException", 404),
             ),
             "job_not_found",
             id="expired",
@@ -681,13 +671,13 @@ async def test_vault_job_that_cannot_finish_fails_the_restore(
     failed = async_capture_events(hass, FAILED)
     completed = async_capture_events(hass, COMPLETED)
 
-    await _tick(hass, freezer, timedelta(minutes=1, seconds=1))
+    await tick(hass, freezer, timedelta(minutes=1, seconds=1))
     assert [e.data for e in failed] == [
         {"config_entry_id": loaded_vault.entry_id, "key": archive_id, "reason": reason}
     ]
     assert completed == []
     issue = repairs.issue_id(loaded_vault, "restore_failed", archive_id)
-    assert _issues(hass) == {issue}
+    assert our_issue_ids(hass) == {issue}
     registered = ir.async_get(hass).async_get_issue(DOMAIN, issue)
     assert registered is not None
     assert registered.translation_placeholders["key"] == archive_id
@@ -709,12 +699,12 @@ async def test_vault_check_cut_off_is_postponed_then_completes(
     checks.fail(_answer_error("ThrottlingException", 400))
     completed = async_capture_events(hass, COMPLETED)
 
-    await _tick(hass, freezer, timedelta(minutes=1, seconds=1))
+    await tick(hass, freezer, timedelta(minutes=1, seconds=1))
     assert checks.count == 1
-    await _tick(hass, freezer, timedelta(minutes=1, seconds=57))
+    await tick(hass, freezer, timedelta(minutes=1, seconds=57))
     assert checks.count == 1
     assert completed == []
-    await _tick(hass, freezer, timedelta(seconds=4))
+    await tick(hass, freezer, timedelta(seconds=4))
     assert checks.count == 2
     assert [e.data["key"] for e in completed] == [archive_id]
     assert (allowed / "t.bin").read_bytes() == data
@@ -728,11 +718,11 @@ async def test_vault_job_done_while_stopped_is_downloaded_at_setup(
     """A job that ended while Home Assistant was off is downloaded at setup."""
     archive_id, job_id, data = await _vault_restore(hass, loaded_vault, allowed, "r.bin", 900)
     _hold_job(job_id)
-    await _unload(hass, loaded_vault)
+    await unload(hass, loaded_vault)
     _finish_job(job_id)
     completed = async_capture_events(hass, COMPLETED)
 
-    await _set_up(hass, loaded_vault)
+    await set_up(hass, loaded_vault)
     assert [e.data["key"] for e in completed] == [archive_id]
     assert (allowed / "r.bin").read_bytes() == data
     assert _pending_keys(loaded_vault) == []
@@ -754,7 +744,7 @@ async def test_vault_job_without_destination_completes_without_download(
     outputs = Requests(hooks_on(loaded_vault), "before-call.glacier.GetJobOutput")
     completed = async_capture_events(hass, COMPLETED)
 
-    await _tick(hass, freezer, timedelta(minutes=1, seconds=1))
+    await tick(hass, freezer, timedelta(minutes=1, seconds=1))
     assert [e.data for e in completed] == [
         {"config_entry_id": loaded_vault.entry_id, "key": archive_id, "path": None}
     ]
@@ -779,9 +769,9 @@ async def test_vault_output_already_at_destination_is_not_fetched_again(
     completed = async_capture_events(hass, COMPLETED)
     failed = async_capture_events(hass, FAILED)
 
-    await _tick(hass, freezer, timedelta(minutes=1, seconds=1))
+    await tick(hass, freezer, timedelta(minutes=1, seconds=1))
     assert [e.data["key"] for e in completed] == [same_id]
-    assert [(e.data["key"], e.data["reason"]) for e in failed] == [(other_id, "destination_exists")]
+    assert _keys_and_reasons(failed) == [(other_id, "destination_exists")]
     assert outputs.count == 0
     assert (allowed / "same.bin").read_bytes() == same
     assert (allowed / "other.bin").read_bytes() == b"not the archive"
@@ -800,8 +790,8 @@ async def test_vault_archive_dropped_from_the_catalog_fails_the_restore(
     await hass.async_add_executor_job(loaded_vault.runtime_data.catalog.remove, archive_id)
     failed = async_capture_events(hass, FAILED)
 
-    await _tick(hass, freezer, timedelta(minutes=1, seconds=1))
-    assert [(e.data["key"], e.data["reason"]) for e in failed] == [(archive_id, "key_not_found")]
+    await tick(hass, freezer, timedelta(minutes=1, seconds=1))
+    assert _keys_and_reasons(failed) == [(archive_id, "key_not_found")]
     assert _leftovers(allowed) == []
 
 
@@ -837,10 +827,10 @@ async def test_inventory_running_across_a_restart_is_resumed_at_setup(
     foreign = _foreign_archive("foreign.csv")
     job_id = (await call_action(hass, "refresh"))["job_id"]
     _hold_job(job_id)
-    await _unload(hass, loaded_vault)
+    await unload(hass, loaded_vault)
     _finish_job(job_id)
 
-    await _set_up(hass, loaded_vault)
+    await set_up(hass, loaded_vault)
     assert _catalog_keys(loaded_vault) == {foreign}
     assert _inventory_job(loaded_vault) == ""
     assert hass.states.get("sensor.demo_vault_archived_objects").state == "1"
@@ -858,22 +848,22 @@ async def test_inventory_still_running_is_checked_again(
     _hold_job(job_id)
     checks = Requests(hooks_on(loaded_vault), "before-call.glacier.DescribeJob")
 
-    await _tick(hass, freezer, timedelta(minutes=15, seconds=1))
+    await tick(hass, freezer, timedelta(minutes=15, seconds=1))
     assert checks.count == 1
     assert _inventory_job(loaded_vault) == job_id
     assert _catalog_keys(loaded_vault) == set()
-    await _tick(hass, freezer, timedelta(minutes=14, seconds=57))
+    await tick(hass, freezer, timedelta(minutes=14, seconds=57))
     assert checks.count == 1
-    await _tick(hass, freezer, timedelta(seconds=4))
+    await tick(hass, freezer, timedelta(seconds=4))
     assert checks.count == 2
     assert _inventory_job(loaded_vault) == job_id
 
     _finish_job(job_id)
-    await _tick(hass, freezer, timedelta(minutes=15))
+    await tick(hass, freezer, timedelta(minutes=15))
     assert checks.count == 3
     assert _catalog_keys(loaded_vault) == {foreign}
     assert _inventory_job(loaded_vault) == ""
-    await _tick(hass, freezer, timedelta(hours=1))
+    await tick(hass, freezer, timedelta(hours=1))
     assert checks.count == 3  # done: no more checks
 
 
@@ -889,11 +879,11 @@ async def test_inventory_check_throttled_is_postponed(
     checks = Requests(hooks_on(loaded_vault), "before-call.glacier.DescribeJob")
     checks.fail(_raise(EndpointConnectionError(endpoint_url=ENDPOINT)))
 
-    await _tick(hass, freezer, timedelta(minutes=15, seconds=1))
+    await tick(hass, freezer, timedelta(minutes=15, seconds=1))
     assert checks.count == 1
     assert _inventory_job(loaded_vault) == job_id
     assert _catalog_keys(loaded_vault) == set()
-    await _tick(hass, freezer, timedelta(minutes=15))
+    await tick(hass, freezer, timedelta(minutes=15))
     assert checks.count == 2
     assert _catalog_keys(loaded_vault) == {foreign}
     assert _inventory_job(loaded_vault) == ""
@@ -909,7 +899,7 @@ async def test_inventory_check_throttled_is_postponed(
         pytest.param(
             (
                 "before-call.glacier.DescribeJob",
-                lambda **_: _error("ResourceNotFoundException", 404),
+                lambda **_: error_response("ResourceNotFoundException", 404),
             ),
             id="expired",
         ),
@@ -933,12 +923,12 @@ async def test_failed_inventory_is_dropped_and_the_catalog_kept(
     checks = Requests(hooks, "before-call.glacier.DescribeJob")
     hooks.on(*fault)
 
-    await _tick(hass, freezer, timedelta(minutes=15, seconds=1))
+    await tick(hass, freezer, timedelta(minutes=15, seconds=1))
     assert checks.count == 1
     assert job_id
     assert _inventory_job(loaded_vault) == ""
     assert _catalog_keys(loaded_vault) == {kept["archive_id"]}
-    await _tick(hass, freezer, timedelta(hours=1))
+    await tick(hass, freezer, timedelta(hours=1))
     assert checks.count == 1
 
 
@@ -952,13 +942,9 @@ async def test_reload_during_a_download_does_not_download_twice(
     """A reload (reauth, reconfigure) while the watcher downloads: the new load's
     watcher waits for the old load to close instead of downloading the same restore
     again and reporting the first copy as a destination in the way."""
-    data = write_seeded(allowed / "r.bin", 2500)
-    await call_action(hass, "archive", path=str(allowed / "r.bin"), storage_class="GLACIER")
-    (allowed / "r.bin").unlink()
-    await call_action(hass, "restore", key="ha/r.bin", destination=str(allowed), tier="Bulk")
-    restores.hold("ha/r.bin")
-    await _unload(hass, init_integration)
-    restores.finish()
+    data = await _restored_while_stopped(
+        hass, init_integration, allowed, restores, "r.bin", 2500, tier="Bulk"
+    )
 
     started, go = threading.Event(), threading.Event()
     downloads: list[str] = []
@@ -998,10 +984,7 @@ async def test_setup_failing_late_leaves_no_check_running(
     """A setup that fails once the catalog is open (here: setting up the sensors)
     starts no check of the pending restores, so nothing downloads into a destination
     with a closed catalog and client, and the restore stays pending for the next setup."""
-    await _archive_and_restore(hass, allowed, "f.bin", 1200)
-    restores.hold("ha/f.bin")
-    await _unload(hass, init_integration)
-    restores.finish()
+    await _restored_while_stopped(hass, init_integration, allowed, restores, "f.bin", 1200)
     downloads: list[str] = []
     download = RestoreWatcher._download
 

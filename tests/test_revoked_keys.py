@@ -33,9 +33,9 @@ from custom_components.s3_glacier.const import (
     CONF_SECRET_ACCESS_KEY,
     DOMAIN,
 )
-from custom_components.s3_glacier.coordinator import CHECK_INTERVAL
 
 from .conftest import REGION
+from .helpers import next_check
 
 USER = "archiver"
 ALLOW_S3 = {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}
@@ -98,12 +98,6 @@ async def _load(hass: HomeAssistant, entry: MockConfigEntry, keys: dict[str, str
     assert entry.state is ConfigEntryState.LOADED
 
 
-async def _next_check(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
-    freezer.tick(CHECK_INTERVAL + timedelta(seconds=1))
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done(wait_background_tasks=True)
-
-
 def _flows(hass: HomeAssistant) -> list[tuple[str, str]]:
     return [
         (flow["context"]["source"], flow["context"]["entry_id"])
@@ -135,14 +129,14 @@ async def test_keys_revoked_while_running_start_a_reauth(
     assert STATE_UNAVAILABLE not in before.values()
 
     iam.revoke(keys)
-    await _next_check(hass, freezer)
+    await next_check(hass, freezer)
 
     assert _flows(hass) == [(SOURCE_REAUTH, mock_config_entry.entry_id)]
     assert mock_config_entry.state is ConfigEntryState.LOADED
     assert set(_sensor_states(hass, mock_config_entry).values()) == {STATE_UNAVAILABLE}
 
     # A second check neither starts a second flow nor brings the sensors back.
-    await _next_check(hass, freezer)
+    await next_check(hass, freezer)
     assert _flows(hass) == [(SOURCE_REAUTH, mock_config_entry.entry_id)]
     assert set(_sensor_states(hass, mock_config_entry).values()) == {STATE_UNAVAILABLE}
 
@@ -189,7 +183,7 @@ async def test_policy_narrowed_while_running_is_an_issue_not_a_reauth(
     ]
 
     iam.set_policy(ALLOW_S3)
-    await _next_check(hass, freezer)
+    await next_check(hass, freezer)
     assert [key for (d, key) in ir.async_get(hass).issues if d == DOMAIN] == []
     assert _flows(hass) == []
 
@@ -212,7 +206,7 @@ async def test_vault_keys_revoked_while_running_start_a_reauth(
     )
     stubber.activate()
 
-    await _next_check(hass, freezer)
+    await next_check(hass, freezer)
 
     stubber.assert_no_pending_responses()
     assert _flows(hass) == [(SOURCE_REAUTH, loaded_vault.entry_id)]

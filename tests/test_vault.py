@@ -23,7 +23,6 @@ import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_capture_events,
-    async_fire_time_changed,
 )
 
 from custom_components.s3_glacier.archive.errors import ServiceUnavailableError
@@ -43,6 +42,7 @@ from custom_components.s3_glacier.const import (
 )
 
 from .conftest import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, call_action, shown_money
+from .helpers import tick
 
 VAULT = "demo-vault"
 VAULT_DATA: dict[str, Any] = {
@@ -79,12 +79,6 @@ async def vault_entry(hass: HomeAssistant, glacier: Any, tmp_path: Path) -> Mock
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
     return entry
-
-
-async def _tick(hass: HomeAssistant, freezer: FrozenDateTimeFactory, delta: timedelta) -> None:
-    freezer.tick(delta)
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done(wait_background_tasks=True)
 
 
 # --- config flow -----------------------------------------------------------------------
@@ -240,7 +234,7 @@ async def test_archive_list_restore_delete(
     assert again["path"] == response["path"]  # the running job keeps its destination
     assert hass.states.get("sensor.demo_vault_pending_restores").state == "1"
 
-    await _tick(hass, freezer, timedelta(minutes=1, seconds=1))
+    await tick(hass, freezer, timedelta(minutes=1, seconds=1))
     assert [(e.data["key"], e.data["path"]) for e in completed] == [
         (archive_id, str((files / "photos.tar").resolve()))
     ]
@@ -322,7 +316,7 @@ async def test_inventory_reconciles_the_catalog(
     files = tmp_path / "files"
     (files / "old.bin").write_bytes(b"o" * 1000)
     old = (await call_action(hass, "archive", path=str(files / "old.bin")))["archived"][0]
-    await _tick(hass, freezer, timedelta(days=3))
+    await tick(hass, freezer, timedelta(days=3))
     (files / "new.bin").write_bytes(b"n" * 2000)
     await call_action(hass, "archive", path=str(files / "new.bin"))
     # Behind the integration's back: one archive deleted, one uploaded by another tool.
@@ -339,7 +333,7 @@ async def test_inventory_reconciles_the_catalog(
     response = await call_action(hass, "refresh")
     assert response["status"] == "inventory_requested"
     assert response["job_id"]
-    await _tick(hass, freezer, timedelta(minutes=16))
+    await tick(hass, freezer, timedelta(minutes=16))
 
     listed = {o["name"]: o["archive_id"] for o in (await call_action(hass, "list"))["objects"]}
     # old.bin is gone (older than the inventory's lag); new.bin is kept (too recent to
