@@ -24,6 +24,7 @@ from custom_components.s3_glacier.archive.catalog import (
     CatalogDamagedError,
     CatalogError,
     ReconcileResult,
+    is_database_file,
     open_catalog,
 )
 from custom_components.s3_glacier.archive.models import (
@@ -730,3 +731,35 @@ def test_reconcile_in_chunks_equals_a_python_model(
         objects=len(listed),
         bytes=sum(listed.values()),
     )
+
+
+# -- what Home Assistant's side relies on (found unpinned by scripts/mutate) -------------
+
+
+def test_checkpoint_folds_the_wal_and_pauses_automatic_checkpoints(catalog: Catalog) -> None:
+    """While a backup copies the database file, only the WAL may change."""
+    catalog.record(obj("a"))
+    wal = catalog.path.with_name(catalog.path.name + "-wal")
+    assert wal.stat().st_size > 0
+    catalog.checkpoint(pause=True)
+    assert wal.stat().st_size == 0
+    assert catalog._conn is not None
+    assert catalog._conn.execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)
+    catalog.checkpoint(pause=False)
+    assert catalog._conn.execute("PRAGMA wal_autocheckpoint").fetchone() == (1000,)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("s3_glacier_abc.db", True),
+        ("s3_glacier_abc.db.damaged-20260101T000000Z", True),
+        ("s3_glacier_abc.db-wal", False),
+        ("s3_glacier_abc.db-shm", False),
+        ("s3_glacier_abc.db-damaged", False),
+        ("s3_glacier_abc.db-wal-held", False),
+        ("s3_glacier_abc.db.damaged-20260101T000000Z-wal", False),
+    ],
+)
+def test_is_database_file(name: str, expected: bool) -> None:
+    assert is_database_file(Path(name)) is expected

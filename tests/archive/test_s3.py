@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -998,6 +999,7 @@ def test_delete(target: S3Target, tmp_path: Path) -> None:
     with pytest.raises(NotFoundError) as info:
         target.delete("archive/f")
     assert info.value.placeholders == {"key": "archive/f"}
+    assert str(info.value) == "archive/f"
 
 
 # -- iterate ----------------------------------------------------------------------------
@@ -1425,6 +1427,20 @@ def test_put_multipart_streams_parts_too_large_to_hold(
     assert ("ContentMD5" in part) is endpoint
     body = s3.get_object(Bucket=BUCKET, Key="archive/big")["Body"].read()
     assert body == path.read_bytes()
+
+
+def test_single_put_to_an_s3_compatible_endpoint_carries_content_md5(
+    client: Any, s3: Any, recorder: Recorder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without CRC checksums (S3-compatible endpoints) the PUT carries the whole file's MD5."""
+    monkeypatch.setattr(S3Target, "_checksum_algorithm", lambda self: None)
+    path = write_file(tmp_path / "f", 2 * MIB + 5)  # three reads of the file
+    S3Target(client, BUCKET, PREFIX).put(path, "archive/f", SMALL)
+    [put] = [params for name, params in recorder.calls if name == "PutObject"]
+    md5 = base64.b64encode(hashlib.md5(path.read_bytes()).digest()).decode("ascii")
+    assert put["ContentMD5"] == md5
+    assert "ChecksumAlgorithm" not in put
+    assert s3.get_object(Bucket=BUCKET, Key="archive/f")["Body"].read() == path.read_bytes()
 
 
 @pytest.mark.usefixtures("tiny_memory_bound")

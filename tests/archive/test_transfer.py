@@ -170,3 +170,12 @@ def test_pump_streams_parts_too_large_to_hold(monkeypatch: pytest.MonkeyPatch) -
     assert results == [1, 2, 3]
     assert received == [(1, 0, data[0:4]), (2, 4, data[4:8]), (3, 8, data[8:10])]
     assert whole.hexdigest() == hashlib.sha256(data).hexdigest()
+
+
+def test_verified_body_is_a_readable_seekable_stream(tmp_path: Path) -> None:
+    """What an HTTP client asks of a body before it streams and rewinds it."""
+    path = tmp_path / "f"
+    path.write_bytes(b"abc")
+    with path.open("rb") as handle:
+        body = VerifiedFileBody(handle, 3, hashlib.sha256(b"abc").hexdigest(), "f")
+        assert (body.readable(), body.seekable()) == (True, True)

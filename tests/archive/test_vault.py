@@ -594,12 +594,14 @@ def test_parse_description_foreign(text: str | None) -> None:
 
 def test_check_description() -> None:
     assert check_description("x" * MAX_DESCRIPTION_LENGTH)
-    with pytest.raises(ValueError):
+    printable = "".join(chr(code) for code in range(32, 127))
+    assert check_description(printable) == printable
+    with pytest.raises(ValueError, match=r"^an archive description holds at most 1024 characters$"):
         check_description("x" * (MAX_DESCRIPTION_LENGTH + 1))
-    with pytest.raises(ValueError):
-        check_description("café")
-    with pytest.raises(ValueError):
-        check_description("line\nbreak")
+    # é, a line break and DEL (127), just past the printable range
+    for text in ("café", "line\nbreak", "del\x7f"):
+        with pytest.raises(ValueError, match=r"^an archive description must be printable ASCII$"):
+            check_description(text)
 
 
 # -- inventory parsing, part sizes ---------------------------------------------------
@@ -906,8 +908,9 @@ def test_request_restore(target: VaultTarget, recorder: Recorder, tmp_path: Path
 
 def test_request_restore_unknown_archive(target: VaultTarget, hooks: Hooks) -> None:
     hooks.before_call("InitiateJob", lambda **_: service_error("ResourceNotFoundException", 404))
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError) as err:
         target.request_restore("nope", RestoreTier.STANDARD)
+    assert err.value.placeholders == {"key": "nope"}
 
 
 def test_job_state_failed_and_unknown(target: VaultTarget, hooks: Hooks) -> None:
@@ -1013,8 +1016,26 @@ def test_inventory(jobs: Jobs, target: VaultTarget) -> None:
 
 def test_inventory_unknown_job(target: VaultTarget, hooks: Hooks) -> None:
     hooks.before_call("GetJobOutput", lambda **_: service_error("ResourceNotFoundException", 404))
-    with pytest.raises(JobNotFoundError):
+    with pytest.raises(JobNotFoundError) as err:
         target.inventory("expired")
+    assert err.value.placeholders == {"job": "expired"}
+
+
+def test_request_inventory_asks_for_json(target: VaultTarget, recorder: Recorder) -> None:
+    """Glacier's inventory formats are JSON and CSV: only JSON is parsed here."""
+    target.request_inventory()
+    assert recorder.params("InitiateJob") == [
+        {
+            "vaultName": VAULT,
+            "jobParameters": {"Type": "inventory-retrieval", "Format": "JSON"},
+        }
+    ]
+
+
+def test_request_inventory_of_a_missing_vault(client: Any) -> None:
+    with pytest.raises(VaultNotFoundError) as err:
+        VaultTarget(client, "no-such-vault").request_inventory()
+    assert err.value.placeholders == {"vault": "no-such-vault"}
 
 
 # -- FakeGlacier: multipart uploads -----------------------------------------------------
