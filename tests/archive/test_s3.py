@@ -985,8 +985,10 @@ def test_put_same_bytes_other_class(target: S3Target, recorder: Recorder, tmp_pa
 
 
 def test_restore_state_missing(target: S3Target) -> None:
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError) as info:
         target.restore_state("archive/missing")
+    assert info.value.placeholders == {"key": "archive/missing"}
+    assert str(info.value) == "archive/missing"
 
 
 # -- delete -----------------------------------------------------------------------------
@@ -1487,6 +1489,47 @@ def test_verification_failure_deletes_only_our_version(
     assert "DeleteMarkers" not in versions
     assert delete["VersionId"]
     assert put["IfNoneMatch"] == "*"
+
+
+def test_verification_failure_deletes_our_object_by_its_etag(
+    target: S3Target, hooks: Hooks, recorder: Recorder, s3: Any, tmp_path: Path
+) -> None:
+    """Unversioned: the delete of the mismatched object carries If-Match with our ETag."""
+    path = write_file(tmp_path / "f", 1000)
+    hooks.after_call("HeadObject", _tamper_sha256)
+    with pytest.raises(ChecksumMismatchError):
+        target.put(path, "archive/f", SMALL)
+    [(_, delete)] = [c for c in recorder.calls if c[0] == "DeleteObject"]
+    assert delete["IfMatch"] == s3_etag(path.read_bytes())
+    assert not key_exists(s3, "archive/f")
+
+
+def test_verification_failure_without_conditional_writes_deletes_unconditionally(
+    client: Any, hooks: Hooks, recorder: Recorder, s3: Any, tmp_path: Path
+) -> None:
+    """A service that refused If-None-Match gets no If-Match either: a plain delete."""
+    refused: list[str] = []
+    hooks.before_call("PutObject", not_implemented_when("If-None-Match", refused))
+    hooks.after_call("HeadObject", _tamper_sha256)
+    target = S3Target(client, BUCKET, PREFIX)
+    path = write_file(tmp_path / "f", 1000)
+    with pytest.raises(ChecksumMismatchError):
+        target.put(path, "archive/f", SMALL)
+    assert refused == ["PutObject"]
+    [(_, delete)] = [c for c in recorder.calls if c[0] == "DeleteObject"]
+    assert delete == {"Bucket": BUCKET, "Key": "archive/f"}
+    assert not key_exists(s3, "archive/f")
+
+
+def _tamper_sha256(parsed: dict[str, Any], **_: Any) -> None:
+    """An after-call hook: the object's stored SHA-256 is not the file's."""
+    if "Metadata" in parsed:
+        parsed["Metadata"] = {"sha256": "0" * 64}
+
+
+def s3_etag(data: bytes) -> str:
+    """The ETag of a single-PUT object: the quoted MD5 of its bytes."""
+    return '"' + hashlib.md5(data).hexdigest() + '"'
 
 
 def test_stale_upload_sweep_spares_a_streamed_backup(target: S3Target, s3: Any) -> None:

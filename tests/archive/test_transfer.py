@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
@@ -18,9 +19,11 @@ from custom_components.s3_glacier.archive.transfer import (
     TRANSFER_OVERHEAD,
     FilePart,
     VerifiedFileBody,
+    new_file_mode,
     parallel_parts,
     pump_parts,
     streams_parts,
+    write_into_place,
 )
 
 
@@ -179,3 +182,76 @@ def test_verified_body_is_a_readable_seekable_stream(tmp_path: Path) -> None:
     with path.open("rb") as handle:
         body = VerifiedFileBody(handle, 3, hashlib.sha256(b"abc").hexdigest(), "f")
         assert (body.readable(), body.seekable()) == (True, True)
+
+
+# -- write_into_place: whole and verified, or nothing; never over another file --------------
+
+
+def _leftovers(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir() if p.name.endswith(".part"))
+
+
+def test_write_into_place_writes_a_new_file(tmp_path: Path) -> None:
+    destination = tmp_path / "restored.bin"
+    result = write_into_place(destination, lambda out: out.write(b"data"), overwrite=False)
+    assert result == 4
+    assert destination.read_bytes() == b"data"
+    assert _leftovers(tmp_path) == []
+    assert destination.stat().st_mode & 0o777 == new_file_mode()
+
+
+@pytest.mark.parametrize("hard_links", [True, False], ids=["link", "no-hard-links"])
+def test_a_file_that_appears_during_the_download_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hard_links: bool
+) -> None:
+    """Without overwrite, a file another program wrote meanwhile is never replaced."""
+    if not hard_links:  # a file system without hard links: check, then rename
+        monkeypatch.setattr(os, "link", _no_hard_links)
+    destination = tmp_path / "restored.bin"
+
+    def write(out: Any) -> None:
+        out.write(b"ours")
+        destination.write_bytes(b"theirs")
+
+    with pytest.raises(FileExistsError) as err:
+        write_into_place(destination, write, overwrite=False)
+    assert (err.value.errno, err.value.strerror, err.value.filename) == (
+        errno.EEXIST,
+        "destination exists",
+        str(destination),
+    )
+    assert destination.read_bytes() == b"theirs"
+    assert _leftovers(tmp_path) == []
+
+
+def test_without_hard_links_a_new_file_is_renamed_into_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(os, "link", _no_hard_links)
+    destination = tmp_path / "restored.bin"
+    write_into_place(destination, lambda out: out.write(b"ours"), overwrite=False)
+    assert destination.read_bytes() == b"ours"
+    assert _leftovers(tmp_path) == []
+
+
+def test_overwrite_replaces_the_file(tmp_path: Path) -> None:
+    destination = tmp_path / "restored.bin"
+    destination.write_bytes(b"old")
+    write_into_place(destination, lambda out: out.write(b"new"), overwrite=True)
+    assert destination.read_bytes() == b"new"
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_failed_check_leaves_nothing(tmp_path: Path) -> None:
+    destination = tmp_path / "restored.bin"
+
+    def refuse(_: int) -> None:
+        raise ChecksumMismatchError("bad", key="k")
+
+    with pytest.raises(ChecksumMismatchError):
+        write_into_place(destination, lambda out: out.write(b"data"), overwrite=True, check=refuse)
+    assert list(tmp_path.iterdir()) == []
+
+
+def _no_hard_links(src: Any, dst: Any) -> None:
+    raise OSError(errno.EPERM, "Operation not permitted")

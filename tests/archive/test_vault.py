@@ -925,11 +925,13 @@ def test_job_state_failed_and_unknown(target: VaultTarget, hooks: Hooks) -> None
     hooks.before_call("DescribeJob", lambda **_: next(answers))
     assert target.job_state("j") == (RestoreState.NONE, "Archive was deleted")
     assert target.job_state("j") == (RestoreState.NONE, "Failed")
-    with pytest.raises(ArchiveError, match="Pondering"):
+    with pytest.raises(ArchiveError, match="Pondering") as unknown:
         target.job_state("j")
+    assert unknown.value.placeholders == {"job": "j"}
     with pytest.raises(JobNotFoundError) as err:
         target.job_state("j")
     assert err.value.translation_key == "job_not_found"
+    assert err.value.placeholders == {"job": "j"}
 
 
 def test_job_state_progression(jobs: Jobs, target: VaultTarget) -> None:
