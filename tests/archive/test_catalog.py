@@ -763,3 +763,17 @@ def test_checkpoint_folds_the_wal_and_pauses_automatic_checkpoints(catalog: Cata
 )
 def test_is_database_file(name: str, expected: bool) -> None:
     assert is_database_file(Path(name)) is expected
+
+
+def test_early_deletion_rules_in_sql_are_pricing_rules() -> None:
+    """The SQL aggregates use pricing's minimum sizes, index overheads and minimum days."""
+    with closing(sqlite3.connect(":memory:")) as conn:
+        rows = conn.execute(catalog_module._early_rules_sql()).fetchall()
+    assert rows == [
+        ("STANDARD_IA", 1, 0, 30),
+        ("ONEZONE_IA", 1, 0, 30),
+        ("GLACIER_IR", 1, 0, 90),
+        ("GLACIER", 0, 32 * KIB, 90),
+        ("VAULT", 0, 32 * KIB, 90),
+        ("DEEP_ARCHIVE", 0, 32 * KIB, 180),
+    ]

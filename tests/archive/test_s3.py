@@ -1606,3 +1606,12 @@ def test_streamed_backup_of_the_wrong_stored_size_is_deleted(
     assert delete["IfMatch"] == written[0]
     assert not key_exists(s3, key)
     assert no_uploads(s3)
+
+
+def test_uploads_in_flight_registry() -> None:
+    uploads = s3_module._UploadsInFlight()
+    uploads.add("one")
+    uploads.add("two")
+    uploads.discard("one")
+    uploads.discard("never added")
+    assert ("one" in uploads, "two" in uploads) == (False, True)
