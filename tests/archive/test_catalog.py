@@ -777,3 +777,11 @@ def test_early_deletion_rules_in_sql_are_pricing_rules() -> None:
         ("VAULT", 0, 32 * KIB, 90),
         ("DEEP_ARCHIVE", 0, 32 * KIB, 180),
     ]
+
+
+def test_prefix_with_the_last_code_point(catalog: Catalog) -> None:
+    """U+10FFFF has no successor: the range's upper bound comes from the characters before."""
+    keys = ["a", "a\U0010ffff", "a\U0010ffff/1", "b", "\U0010ffffa", "\U0010ffffb"]
+    catalog.record_many(obj(key) for key in keys)
+    assert [o.key for o in catalog.objects("a\U0010ffff")] == ["a\U0010ffff", "a\U0010ffff/1"]
+    assert [o.key for o in catalog.objects("\U0010ffffa")] == ["\U0010ffffa"]

@@ -657,6 +657,19 @@ def test_parse_inventory_document() -> None:
         assert objects[2].description is None
 
 
+def test_inventory_is_read_in_bounded_chunks() -> None:
+    """A vault's inventory can be large: it is never asked for whole."""
+    asked: list[int] = []
+    read = _trickle(_inventory_text(3000).encode(), 64 * 1024)
+
+    def recording(amount: int) -> bytes:
+        asked.append(amount)
+        return read(amount)
+
+    assert len(list(iter_inventory(recording))) == 3000
+    assert set(asked) == {64 * 1024}
+
+
 @pytest.mark.parametrize(
     "document",
     [b"not json", "{}", {"ArchiveList": [{"ArchiveId": "x"}]}, {"ArchiveList": None}],
@@ -738,6 +751,7 @@ def test_inventory_entries_come_before_the_end_is_read() -> None:
         "[]",
         "",
         b"\xff\xfe{}",
+        b'{"ArchiveList": []}\xc3',  # cut inside a UTF-8 character
     ],
 )
 def test_streamed_inventory_malformed(document: str | bytes) -> None:
@@ -976,10 +990,11 @@ def test_get_refuses_existing_destination(
 
 def test_get_wrong_tree_hash(jobs: Jobs, target: VaultTarget, tmp_path: Path) -> None:
     destination = tmp_path / "restored.bin"
-    with pytest.raises(ChecksumMismatchError):
-        target.get(jobs.small_job, destination, size=MIB, tree_hash="0" * 64)
-    with pytest.raises(ChecksumMismatchError):
-        target.get(jobs.small_job, destination, size=MIB, tree_hash=None, sha256=SHA)
+    for tree, sha in (("0" * 64, None), (None, SHA)):
+        with pytest.raises(ChecksumMismatchError) as err:
+            target.get(jobs.small_job, destination, size=MIB, tree_hash=tree, sha256=sha)
+        assert str(err.value) == "downloaded bytes differ from the archive"
+        assert err.value.placeholders == {"job": jobs.small_job}
     with pytest.raises(ChecksumMismatchError):
         target.get(jobs.small_job, destination, size=MIB + 1, tree_hash=None)
     assert list(tmp_path.iterdir()) == []
@@ -1291,6 +1306,22 @@ def test_get_in_ranges(fake: FakeGlacier, fake_client: Any, stored: bytes, tmp_p
     ]
     assert progress == [len(stored)]
     assert part_files(tmp_path) == []
+
+
+def test_get_reports_progress_every_8_mib(
+    fake: FakeGlacier, fake_client: Any, tmp_path: Path
+) -> None:
+    """Progress at each 8 MiB step (1 MiB chunks land exactly on it) and at the end."""
+    data = os.urandom(16 * MIB + 5)
+    fake.archives["big"] = data
+    fake.jobs["job-big"] = "big"
+    target = fake_target(fake_client, part_mib=4)
+    expected = {"size": len(data), "tree_hash": tree_hash(data)}
+    progress: list[int] = []
+    target.get("job-big", tmp_path / "with", **expected, progress=progress.append)
+    assert progress == [8 * MIB, 16 * MIB, 16 * MIB + 5]
+    target.get("job-big", tmp_path / "without", **expected)
+    assert (tmp_path / "without").read_bytes() == data
 
 
 def test_get_small_archive_in_one_request(
