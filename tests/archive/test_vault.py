@@ -1408,9 +1408,37 @@ def test_get_cut_stream_gives_up(
 
 
 def test_get_unknown_job(fake: FakeGlacier, fake_client: Any, tmp_path: Path) -> None:
-    with pytest.raises(JobNotFoundError):
+    with pytest.raises(JobNotFoundError) as err:
         fake_target(fake_client).get("expired", tmp_path / "out", size=10, tree_hash=None)
+    assert err.value.placeholders == {"job": "expired"}
     assert list(tmp_path.iterdir()) == []
+
+
+def test_get_of_exactly_one_range_is_one_plain_request(
+    fake: FakeGlacier, fake_client: Any, tmp_path: Path
+) -> None:
+    fake.archives["a"] = data = os.urandom(2 * MIB)
+    fake.jobs["j"] = "a"
+    target = fake_target(fake_client, part_mib=2)
+    target.get("j", tmp_path / "out", size=len(data), tree_hash=tree_hash(data))
+    assert (tmp_path / "out").read_bytes() == data
+    assert ["range" in sent.headers for sent in fake.of("output")] == [False]
+
+
+def test_get_partial_answers_without_content_range_are_ranges(
+    fake: FakeGlacier, fake_client: Any, stored: bytes, tmp_path: Path
+) -> None:
+    """Only a 200 without Content-Range is the whole output; a bare 206 is the range asked."""
+    hooks = Hooks(fake_client)
+    hooks.on("after-call.glacier.GetJobOutput", lambda parsed, **_: parsed.pop("contentRange"))
+    try:
+        fake_target(fake_client, part_mib=2).get(
+            "job-1", tmp_path / "out", size=len(stored), tree_hash=tree_hash(stored)
+        )
+    finally:
+        hooks.remove_all()
+    assert (tmp_path / "out").read_bytes() == stored
+    assert len(fake.of("output")) == 3
 
 
 # -- size and memory bounds --------------------------------------------------------------
