@@ -657,6 +657,31 @@ def test_parse_inventory_document() -> None:
         assert objects[2].description is None
 
 
+@pytest.mark.parametrize(
+    ("document", "reason"),
+    [
+        ('{"VaultARN": "x"}', "no ArchiveList"),
+        ("{}", "no ArchiveList"),
+        ('{"ArchiveList": [{"Size": 1}]}', "KeyError"),
+        ('{"ArchiveList": [}', "JSONDecodeError"),
+    ],
+)
+def test_malformed_inventory_says_what_is_wrong(document: str, reason: str) -> None:
+    for parse in (lambda: list(iter_inventory(_trickle(document.encode(), 3))),
+                  lambda: parse_inventory(document)):  # fmt: skip
+        with pytest.raises(ArchiveError) as err:
+            parse()
+        assert str(err.value) == f"malformed vault inventory: {reason}"
+
+
+def test_empty_inventory_and_an_archive_without_tree_hash() -> None:
+    assert list(iter_inventory(_trickle(b'{"VaultARN": "x", "ArchiveList": []}', 5))) == []
+    entry = '{"ArchiveId": "a", "Size": 1, "CreationDate": "2026-05-01T12:31:02Z"}'
+    document = '{"ArchiveList": [' + entry + "]}"
+    [listed] = list(iter_inventory(_trickle(document.encode(), 5)))
+    assert (listed.key, listed.size, listed.tree_hash) == ("a", 1, None)
+
+
 def test_inventory_is_read_in_bounded_chunks() -> None:
     """A vault's inventory can be large: it is never asked for whole."""
     asked: list[int] = []
@@ -995,8 +1020,10 @@ def test_get_wrong_tree_hash(jobs: Jobs, target: VaultTarget, tmp_path: Path) ->
             target.get(jobs.small_job, destination, size=MIB, tree_hash=tree, sha256=sha)
         assert str(err.value) == "downloaded bytes differ from the archive"
         assert err.value.placeholders == {"job": jobs.small_job}
-    with pytest.raises(ChecksumMismatchError):
-        target.get(jobs.small_job, destination, size=MIB + 1, tree_hash=None)
+    for size, word in ((MIB + 1, "fewer"), (MIB - 1, "more")):
+        with pytest.raises(ChecksumMismatchError) as err:
+            target.get(jobs.small_job, destination, size=size, tree_hash=None)
+        assert str(err.value) == f"job output has {word} bytes than the archive"
     assert list(tmp_path.iterdir()) == []
 
 
@@ -1315,7 +1342,8 @@ def test_get_reports_progress_every_8_mib(
     data = os.urandom(16 * MIB + 5)
     fake.archives["big"] = data
     fake.jobs["job-big"] = "big"
-    target = fake_target(fake_client, part_mib=4)
+    # ranges of 16 MiB: the 1 MiB chunks of the first one report 8 and 16 MiB
+    target = fake_target(fake_client, part_mib=16)
     expected = {"size": len(data), "tree_hash": tree_hash(data)}
     progress: list[int] = []
     target.get("job-big", tmp_path / "with", **expected, progress=progress.append)
@@ -1399,12 +1427,56 @@ def test_get_cut_stream_gives_up(
     fake: FakeGlacier, fake_client: Any, stored: bytes, tmp_path: Path
 ) -> None:
     fake.cut_ranges = {2 * MIB: 10}
-    with pytest.raises(CannotConnectError):
+    with pytest.raises(CannotConnectError) as err:
         fake_target(fake_client, part_mib=2).get(
             "job-1", tmp_path / "out", size=len(stored), tree_hash=None
         )
+    assert err.value.placeholders == {"job": "job-1"}
+    assert str(err.value) == "ResponseStreamingError"
     assert len(fake.of("output")) == 4
     assert list(tmp_path.iterdir()) == []
+
+
+def _answer_ranges_with(fake_client: Any, **changes: Any) -> Hooks:
+    """Edit every ranged GetJobOutput answer (after the first) as a quirky service would."""
+    hooks = Hooks(fake_client)
+
+    def edit(parsed: dict[str, Any], **_: Any) -> None:
+        if not parsed.get("contentRange", "").startswith("bytes 0-"):
+            parsed.update(changes)
+
+    hooks.on("after-call.glacier.GetJobOutput", edit)
+    return hooks
+
+
+def test_get_refuses_a_whole_answer_to_a_later_range(
+    fake: FakeGlacier, fake_client: Any, stored: bytes, tmp_path: Path
+) -> None:
+    """A 200 without Content-Range to the range at 2 MiB: the service ignored the range."""
+    hooks = _answer_ranges_with(fake_client, status=200, contentRange=None)
+    try:
+        with pytest.raises(ChecksumMismatchError) as err:
+            fake_target(fake_client, part_mib=2).get(
+                "job-1", tmp_path / "out", size=len(stored), tree_hash=None
+            )
+    finally:
+        hooks.remove_all()
+    assert str(err.value) == "the vault ignored the byte range"
+    assert err.value.placeholders == {"job": "job-1"}
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_get_a_200_that_names_its_range_is_that_range(
+    fake: FakeGlacier, fake_client: Any, stored: bytes, tmp_path: Path
+) -> None:
+    hooks = _answer_ranges_with(fake_client, status=200)
+    try:
+        fake_target(fake_client, part_mib=2).get(
+            "job-1", tmp_path / "out", size=len(stored), tree_hash=tree_hash(stored)
+        )
+    finally:
+        hooks.remove_all()
+    assert (tmp_path / "out").read_bytes() == stored
 
 
 def test_get_unknown_job(fake: FakeGlacier, fake_client: Any, tmp_path: Path) -> None:
