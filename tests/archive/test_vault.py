@@ -898,11 +898,36 @@ def test_put_rejects_bad_arguments(target: VaultTarget, recorder: Recorder, tmp_
         target.put(path, description="naïve")
     with pytest.raises(ValueError):
         target.put(path, sha256="not a digest")
-    with pytest.raises(ChecksumMismatchError):
+    with pytest.raises(ChecksumMismatchError) as err:
         target.put(path, sha256=SHA)
+    assert err.value.placeholders == {"key": "f"}
     with pytest.raises(FileNotFoundError):
         target.put(tmp_path / "missing")
     assert recorder.calls == []
+
+
+def test_put_to_a_missing_vault(client: Any, tmp_path: Path) -> None:
+    with pytest.raises(VaultNotFoundError) as err:
+        VaultTarget(client, "no-such-vault").put(write_file(tmp_path / "f", 10))
+    assert err.value.placeholders == {"vault": "no-such-vault"}
+
+
+def test_put_single_file_changed_while_sent(
+    target: VaultTarget, hooks: Hooks, tmp_path: Path
+) -> None:
+    """Bytes that differ from those hashed never complete the request."""
+    path = write_file(tmp_path / "notes.txt", 1000)
+    count = len(moto_archives())
+
+    def change(**_: Any) -> None:
+        path.write_bytes(bytes(1000) if path.read_bytes() != bytes(1000) else b"\x01" * 1000)
+
+    hooks.before_call("UploadArchive", change)
+    with pytest.raises(ChecksumMismatchError) as err:
+        target.put(path)
+    assert str(err.value) == "file changed while it was being archived"
+    assert err.value.placeholders == {"key": "notes.txt"}
+    assert len(moto_archives()) == count
 
 
 def test_put_expected_sha256(target: VaultTarget, tmp_path: Path) -> None:
