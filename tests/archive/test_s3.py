@@ -708,8 +708,10 @@ def test_get_refuses_existing_destination(
 def test_get_wrong_checksum(target: S3Target, s3: Any, tmp_path: Path) -> None:
     s3.put_object(Bucket=BUCKET, Key="archive/f", Body=b"payload", Metadata={"sha256": "0" * 64})
     destination = tmp_path / "dest"
-    with pytest.raises(ChecksumMismatchError):
+    with pytest.raises(ChecksumMismatchError) as err:
         target.get("archive/f", destination)
+    assert str(err.value) == "downloaded bytes differ from the archived file"
+    assert err.value.placeholders == {"key": "archive/f"}
     assert not destination.exists()
     assert list(tmp_path.iterdir()) == []
 
@@ -726,6 +728,23 @@ def test_get_without_checksum_metadata(target: S3Target, s3: Any, tmp_path: Path
     assert (tmp_path / "dest").read_bytes() == b"foreign bytes"
     assert obj.sha256 == hashlib.sha256(b"foreign bytes").hexdigest()
     assert obj.storage_class is StorageClass.STANDARD
+
+
+def test_get_size_differs_from_the_stored_size(
+    target: S3Target, s3: Any, hooks: Hooks, tmp_path: Path
+) -> None:
+    """The size S3 states is checked too (an object without our SHA-256 metadata)."""
+    s3.put_object(Bucket=BUCKET, Key="archive/f", Body=b"payload")
+
+    def claim_more(parsed: dict[str, Any], **_: Any) -> None:
+        parsed["ContentLength"] += 1
+
+    hooks.after_call("GetObject", claim_more)
+    with pytest.raises(ChecksumMismatchError) as err:
+        target.get("archive/f", tmp_path / "dest")
+    assert str(err.value) == "downloaded size differs from the stored size"
+    assert err.value.placeholders == {"key": "archive/f"}
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_get_failure_midway_removes_temp(target: S3Target, s3: Any, tmp_path: Path) -> None:

@@ -255,3 +255,13 @@ def test_a_failed_check_leaves_nothing(tmp_path: Path) -> None:
 
 def _no_hard_links(src: Any, dst: Any) -> None:
     raise OSError(errno.EPERM, "Operation not permitted")
+
+
+def test_file_part_of_a_file_that_shrank(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"x" * 10)
+    with path.open("rb") as handle:
+        part = FilePart(handle, 4, 8, "unused", "f")
+        with pytest.raises(ChecksumMismatchError) as err:
+            list(part.chunks())
+    assert err.value.placeholders == {"key": "f"}
