@@ -1078,6 +1078,24 @@ def test_iterate_restore_status(target: S3Target, hooks: Hooks, s3: Any) -> None
     ]
 
 
+def test_iterate_entries_missing_optional_fields(target: S3Target, hooks: Hooks, s3: Any) -> None:
+    """A restored copy without an expiry date, an entry without a size (some services)."""
+    s3.put_object(Bucket=BUCKET, Key="archive/a", Body=b"xyz", StorageClass="GLACIER")
+
+    def strip(parsed: dict[str, Any], **_: Any) -> None:
+        [entry] = parsed["Contents"]
+        entry["RestoreStatus"] = {"IsRestoreInProgress": False}
+        del entry["Size"]
+
+    hooks.after_call("ListObjectsV2", strip)
+    [listed] = target.iterate()
+    assert (listed.restore_state, listed.restore_expiry, listed.size) == (
+        RestoreState.RESTORED,
+        None,
+        0,
+    )
+
+
 def test_iterate_without_optional_attributes(
     target: S3Target, hooks: Hooks, s3: Any, recorder: Recorder
 ) -> None:
