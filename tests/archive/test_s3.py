@@ -1054,6 +1054,18 @@ def test_iterate_pages(target: S3Target, s3: Any, recorder: Recorder) -> None:
     assert standard.storage_class is StorageClass.STANDARD
 
 
+def test_iterate_top_level_only(target: S3Target, s3: Any, recorder: Recorder) -> None:
+    """``top_level`` leaves out what is in the prefix's "folders" (the backup agent's view)."""
+    for key in ("archive/a", "archive/sub/b", "archive/z"):
+        s3.put_object(Bucket=BUCKET, Key=key, Body=b"x")
+    recorder.clear()
+    assert [o.key for o in target.iterate(top_level=True)] == ["archive/a", "archive/z"]
+    assert [o.key for o in target.iterate()] == ["archive/a", "archive/sub/b", "archive/z"]
+    top, everything = [p for name, p in recorder.calls if name == "ListObjectsV2"]
+    assert (top["Delimiter"], "Delimiter" in everything) == ("/", False)
+    assert "MaxKeys" not in everything  # no page size asked: S3's default
+
+
 def test_iterate_empty(target: S3Target) -> None:
     assert list(target.iterate()) == []
 
