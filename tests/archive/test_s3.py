@@ -18,6 +18,7 @@ import boto3
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ConnectionClosedError, EndpointConnectionError
 from botocore.stub import Stubber
+from freezegun import freeze_time
 from moto import mock_aws
 from moto.moto_api import state_manager
 import pytest
@@ -1346,6 +1347,29 @@ def test_multipart_completion_falls_back_on_501(
 # -- the stale-upload sweep and uploads in flight --------------------------------------------
 
 
+def test_stale_upload_sweep_takes_only_old_uploads_under_the_prefix(
+    target: S3Target, s3: Any, hooks: Hooks
+) -> None:
+    """Kept: an upload exactly 7 days old, a recent one, one outside the prefix."""
+    now = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    started = {"archive/a": now - timedelta(days=7), "archive/b": now - timedelta(hours=1)}
+    for key in ("archive/a", "archive/b", "archive/c", "archive/d", "elsewhere/x"):
+        s3.create_multipart_upload(Bucket=BUCKET, Key=key)
+
+    def dates(parsed: dict[str, Any], **_: Any) -> None:
+        for upload in parsed.get("Uploads", []):  # moto dates every upload 2010
+            upload["Initiated"] = started.get(upload["Key"], upload["Initiated"])
+
+    hooks.after_call("ListMultipartUploads", dates)
+    with freeze_time(now):
+        assert target.abort_stale_uploads(timedelta(days=7)) == 2
+    remaining = s3.list_multipart_uploads(Bucket=BUCKET)["Uploads"]
+    assert sorted(u["Key"] for u in remaining) == ["archive/a", "archive/b", "elsewhere/x"]
+    for upload in remaining:
+        s3.abort_multipart_upload(Bucket=BUCKET, Key=upload["Key"], UploadId=upload["UploadId"])
+    assert target.abort_stale_uploads(timedelta(days=7)) == 0
+
+
 def test_stale_upload_sweep_spares_uploads_in_flight(
     target: S3Target, s3: Any, tmp_path: Path
 ) -> None:
@@ -1508,8 +1532,9 @@ def test_put_streamed_part_changed_after_hashing(
                 handle.write(b"\x00" * 16 if handle.read(16) != b"\x00" * 16 else b"\x01" * 16)
 
     hooks.before_call("UploadPart", change_part_two)
-    with pytest.raises(ChecksumMismatchError):
+    with pytest.raises(ChecksumMismatchError) as err:
         target.put(path, "archive/big", SMALL)
+    assert err.value.placeholders == {"key": "archive/big"}
     assert no_uploads(s3)
     assert not key_exists(s3, "archive/big")
 

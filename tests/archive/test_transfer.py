@@ -7,11 +7,13 @@ import hashlib
 import io
 import os
 from pathlib import Path
+import stat
 import threading
 from typing import Any
 
 import pytest
 
+from custom_components.s3_glacier.archive import transfer as transfer_module
 from custom_components.s3_glacier.archive.errors import ChecksumMismatchError
 from custom_components.s3_glacier.archive.models import GIB, MIB
 from custom_components.s3_glacier.archive.transfer import (
@@ -265,3 +267,46 @@ def test_file_part_of_a_file_that_shrank(tmp_path: Path) -> None:
         with pytest.raises(ChecksumMismatchError) as err:
             list(part.chunks())
     assert err.value.placeholders == {"key": "f"}
+
+
+def test_verified_body_rehashes_a_prefix_longer_than_a_chunk(tmp_path: Path) -> None:
+    """A seek past the first MiB: the bytes skipped are hashed in whole chunks, once."""
+    path, handle, body = _body(tmp_path, 3 * MIB)
+    with handle:
+        body.seek(MIB + MIB // 2)
+        assert body.read() == path.read_bytes()[MIB + MIB // 2 :]
+
+
+def test_streamed_parts_of_a_file_that_shrank(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parts too large to hold are hashed in chunks; a short file stops the pump."""
+    monkeypatch.setattr(transfer_module, "MAX_TRANSFER_MEMORY", 4)
+    monkeypatch.setattr(transfer_module, "TRANSFER_OVERHEAD", 0)
+    with pytest.raises(ChecksumMismatchError) as err:
+        pump_parts(
+            io.BytesIO(b"x" * 10),
+            12,
+            part_size=6,
+            concurrency=2,
+            upload_part=lambda number, offset, data: number,
+            name="f",
+            thread_name_prefix="test_part",
+        )
+    assert str(err.value) == "file shrank while it was being archived"
+    assert err.value.placeholders == {"key": "f"}
+
+
+def test_a_directory_that_cannot_be_synced_is_no_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Syncing the directory after the rename is best effort (some file systems refuse)."""
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "Invalid argument")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    destination = tmp_path / "restored.bin"
+    write_into_place(destination, lambda out: out.write(b"data"), overwrite=False)
+    assert destination.read_bytes() == b"data"
