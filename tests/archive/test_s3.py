@@ -26,6 +26,7 @@ import pytest
 from custom_components.s3_glacier.archive import s3 as s3_module, transfer as transfer_module
 from custom_components.s3_glacier.archive.client import make_client
 from custom_components.s3_glacier.archive.errors import (
+    AccessDeniedError,
     ArchiveError,
     BucketNotFoundError,
     CannotConnectError,
@@ -299,9 +300,27 @@ def test_parse_restore_header(
 
 
 def test_check(target: S3Target, client: Any) -> None:
-    target.check()
-    with pytest.raises(BucketNotFoundError):
+    assert target.check() == "us-east-1"
+    with pytest.raises(BucketNotFoundError) as err:
         S3Target(client, "no-such-bucket").check()
+    assert err.value.placeholders == {"bucket": "no-such-bucket"}
+    assert str(err.value) == "404"
+
+
+def test_check_without_a_region_and_refused(target: S3Target, hooks: Hooks) -> None:
+    """A service that names no region; then keys that may not use the bucket."""
+
+    def no_region(parsed: dict[str, Any], **_: Any) -> None:
+        parsed.pop("BucketRegion", None)
+
+    hooks.after_call("HeadBucket", no_region)
+    assert target.check() is None
+    hooks.before_call("HeadBucket", lambda **_: service_error("AccessDenied", 403))
+    with pytest.raises(AccessDeniedError):
+        target.check()
+    hooks.before_call("RestoreObject", lambda **_: service_error("AccessDenied", 403))
+    with pytest.raises(AccessDeniedError):
+        target.request_restore("archive/f", 1, RestoreTier.BULK)
 
 
 def test_head(target: S3Target, tmp_path: Path) -> None:
@@ -746,6 +765,24 @@ def test_get_size_differs_from_the_stored_size(
     assert str(err.value) == "downloaded size differs from the stored size"
     assert err.value.placeholders == {"key": "archive/f"}
     assert list(tmp_path.iterdir()) == []
+
+
+def test_get_reports_progress_every_8_mib_and_sizes_an_unsized_answer(
+    target: S3Target, s3: Any, hooks: Hooks, tmp_path: Path
+) -> None:
+    data = os.urandom(16 * MIB + 5)
+    s3.put_object(Bucket=BUCKET, Key="archive/big", Body=data)
+    progress: list[int] = []
+    target.get("archive/big", tmp_path / "with", progress=progress.append)
+    assert progress == [8 * MIB, 16 * MIB, 16 * MIB + 5]
+
+    def unsized(parsed: dict[str, Any], **_: Any) -> None:  # chunked transfer encoding
+        parsed.pop("ContentLength")
+
+    hooks.after_call("GetObject", unsized)
+    obj = target.get("archive/big", tmp_path / "without")
+    assert (tmp_path / "without").read_bytes() == data
+    assert obj.size == len(data)
 
 
 def test_get_failure_midway_removes_temp(target: S3Target, s3: Any, tmp_path: Path) -> None:
