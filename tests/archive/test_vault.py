@@ -1049,6 +1049,7 @@ def test_get_wrong_tree_hash(jobs: Jobs, target: VaultTarget, tmp_path: Path) ->
         with pytest.raises(ChecksumMismatchError) as err:
             target.get(jobs.small_job, destination, size=size, tree_hash=None)
         assert str(err.value) == f"job output has {word} bytes than the archive"
+        assert err.value.placeholders == {"job": jobs.small_job}
     assert list(tmp_path.iterdir()) == []
 
 
@@ -1392,10 +1393,12 @@ def test_get_range_checksum_mismatch(
 ) -> None:
     """Each range is checked against the tree hash the service sends with it."""
     fake.wrong_range_checksum_at = 2 * MIB
-    with pytest.raises(ChecksumMismatchError):
+    with pytest.raises(ChecksumMismatchError) as err:
         fake_target(fake_client, part_mib=2).get(
             "job-1", tmp_path / "out", size=len(stored), tree_hash=None
         )
+    assert str(err.value) == "a range differs from its tree hash"
+    assert err.value.placeholders == {"job": "job-1"}
     assert list(tmp_path.iterdir()) == []
 
 
