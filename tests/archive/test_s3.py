@@ -323,6 +323,23 @@ def test_check_without_a_region_and_refused(target: S3Target, hooks: Hooks) -> N
         target.request_restore("archive/f", 1, RestoreTier.BULK)
 
 
+@pytest.mark.parametrize("operation", ["HeadBucket", "RestoreObject"])
+def test_check_and_restore_when_the_service_is_unreachable(
+    target: S3Target, hooks: Hooks, operation: str
+) -> None:
+    def unreachable(**_: Any) -> None:
+        raise EndpointConnectionError(endpoint_url="https://s3.amazonaws.com")
+
+    hooks.before_call(operation, unreachable)
+    call = {
+        "HeadBucket": target.check,
+        "RestoreObject": lambda: target.request_restore("archive/f", 1, RestoreTier.BULK),
+    }[operation]
+    with pytest.raises(CannotConnectError) as err:
+        call()
+    assert str(err.value) == "EndpointConnectionError"
+
+
 def test_head(target: S3Target, tmp_path: Path) -> None:
     assert target.head("archive/missing") is None
     path = write_file(tmp_path / "a.bin", 1000)

@@ -674,6 +674,12 @@ def test_malformed_inventory_says_what_is_wrong(document: str, reason: str) -> N
         assert str(err.value) == f"malformed vault inventory: {reason}"
 
 
+def test_malformed_inventory_document_as_a_mapping() -> None:
+    with pytest.raises(ArchiveError) as err:
+        parse_inventory({"VaultARN": "x"})
+    assert str(err.value) == "malformed vault inventory: KeyError"
+
+
 def test_empty_inventory_and_an_archive_without_tree_hash() -> None:
     assert list(iter_inventory(_trickle(b'{"VaultARN": "x", "ArchiveList": []}', 5))) == []
     entry = '{"ArchiveId": "a", "Size": 1, "CreationDate": "2026-05-01T12:31:02Z"}'
