@@ -24,6 +24,7 @@ from custom_components.s3_glacier.archive.catalog import (
     CatalogDamagedError,
     CatalogError,
     ReconcileResult,
+    is_database_file,
     open_catalog,
 )
 from custom_components.s3_glacier.archive.models import (
@@ -730,3 +731,57 @@ def test_reconcile_in_chunks_equals_a_python_model(
         objects=len(listed),
         bytes=sum(listed.values()),
     )
+
+
+# -- what Home Assistant's side relies on (found unpinned by scripts/mutate) -------------
+
+
+def test_checkpoint_folds_the_wal_and_pauses_automatic_checkpoints(catalog: Catalog) -> None:
+    """While a backup copies the database file, only the WAL may change."""
+    catalog.record(obj("a"))
+    wal = catalog.path.with_name(catalog.path.name + "-wal")
+    assert wal.stat().st_size > 0
+    catalog.checkpoint(pause=True)
+    assert wal.stat().st_size == 0
+    assert catalog._conn is not None
+    assert catalog._conn.execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)
+    catalog.checkpoint(pause=False)
+    assert catalog._conn.execute("PRAGMA wal_autocheckpoint").fetchone() == (1000,)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("s3_glacier_abc.db", True),
+        ("s3_glacier_abc.db.damaged-20260101T000000Z", True),
+        ("s3_glacier_abc.db-wal", False),
+        ("s3_glacier_abc.db-shm", False),
+        ("s3_glacier_abc.db-damaged", False),
+        ("s3_glacier_abc.db-wal-held", False),
+        ("s3_glacier_abc.db.damaged-20260101T000000Z-wal", False),
+    ],
+)
+def test_is_database_file(name: str, expected: bool) -> None:
+    assert is_database_file(Path(name)) is expected
+
+
+def test_early_deletion_rules_in_sql_are_pricing_rules() -> None:
+    """The SQL aggregates use pricing's minimum sizes, index overheads and minimum days."""
+    with closing(sqlite3.connect(":memory:")) as conn:
+        rows = conn.execute(catalog_module._early_rules_sql()).fetchall()
+    assert rows == [
+        ("STANDARD_IA", 1, 0, 30),
+        ("ONEZONE_IA", 1, 0, 30),
+        ("GLACIER_IR", 1, 0, 90),
+        ("GLACIER", 0, 32 * KIB, 90),
+        ("VAULT", 0, 32 * KIB, 90),
+        ("DEEP_ARCHIVE", 0, 32 * KIB, 180),
+    ]
+
+
+def test_prefix_with_the_last_code_point(catalog: Catalog) -> None:
+    """U+10FFFF has no successor: the range's upper bound comes from the characters before."""
+    keys = ["a", "a\U0010ffff", "a\U0010ffff/1", "b", "\U0010ffffa", "\U0010ffffb"]
+    catalog.record_many(obj(key) for key in keys)
+    assert [o.key for o in catalog.objects("a\U0010ffff")] == ["a\U0010ffff", "a\U0010ffff/1"]
+    assert [o.key for o in catalog.objects("\U0010ffffa")] == ["\U0010ffffa"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,7 @@ import boto3
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ConnectionClosedError, EndpointConnectionError
 from botocore.stub import Stubber
+from freezegun import freeze_time
 from moto import mock_aws
 from moto.moto_api import state_manager
 import pytest
@@ -310,6 +312,40 @@ def test_check(target: S3Target, client: Any, s3: Any) -> None:
     with pytest.raises(BucketNotFoundError) as missing:
         S3Target(client, "no-such-bucket").check()
     assert missing.value.placeholders == {"bucket": "no-such-bucket"}
+    assert str(missing.value) == "404"
+
+
+def test_check_without_a_region_and_refused(target: S3Target, hooks: Hooks) -> None:
+    """A service that names no region; then keys that may not use the bucket."""
+
+    def no_region(parsed: dict[str, Any], **_: Any) -> None:
+        parsed.pop("BucketRegion", None)
+
+    hooks.after_call("HeadBucket", no_region)
+    assert target.check() is None
+    hooks.before_call("HeadBucket", lambda **_: service_error("AccessDenied", 403))
+    with pytest.raises(AccessDeniedError):
+        target.check()
+    hooks.before_call("RestoreObject", lambda **_: service_error("AccessDenied", 403))
+    with pytest.raises(AccessDeniedError):
+        target.request_restore("archive/f", 1, RestoreTier.BULK)
+
+
+@pytest.mark.parametrize("operation", ["HeadBucket", "RestoreObject"])
+def test_check_and_restore_when_the_service_is_unreachable(
+    target: S3Target, hooks: Hooks, operation: str
+) -> None:
+    def unreachable(**_: Any) -> None:
+        raise EndpointConnectionError(endpoint_url="https://s3.amazonaws.com")
+
+    hooks.before_call(operation, unreachable)
+    call = {
+        "HeadBucket": target.check,
+        "RestoreObject": lambda: target.request_restore("archive/f", 1, RestoreTier.BULK),
+    }[operation]
+    with pytest.raises(CannotConnectError) as err:
+        call()
+    assert str(err.value) == "EndpointConnectionError"
 
 
 def test_head(target: S3Target, tmp_path: Path) -> None:
@@ -719,8 +755,10 @@ def test_get_refuses_existing_destination(
 def test_get_wrong_checksum(target: S3Target, s3: Any, tmp_path: Path) -> None:
     s3.put_object(Bucket=BUCKET, Key="archive/f", Body=b"payload", Metadata={"sha256": "0" * 64})
     destination = tmp_path / "dest"
-    with pytest.raises(ChecksumMismatchError):
+    with pytest.raises(ChecksumMismatchError) as err:
         target.get("archive/f", destination)
+    assert str(err.value) == "downloaded bytes differ from the archived file"
+    assert err.value.placeholders == {"key": "archive/f"}
     assert not destination.exists()
     assert list(tmp_path.iterdir()) == []
 
@@ -737,6 +775,41 @@ def test_get_without_checksum_metadata(target: S3Target, s3: Any, tmp_path: Path
     assert (tmp_path / "dest").read_bytes() == b"foreign bytes"
     assert obj.sha256 == hashlib.sha256(b"foreign bytes").hexdigest()
     assert obj.storage_class is StorageClass.STANDARD
+
+
+def test_get_size_differs_from_the_stored_size(
+    target: S3Target, s3: Any, hooks: Hooks, tmp_path: Path
+) -> None:
+    """The size S3 states is checked too (an object without our SHA-256 metadata)."""
+    s3.put_object(Bucket=BUCKET, Key="archive/f", Body=b"payload")
+
+    def claim_more(parsed: dict[str, Any], **_: Any) -> None:
+        parsed["ContentLength"] += 1
+
+    hooks.after_call("GetObject", claim_more)
+    with pytest.raises(ChecksumMismatchError) as err:
+        target.get("archive/f", tmp_path / "dest")
+    assert str(err.value) == "downloaded size differs from the stored size"
+    assert err.value.placeholders == {"key": "archive/f"}
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_get_reports_progress_every_8_mib_and_sizes_an_unsized_answer(
+    target: S3Target, s3: Any, hooks: Hooks, tmp_path: Path
+) -> None:
+    data = os.urandom(16 * MIB + 5)
+    s3.put_object(Bucket=BUCKET, Key="archive/big", Body=data)
+    progress: list[int] = []
+    target.get("archive/big", tmp_path / "with", progress=progress.append)
+    assert progress == [8 * MIB, 16 * MIB, 16 * MIB + 5]
+
+    def unsized(parsed: dict[str, Any], **_: Any) -> None:  # chunked transfer encoding
+        parsed.pop("ContentLength")
+
+    hooks.after_call("GetObject", unsized)
+    obj = target.get("archive/big", tmp_path / "without")
+    assert (tmp_path / "without").read_bytes() == data
+    assert obj.size == len(data)
 
 
 def test_get_failure_midway_removes_temp(target: S3Target, s3: Any, tmp_path: Path) -> None:
@@ -1003,6 +1076,7 @@ def test_restore_state_missing(target: S3Target) -> None:
         target.restore_state("archive/missing")
     assert type(err.value) is NotFoundError
     assert err.value.placeholders == {"key": "archive/missing"}
+    assert str(err.value) == "archive/missing"
 
 
 # -- delete -----------------------------------------------------------------------------
@@ -1015,6 +1089,7 @@ def test_delete(target: S3Target, tmp_path: Path) -> None:
     with pytest.raises(NotFoundError) as info:
         target.delete("archive/f")
     assert info.value.placeholders == {"key": "archive/f"}
+    assert str(info.value) == "archive/f"
 
 
 # -- iterate ----------------------------------------------------------------------------
@@ -1048,6 +1123,18 @@ def test_iterate_pages(target: S3Target, s3: Any, recorder: Recorder) -> None:
     assert standard.storage_class is StorageClass.STANDARD
 
 
+def test_iterate_top_level_only(target: S3Target, s3: Any, recorder: Recorder) -> None:
+    """``top_level`` leaves out what is in the prefix's "folders" (the backup agent's view)."""
+    for key in ("archive/a", "archive/sub/b", "archive/z"):
+        s3.put_object(Bucket=BUCKET, Key=key, Body=b"x")
+    recorder.clear()
+    assert [o.key for o in target.iterate(top_level=True)] == ["archive/a", "archive/z"]
+    assert [o.key for o in target.iterate()] == ["archive/a", "archive/sub/b", "archive/z"]
+    top, everything = [p for name, p in recorder.calls if name == "ListObjectsV2"]
+    assert (top["Delimiter"], "Delimiter" in everything) == ("/", False)
+    assert "MaxKeys" not in everything  # no page size asked: S3's default
+
+
 def test_iterate_empty(target: S3Target) -> None:
     assert list(target.iterate()) == []
 
@@ -1070,6 +1157,24 @@ def test_iterate_restore_status(target: S3Target, hooks: Hooks, s3: Any) -> None
         (RestoreState.RESTORED, expiry),
         (RestoreState.NONE, None),
     ]
+
+
+def test_iterate_entries_missing_optional_fields(target: S3Target, hooks: Hooks, s3: Any) -> None:
+    """A restored copy without an expiry date, an entry without a size (some services)."""
+    s3.put_object(Bucket=BUCKET, Key="archive/a", Body=b"xyz", StorageClass="GLACIER")
+
+    def strip(parsed: dict[str, Any], **_: Any) -> None:
+        [entry] = parsed["Contents"]
+        entry["RestoreStatus"] = {"IsRestoreInProgress": False}
+        del entry["Size"]
+
+    hooks.after_call("ListObjectsV2", strip)
+    [listed] = target.iterate()
+    assert (listed.restore_state, listed.restore_expiry, listed.size) == (
+        RestoreState.RESTORED,
+        None,
+        0,
+    )
 
 
 def test_iterate_without_optional_attributes(
@@ -1311,6 +1416,29 @@ def test_multipart_completion_falls_back_on_501(
 # -- the stale-upload sweep and uploads in flight --------------------------------------------
 
 
+def test_stale_upload_sweep_takes_only_old_uploads_under_the_prefix(
+    target: S3Target, s3: Any, hooks: Hooks
+) -> None:
+    """Kept: an upload exactly 7 days old, a recent one, one outside the prefix."""
+    now = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    started = {"archive/a": now - timedelta(days=7), "archive/b": now - timedelta(hours=1)}
+    for key in ("archive/a", "archive/b", "archive/c", "archive/d", "elsewhere/x"):
+        s3.create_multipart_upload(Bucket=BUCKET, Key=key)
+
+    def dates(parsed: dict[str, Any], **_: Any) -> None:
+        for upload in parsed.get("Uploads", []):  # moto dates every upload 2010
+            upload["Initiated"] = started.get(upload["Key"], upload["Initiated"])
+
+    hooks.after_call("ListMultipartUploads", dates)
+    with freeze_time(now):
+        assert target.abort_stale_uploads(timedelta(days=7)) == 2
+    remaining = s3.list_multipart_uploads(Bucket=BUCKET)["Uploads"]
+    assert sorted(u["Key"] for u in remaining) == ["archive/a", "archive/b", "elsewhere/x"]
+    for upload in remaining:
+        s3.abort_multipart_upload(Bucket=BUCKET, Key=upload["Key"], UploadId=upload["UploadId"])
+    assert target.abort_stale_uploads(timedelta(days=7)) == 0
+
+
 def test_stale_upload_sweep_spares_uploads_in_flight(
     target: S3Target, s3: Any, tmp_path: Path
 ) -> None:
@@ -1445,6 +1573,20 @@ def test_put_multipart_streams_parts_too_large_to_hold(
     assert body == path.read_bytes()
 
 
+def test_single_put_to_an_s3_compatible_endpoint_carries_content_md5(
+    client: Any, s3: Any, recorder: Recorder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without CRC checksums (S3-compatible endpoints) the PUT carries the whole file's MD5."""
+    monkeypatch.setattr(S3Target, "_checksum_algorithm", lambda self: None)
+    path = write_file(tmp_path / "f", 2 * MIB + 5)  # three reads of the file
+    S3Target(client, BUCKET, PREFIX).put(path, "archive/f", SMALL)
+    [put] = [params for name, params in recorder.calls if name == "PutObject"]
+    md5 = base64.b64encode(hashlib.md5(path.read_bytes()).digest()).decode("ascii")
+    assert put["ContentMD5"] == md5
+    assert "ChecksumAlgorithm" not in put
+    assert s3.get_object(Bucket=BUCKET, Key="archive/f")["Body"].read() == path.read_bytes()
+
+
 @pytest.mark.usefixtures("tiny_memory_bound")
 def test_put_streamed_part_changed_after_hashing(
     target: S3Target, hooks: Hooks, s3: Any, tmp_path: Path
@@ -1459,8 +1601,9 @@ def test_put_streamed_part_changed_after_hashing(
                 handle.write(b"\x00" * 16 if handle.read(16) != b"\x00" * 16 else b"\x01" * 16)
 
     hooks.before_call("UploadPart", change_part_two)
-    with pytest.raises(ChecksumMismatchError):
+    with pytest.raises(ChecksumMismatchError) as err:
         target.put(path, "archive/big", SMALL)
+    assert err.value.placeholders == {"key": "archive/big"}
     assert no_uploads(s3)
     assert not key_exists(s3, "archive/big")
 
@@ -1489,6 +1632,47 @@ def test_verification_failure_deletes_only_our_version(
     assert "DeleteMarkers" not in versions
     assert delete["VersionId"]
     assert put["IfNoneMatch"] == "*"
+
+
+def test_verification_failure_deletes_our_object_by_its_etag(
+    target: S3Target, hooks: Hooks, recorder: Recorder, s3: Any, tmp_path: Path
+) -> None:
+    """Unversioned: the delete of the mismatched object carries If-Match with our ETag."""
+    path = write_file(tmp_path / "f", 1000)
+    hooks.after_call("HeadObject", _tamper_sha256)
+    with pytest.raises(ChecksumMismatchError):
+        target.put(path, "archive/f", SMALL)
+    [(_, delete)] = [c for c in recorder.calls if c[0] == "DeleteObject"]
+    assert delete["IfMatch"] == s3_etag(path.read_bytes())
+    assert not key_exists(s3, "archive/f")
+
+
+def test_verification_failure_without_conditional_writes_deletes_unconditionally(
+    client: Any, hooks: Hooks, recorder: Recorder, s3: Any, tmp_path: Path
+) -> None:
+    """A service that refused If-None-Match gets no If-Match either: a plain delete."""
+    refused: list[str] = []
+    hooks.before_call("PutObject", not_implemented_when("If-None-Match", refused))
+    hooks.after_call("HeadObject", _tamper_sha256)
+    target = S3Target(client, BUCKET, PREFIX)
+    path = write_file(tmp_path / "f", 1000)
+    with pytest.raises(ChecksumMismatchError):
+        target.put(path, "archive/f", SMALL)
+    assert refused == ["PutObject"]
+    [(_, delete)] = [c for c in recorder.calls if c[0] == "DeleteObject"]
+    assert delete == {"Bucket": BUCKET, "Key": "archive/f"}
+    assert not key_exists(s3, "archive/f")
+
+
+def _tamper_sha256(parsed: dict[str, Any], **_: Any) -> None:
+    """An after-call hook: the object's stored SHA-256 is not the file's."""
+    if "Metadata" in parsed:
+        parsed["Metadata"] = {"sha256": "0" * 64}
+
+
+def s3_etag(data: bytes) -> str:
+    """The ETag of a single-PUT object: the quoted MD5 of its bytes."""
+    return '"' + hashlib.md5(data).hexdigest() + '"'
 
 
 def test_stale_upload_sweep_spares_a_streamed_backup(target: S3Target, s3: Any) -> None:
@@ -1565,3 +1749,12 @@ def test_streamed_backup_of_the_wrong_stored_size_is_deleted(
     assert delete["IfMatch"] == written[0]
     assert not key_exists(s3, key)
     assert no_uploads(s3)
+
+
+def test_uploads_in_flight_registry() -> None:
+    uploads = s3_module._UploadsInFlight()
+    uploads.add("one")
+    uploads.add("two")
+    uploads.discard("one")
+    uploads.discard("never added")
+    assert ("one" in uploads, "two" in uploads) == (False, True)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
 from pathlib import Path
+import stat
 import threading
 from typing import Any
 
 import pytest
 
+from custom_components.s3_glacier.archive import transfer as transfer_module
 from custom_components.s3_glacier.archive.errors import ChecksumMismatchError
 from custom_components.s3_glacier.archive.models import GIB, MIB
 from custom_components.s3_glacier.archive.transfer import (
@@ -18,9 +21,11 @@ from custom_components.s3_glacier.archive.transfer import (
     TRANSFER_OVERHEAD,
     FilePart,
     VerifiedFileBody,
+    new_file_mode,
     parallel_parts,
     pump_parts,
     streams_parts,
+    write_into_place,
 )
 
 
@@ -170,3 +175,138 @@ def test_pump_streams_parts_too_large_to_hold(monkeypatch: pytest.MonkeyPatch) -
     assert results == [1, 2, 3]
     assert received == [(1, 0, data[0:4]), (2, 4, data[4:8]), (3, 8, data[8:10])]
     assert whole.hexdigest() == hashlib.sha256(data).hexdigest()
+
+
+def test_verified_body_is_a_readable_seekable_stream(tmp_path: Path) -> None:
+    """What an HTTP client asks of a body before it streams and rewinds it."""
+    path = tmp_path / "f"
+    path.write_bytes(b"abc")
+    with path.open("rb") as handle:
+        body = VerifiedFileBody(handle, 3, hashlib.sha256(b"abc").hexdigest(), "f")
+        assert (body.readable(), body.seekable()) == (True, True)
+
+
+# -- write_into_place: whole and verified, or nothing; never over another file --------------
+
+
+def _leftovers(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir() if p.name.endswith(".part"))
+
+
+def test_write_into_place_writes_a_new_file(tmp_path: Path) -> None:
+    destination = tmp_path / "restored.bin"
+    result = write_into_place(destination, lambda out: out.write(b"data"), overwrite=False)
+    assert result == 4
+    assert destination.read_bytes() == b"data"
+    assert _leftovers(tmp_path) == []
+    assert destination.stat().st_mode & 0o777 == new_file_mode()
+
+
+@pytest.mark.parametrize("hard_links", [True, False], ids=["link", "no-hard-links"])
+def test_a_file_that_appears_during_the_download_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hard_links: bool
+) -> None:
+    """Without overwrite, a file another program wrote meanwhile is never replaced."""
+    if not hard_links:  # a file system without hard links: check, then rename
+        monkeypatch.setattr(os, "link", _no_hard_links)
+    destination = tmp_path / "restored.bin"
+
+    def write(out: Any) -> None:
+        out.write(b"ours")
+        destination.write_bytes(b"theirs")
+
+    with pytest.raises(FileExistsError) as err:
+        write_into_place(destination, write, overwrite=False)
+    assert (err.value.errno, err.value.strerror, err.value.filename) == (
+        errno.EEXIST,
+        "destination exists",
+        str(destination),
+    )
+    assert destination.read_bytes() == b"theirs"
+    assert _leftovers(tmp_path) == []
+
+
+def test_without_hard_links_a_new_file_is_renamed_into_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(os, "link", _no_hard_links)
+    destination = tmp_path / "restored.bin"
+    write_into_place(destination, lambda out: out.write(b"ours"), overwrite=False)
+    assert destination.read_bytes() == b"ours"
+    assert _leftovers(tmp_path) == []
+
+
+def test_overwrite_replaces_the_file(tmp_path: Path) -> None:
+    destination = tmp_path / "restored.bin"
+    destination.write_bytes(b"old")
+    write_into_place(destination, lambda out: out.write(b"new"), overwrite=True)
+    assert destination.read_bytes() == b"new"
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_failed_check_leaves_nothing(tmp_path: Path) -> None:
+    destination = tmp_path / "restored.bin"
+
+    def refuse(_: int) -> None:
+        raise ChecksumMismatchError("bad", key="k")
+
+    with pytest.raises(ChecksumMismatchError):
+        write_into_place(destination, lambda out: out.write(b"data"), overwrite=True, check=refuse)
+    assert list(tmp_path.iterdir()) == []
+
+
+def _no_hard_links(src: Any, dst: Any) -> None:
+    raise OSError(errno.EPERM, "Operation not permitted")
+
+
+def test_file_part_of_a_file_that_shrank(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"x" * 10)
+    with path.open("rb") as handle:
+        part = FilePart(handle, 4, 8, "unused", "f")
+        with pytest.raises(ChecksumMismatchError) as err:
+            list(part.chunks())
+    assert err.value.placeholders == {"key": "f"}
+
+
+def test_verified_body_rehashes_a_prefix_longer_than_a_chunk(tmp_path: Path) -> None:
+    """A seek past the first MiB: the bytes skipped are hashed in whole chunks, once."""
+    path, handle, body = _body(tmp_path, 3 * MIB)
+    with handle:
+        body.seek(MIB + MIB // 2)
+        assert body.read() == path.read_bytes()[MIB + MIB // 2 :]
+
+
+def test_streamed_parts_of_a_file_that_shrank(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parts too large to hold are hashed in chunks; a short file stops the pump."""
+    monkeypatch.setattr(transfer_module, "MAX_TRANSFER_MEMORY", 4)
+    monkeypatch.setattr(transfer_module, "TRANSFER_OVERHEAD", 0)
+    with pytest.raises(ChecksumMismatchError) as err:
+        pump_parts(
+            io.BytesIO(b"x" * 10),
+            12,
+            part_size=6,
+            concurrency=2,
+            upload_part=lambda number, offset, data: number,
+            name="f",
+            thread_name_prefix="test_part",
+        )
+    assert str(err.value) == "file shrank while it was being archived"
+    assert err.value.placeholders == {"key": "f"}
+
+
+def test_a_directory_that_cannot_be_synced_is_no_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Syncing the directory after the rename is best effort (some file systems refuse)."""
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "Invalid argument")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    destination = tmp_path / "restored.bin"
+    write_into_place(destination, lambda out: out.write(b"data"), overwrite=False)
+    assert destination.read_bytes() == b"data"

@@ -594,12 +594,14 @@ def test_parse_description_foreign(text: str | None) -> None:
 
 def test_check_description() -> None:
     assert check_description("x" * MAX_DESCRIPTION_LENGTH)
-    with pytest.raises(ValueError):
+    printable = "".join(chr(code) for code in range(32, 127))
+    assert check_description(printable) == printable
+    with pytest.raises(ValueError, match=r"^an archive description holds at most 1024 characters$"):
         check_description("x" * (MAX_DESCRIPTION_LENGTH + 1))
-    with pytest.raises(ValueError):
-        check_description("café")
-    with pytest.raises(ValueError):
-        check_description("line\nbreak")
+    # é, a line break and DEL (127), just past the printable range
+    for text in ("café", "line\nbreak", "del\x7f"):
+        with pytest.raises(ValueError, match=r"^an archive description must be printable ASCII$"):
+            check_description(text)
 
 
 # -- inventory parsing, part sizes ---------------------------------------------------
@@ -653,6 +655,50 @@ def test_parse_inventory_document() -> None:
         assert objects[1].description == "made by another tool"
         assert objects[1].last_modified == datetime(2020, 1, 2, 3, 4, 5, tzinfo=UTC)
         assert objects[2].description is None
+
+
+@pytest.mark.parametrize(
+    ("document", "reason"),
+    [
+        ('{"VaultARN": "x"}', "no ArchiveList"),
+        ("{}", "no ArchiveList"),
+        ('{"ArchiveList": [{"Size": 1}]}', "KeyError"),
+        ('{"ArchiveList": [}', "JSONDecodeError"),
+    ],
+)
+def test_malformed_inventory_says_what_is_wrong(document: str, reason: str) -> None:
+    for parse in (lambda: list(iter_inventory(_trickle(document.encode(), 3))),
+                  lambda: parse_inventory(document)):  # fmt: skip
+        with pytest.raises(ArchiveError) as err:
+            parse()
+        assert str(err.value) == f"malformed vault inventory: {reason}"
+
+
+def test_malformed_inventory_document_as_a_mapping() -> None:
+    with pytest.raises(ArchiveError) as err:
+        parse_inventory({"VaultARN": "x"})
+    assert str(err.value) == "malformed vault inventory: KeyError"
+
+
+def test_empty_inventory_and_an_archive_without_tree_hash() -> None:
+    assert list(iter_inventory(_trickle(b'{"VaultARN": "x", "ArchiveList": []}', 5))) == []
+    entry = '{"ArchiveId": "a", "Size": 1, "CreationDate": "2026-05-01T12:31:02Z"}'
+    document = '{"ArchiveList": [' + entry + "]}"
+    [listed] = list(iter_inventory(_trickle(document.encode(), 5)))
+    assert (listed.key, listed.size, listed.tree_hash) == ("a", 1, None)
+
+
+def test_inventory_is_read_in_bounded_chunks() -> None:
+    """A vault's inventory can be large: it is never asked for whole."""
+    asked: list[int] = []
+    read = _trickle(_inventory_text(3000).encode(), 64 * 1024)
+
+    def recording(amount: int) -> bytes:
+        asked.append(amount)
+        return read(amount)
+
+    assert len(list(iter_inventory(recording))) == 3000
+    assert set(asked) == {64 * 1024}
 
 
 @pytest.mark.parametrize(
@@ -744,6 +790,7 @@ def test_inventory_entries_come_before_the_end_is_read() -> None:
         "[]",
         "",
         b"\xff\xfe{}",
+        b'{"ArchiveList": []}\xc3',  # cut inside a UTF-8 character
     ],
 )
 def test_streamed_inventory_malformed(document: str | bytes) -> None:
@@ -870,11 +917,36 @@ def test_put_rejects_bad_arguments(target: VaultTarget, recorder: Recorder, tmp_
         target.put(path, description="naïve")
     with pytest.raises(ValueError):
         target.put(path, sha256="not a digest")
-    with pytest.raises(ChecksumMismatchError):
+    with pytest.raises(ChecksumMismatchError) as err:
         target.put(path, sha256=SHA)
+    assert err.value.placeholders == {"key": "f"}
     with pytest.raises(FileNotFoundError):
         target.put(tmp_path / "missing")
     assert recorder.calls == []
+
+
+def test_put_to_a_missing_vault(client: Any, tmp_path: Path) -> None:
+    with pytest.raises(VaultNotFoundError) as err:
+        VaultTarget(client, "no-such-vault").put(write_file(tmp_path / "f", 10))
+    assert err.value.placeholders == {"vault": "no-such-vault"}
+
+
+def test_put_single_file_changed_while_sent(
+    target: VaultTarget, hooks: Hooks, tmp_path: Path
+) -> None:
+    """Bytes that differ from those hashed never complete the request."""
+    path = write_file(tmp_path / "notes.txt", 1000)
+    count = len(moto_archives())
+
+    def change(**_: Any) -> None:
+        path.write_bytes(bytes(1000) if path.read_bytes() != bytes(1000) else b"\x01" * 1000)
+
+    hooks.before_call("UploadArchive", change)
+    with pytest.raises(ChecksumMismatchError) as err:
+        target.put(path)
+    assert str(err.value) == "file changed while it was being archived"
+    assert err.value.placeholders == {"key": "notes.txt"}
+    assert len(moto_archives()) == count
 
 
 def test_put_expected_sha256(target: VaultTarget, tmp_path: Path) -> None:
@@ -919,8 +991,9 @@ def test_request_restore(target: VaultTarget, recorder: Recorder, tmp_path: Path
 
 def test_request_restore_unknown_archive(target: VaultTarget, hooks: Hooks) -> None:
     hooks.before_call("InitiateJob", lambda **_: service_error("ResourceNotFoundException", 404))
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError) as err:
         target.request_restore("nope", RestoreTier.STANDARD)
+    assert err.value.placeholders == {"key": "nope"}
 
 
 def test_job_state_failed_and_unknown(target: VaultTarget, hooks: Hooks) -> None:
@@ -943,6 +1016,7 @@ def test_job_state_failed_and_unknown(target: VaultTarget, hooks: Hooks) -> None
     with pytest.raises(JobNotFoundError) as err:
         target.job_state("j")
     assert err.value.translation_key == "job_not_found"
+    assert err.value.placeholders == {"job": "j"}
 
 
 def test_job_state_progression(jobs: Jobs, target: VaultTarget) -> None:
@@ -987,12 +1061,16 @@ def test_get_refuses_existing_destination(
 
 def test_get_wrong_tree_hash(jobs: Jobs, target: VaultTarget, tmp_path: Path) -> None:
     destination = tmp_path / "restored.bin"
-    with pytest.raises(ChecksumMismatchError):
-        target.get(jobs.small_job, destination, size=MIB, tree_hash="0" * 64)
-    with pytest.raises(ChecksumMismatchError):
-        target.get(jobs.small_job, destination, size=MIB, tree_hash=None, sha256=SHA)
-    with pytest.raises(ChecksumMismatchError):
-        target.get(jobs.small_job, destination, size=MIB + 1, tree_hash=None)
+    for tree, sha in (("0" * 64, None), (None, SHA)):
+        with pytest.raises(ChecksumMismatchError) as err:
+            target.get(jobs.small_job, destination, size=MIB, tree_hash=tree, sha256=sha)
+        assert str(err.value) == "downloaded bytes differ from the archive"
+        assert err.value.placeholders == {"job": jobs.small_job}
+    for size, word in ((MIB + 1, "fewer"), (MIB - 1, "more")):
+        with pytest.raises(ChecksumMismatchError) as err:
+            target.get(jobs.small_job, destination, size=size, tree_hash=None)
+        assert str(err.value) == f"job output has {word} bytes than the archive"
+        assert err.value.placeholders == {"job": jobs.small_job}
     assert list(tmp_path.iterdir()) == []
 
 
@@ -1029,8 +1107,26 @@ def test_inventory(jobs: Jobs, target: VaultTarget) -> None:
 
 def test_inventory_unknown_job(target: VaultTarget, hooks: Hooks) -> None:
     hooks.before_call("GetJobOutput", lambda **_: service_error("ResourceNotFoundException", 404))
-    with pytest.raises(JobNotFoundError):
+    with pytest.raises(JobNotFoundError) as err:
         target.inventory("expired")
+    assert err.value.placeholders == {"job": "expired"}
+
+
+def test_request_inventory_asks_for_json(target: VaultTarget, recorder: Recorder) -> None:
+    """Glacier's inventory formats are JSON and CSV: only JSON is parsed here."""
+    target.request_inventory()
+    assert recorder.params("InitiateJob") == [
+        {
+            "vaultName": VAULT,
+            "jobParameters": {"Type": "inventory-retrieval", "Format": "JSON"},
+        }
+    ]
+
+
+def test_request_inventory_of_a_missing_vault(client: Any) -> None:
+    with pytest.raises(VaultNotFoundError) as err:
+        VaultTarget(client, "no-such-vault").request_inventory()
+    assert err.value.placeholders == {"vault": "no-such-vault"}
 
 
 # -- FakeGlacier: multipart uploads -----------------------------------------------------
@@ -1286,6 +1382,23 @@ def test_get_in_ranges(fake: FakeGlacier, fake_client: Any, stored: bytes, tmp_p
     assert part_files(tmp_path) == []
 
 
+def test_get_reports_progress_every_8_mib(
+    fake: FakeGlacier, fake_client: Any, tmp_path: Path
+) -> None:
+    """Progress at each 8 MiB step (1 MiB chunks land exactly on it) and at the end."""
+    data = os.urandom(16 * MIB + 5)
+    fake.archives["big"] = data
+    fake.jobs["job-big"] = "big"
+    # ranges of 16 MiB: the 1 MiB chunks of the first one report 8 and 16 MiB
+    target = fake_target(fake_client, part_mib=16)
+    expected = {"size": len(data), "tree_hash": tree_hash(data)}
+    progress: list[int] = []
+    target.get("job-big", tmp_path / "with", **expected, progress=progress.append)
+    assert progress == [8 * MIB, 16 * MIB, 16 * MIB + 5]
+    target.get("job-big", tmp_path / "without", **expected)
+    assert (tmp_path / "without").read_bytes() == data
+
+
 def test_get_small_archive_in_one_request(
     fake: FakeGlacier, fake_client: Any, tmp_path: Path
 ) -> None:
@@ -1301,10 +1414,12 @@ def test_get_range_checksum_mismatch(
 ) -> None:
     """Each range is checked against the tree hash the service sends with it."""
     fake.wrong_range_checksum_at = 2 * MIB
-    with pytest.raises(ChecksumMismatchError):
+    with pytest.raises(ChecksumMismatchError) as err:
         fake_target(fake_client, part_mib=2).get(
             "job-1", tmp_path / "out", size=len(stored), tree_hash=None
         )
+    assert str(err.value) == "a range differs from its tree hash"
+    assert err.value.placeholders == {"job": "job-1"}
     assert list(tmp_path.iterdir()) == []
 
 
@@ -1361,18 +1476,90 @@ def test_get_cut_stream_gives_up(
     fake: FakeGlacier, fake_client: Any, stored: bytes, tmp_path: Path
 ) -> None:
     fake.cut_ranges = {2 * MIB: 10}
-    with pytest.raises(CannotConnectError):
+    with pytest.raises(CannotConnectError) as err:
         fake_target(fake_client, part_mib=2).get(
             "job-1", tmp_path / "out", size=len(stored), tree_hash=None
         )
+    assert err.value.placeholders == {"job": "job-1"}
+    assert str(err.value) == "ResponseStreamingError"
     assert len(fake.of("output")) == 4
     assert list(tmp_path.iterdir()) == []
 
 
-def test_get_unknown_job(fake: FakeGlacier, fake_client: Any, tmp_path: Path) -> None:
-    with pytest.raises(JobNotFoundError):
-        fake_target(fake_client).get("expired", tmp_path / "out", size=10, tree_hash=None)
+def _answer_ranges_with(fake_client: Any, **changes: Any) -> Hooks:
+    """Edit every ranged GetJobOutput answer (after the first) as a quirky service would."""
+    hooks = Hooks(fake_client)
+
+    def edit(parsed: dict[str, Any], **_: Any) -> None:
+        if not parsed.get("contentRange", "").startswith("bytes 0-"):
+            parsed.update(changes)
+
+    hooks.on("after-call.glacier.GetJobOutput", edit)
+    return hooks
+
+
+def test_get_refuses_a_whole_answer_to_a_later_range(
+    fake: FakeGlacier, fake_client: Any, stored: bytes, tmp_path: Path
+) -> None:
+    """A 200 without Content-Range to the range at 2 MiB: the service ignored the range."""
+    hooks = _answer_ranges_with(fake_client, status=200, contentRange=None)
+    try:
+        with pytest.raises(ChecksumMismatchError) as err:
+            fake_target(fake_client, part_mib=2).get(
+                "job-1", tmp_path / "out", size=len(stored), tree_hash=None
+            )
+    finally:
+        hooks.remove_all()
+    assert str(err.value) == "the vault ignored the byte range"
+    assert err.value.placeholders == {"job": "job-1"}
     assert list(tmp_path.iterdir()) == []
+
+
+def test_get_a_200_that_names_its_range_is_that_range(
+    fake: FakeGlacier, fake_client: Any, stored: bytes, tmp_path: Path
+) -> None:
+    hooks = _answer_ranges_with(fake_client, status=200)
+    try:
+        fake_target(fake_client, part_mib=2).get(
+            "job-1", tmp_path / "out", size=len(stored), tree_hash=tree_hash(stored)
+        )
+    finally:
+        hooks.remove_all()
+    assert (tmp_path / "out").read_bytes() == stored
+
+
+def test_get_unknown_job(fake: FakeGlacier, fake_client: Any, tmp_path: Path) -> None:
+    with pytest.raises(JobNotFoundError) as err:
+        fake_target(fake_client).get("expired", tmp_path / "out", size=10, tree_hash=None)
+    assert err.value.placeholders == {"job": "expired"}
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_get_of_exactly_one_range_is_one_plain_request(
+    fake: FakeGlacier, fake_client: Any, tmp_path: Path
+) -> None:
+    fake.archives["a"] = data = os.urandom(2 * MIB)
+    fake.jobs["j"] = "a"
+    target = fake_target(fake_client, part_mib=2)
+    target.get("j", tmp_path / "out", size=len(data), tree_hash=tree_hash(data))
+    assert (tmp_path / "out").read_bytes() == data
+    assert ["range" in sent.headers for sent in fake.of("output")] == [False]
+
+
+def test_get_partial_answers_without_content_range_are_ranges(
+    fake: FakeGlacier, fake_client: Any, stored: bytes, tmp_path: Path
+) -> None:
+    """Only a 200 without Content-Range is the whole output; a bare 206 is the range asked."""
+    hooks = Hooks(fake_client)
+    hooks.on("after-call.glacier.GetJobOutput", lambda parsed, **_: parsed.pop("contentRange"))
+    try:
+        fake_target(fake_client, part_mib=2).get(
+            "job-1", tmp_path / "out", size=len(stored), tree_hash=tree_hash(stored)
+        )
+    finally:
+        hooks.remove_all()
+    assert (tmp_path / "out").read_bytes() == stored
+    assert len(fake.of("output")) == 3
 
 
 # -- size and memory bounds --------------------------------------------------------------

@@ -497,7 +497,8 @@ def move_into_place(temp: Path, destination: Path, *, overwrite: bool) -> None:
     try:
         os.link(temp, destination)
     except FileExistsError:
-        raise
+        # The OS names the hidden temporary file; the user must hear the destination.
+        raise file_exists_error(destination) from None
     except OSError:
         if destination.exists():
             raise file_exists_error(destination) from None
