@@ -8,7 +8,7 @@ a setup with the clock moved on. What the bucket holds is decompressed and compa
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 import threading
 from typing import Any
@@ -31,7 +31,7 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
 )
 
-from custom_components.s3_glacier import export as export_module
+from custom_components.s3_glacier import export as export_module, export_schedule
 from custom_components.s3_glacier.archive.s3 import S3Target
 from custom_components.s3_glacier.const import CONF_DAILY_HISTORY_EXPORT, DOMAIN
 from custom_components.s3_glacier.repairs import issue_id
@@ -238,6 +238,16 @@ async def test_purged_days_raise_the_repair_issue(
         "keep_days": str(recorder_mock.keep_days),
     }
     assert _progress(hass) == ("0", "2030-01-20")
+
+    # The issue is not persistent: after a restart (the registry forgot it) it is back.
+    await unload(hass, init_integration)
+    ir.async_delete_issue(hass, DOMAIN, issue_id(init_integration, "history_days_lost"))
+    await _restart(hass, freezer, init_integration, _at(21, 9))
+    again = ir.async_get(hass).async_get_issue(
+        DOMAIN, issue_id(init_integration, "history_days_lost")
+    )
+    assert again is not None
+    assert again.translation_placeholders == issue.translation_placeholders
 
     # Switched off: the issue goes, and switched on again it starts afresh.
     await _switch(hass, init_integration, False)
@@ -518,3 +528,30 @@ async def test_switched_off_and_on_again_starts_from_yesterday(
     assert [key for key in _day_keys(s3) if "/states/" in key] == [_key(14), _key(17), _key(19)]
     assert _progress(hass) == ("0", "2030-01-19")
     assert not ir.async_get(hass).issues
+
+
+@pytest.mark.parametrize(
+    ("time_zone", "not_yet", "complete"),
+    [
+        # Midnight on a UTC hour: complete at 00:20 local.
+        ("Europe/Amsterdam", "2030-01-21T00:19:00+01:00", "2030-01-21T00:20:00+01:00"),
+        # Midnight at half past a UTC hour (18:30Z): the last statistics row, 18:00Z to
+        # 19:00Z, is compiled after 19:00Z, so the day is complete at 00:50 local.
+        ("Asia/Kolkata", "2030-01-21T00:49:00+05:30", "2030-01-21T00:50:00+05:30"),
+        ("Asia/Kathmandu", "2030-01-21T01:04:00+05:45", "2030-01-21T01:05:00+05:45"),
+    ],
+)
+async def test_a_day_is_complete_after_its_last_utc_hour(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    time_zone: str,
+    not_yet: str,
+    complete: str,
+) -> None:
+    """Whatever the time zone's offset, a day counts as complete (and is exported) only
+    once the recorder has compiled the statistics hour that holds its last minutes."""
+    await hass.config.async_set_time_zone(time_zone)
+    freezer.move_to(not_yet)
+    assert export_schedule._last_complete_day() == date(2030, 1, 19)
+    freezer.move_to(complete)
+    assert export_schedule._last_complete_day() == date(2030, 1, 20)

@@ -184,6 +184,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: S3GlacierConfigEntry) ->
     activity = Activity()
     coordinator = S3GlacierCoordinator(hass, entry, target, catalog, granted)
     restores = RestoreWatcher(hass, coordinator, activity)
+    history_export: DailyHistoryExport | None = None
     try:
         await coordinator.async_config_entry_first_refresh()
         entry.runtime_data = S3GlacierData(
@@ -194,20 +195,23 @@ async def async_setup_entry(hass: HomeAssistant, entry: S3GlacierConfigEntry) ->
             activity=activity,
         )
         if not is_vault(entry.data):
-            entry.runtime_data.history_export = DailyHistoryExport(hass, entry)
+            history_export = DailyHistoryExport(hass, entry)
+            await history_export.async_load()
+            entry.runtime_data.history_export = history_export
         await async_report_damaged(hass, entry, damaged, rebuilt)
         await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
         # Last: a check it starts may already be running in the executor.
-        await _async_start_watcher(hass, entry, restores)
+        await _async_start_after_previous_load(hass, entry, restores, history_export)
     except Exception:
         restores.async_stop()
+        if history_export is not None:
+            history_export.async_stop()
         await activity.async_wait_idle()
         await hass.async_add_executor_job(_close, target, catalog)
         raise
     entry.async_on_unload(restores.async_stop)
-    if (history_export := entry.runtime_data.history_export) is not None:
+    if history_export is not None:
         entry.async_on_unload(history_export.async_stop)
-        await history_export.async_start()
     # Deliberately no update listener: the reauth and reconfigure flows reload the entry
     # (async_update_reload_and_abort) and the options flow applies its options itself
     # (async_apply_options). Home Assistant reports a listener next to a flow's reload.
@@ -216,23 +220,33 @@ async def async_setup_entry(hass: HomeAssistant, entry: S3GlacierConfigEntry) ->
     return True
 
 
-async def _async_start_watcher(
-    hass: HomeAssistant, entry: S3GlacierConfigEntry, restores: RestoreWatcher
+async def _async_start_after_previous_load(
+    hass: HomeAssistant,
+    entry: S3GlacierConfigEntry,
+    restores: RestoreWatcher,
+    history_export: DailyHistoryExport | None,
 ) -> None:
-    """Start watching the catalog's pending restores, once no earlier load of the entry runs.
+    """Start the restore watcher and the daily export once no earlier load of the entry runs.
 
-    A reload does not wait for the previous load's download (key locks and transfer
+    A reload does not wait for the previous load's transfers (key locks and transfer
     slots belong to each load): checking the same restore meanwhile would download it
-    a second time and find the first copy in the way. So the new watcher starts when
-    the previous load has closed, without holding up the setup.
+    a second time and find the first copy in the way, and the export would upload the
+    same day again. So both start when the previous load has closed, without holding
+    up the setup.
     """
     previous = hass.data.get(CLOSING, {}).get(entry.entry_id)
-    if previous is None or previous.done():
+    if previous is not None and previous.done():
+        previous = None
+    if history_export is not None:
+        history_export.async_start(previous)
+    if previous is None:
         await restores.async_start()
         return
+    waiting = previous
 
     async def _start_after_close() -> None:
-        await asyncio.shield(previous)
+        # A close that failed was logged; the new load watches anyway.
+        await asyncio.wait([waiting])
         await restores.async_start()
 
     entry.async_create_background_task(
@@ -331,7 +345,7 @@ class EntryCloser:
             self._task = self._hass.async_create_task(
                 self._async_close(), f"{DOMAIN} close {self._title}", eager_start=False
             )
-            # A reload's watcher waits for it (see _async_start_watcher).
+            # A reload's watcher waits for it (see _async_start_after_previous_load).
             closing = self._hass.data.setdefault(CLOSING, {})
             closing[self._entry_id] = self._task
             self._task.add_done_callback(

@@ -112,10 +112,9 @@ HISTORY_STATISTIC_BATCH: Final = 50
 
 # The daily history export (an option of bucket entries, off by default).
 CONF_DAILY_HISTORY_EXPORT: Final = "daily_history_export"
-# When (local time) the previous day is exported: after the recorder has compiled the
-# day's last hour of statistics (at about ten past midnight UTC hours) and long before
-# its nightly purge (04:12).
-HISTORY_EXPORT_HOUR: Final = 0
+# Minutes past the UTC hour that follows a day's local midnight before the day is
+# exported: the recorder compiles that hour's statistics a few seconds after it ends,
+# and its nightly purge (04:12) is hours away. The schedule looks hourly at this minute.
 HISTORY_EXPORT_MINUTE: Final = 20
 # With purge_keep_days = k a day can wait k - 1 nights for its export before the
 # nightly purge takes its first hours. Below this, two missed or failed nights (a

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from contextlib import suppress
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -39,7 +38,6 @@ from . import repairs
 from .const import (
     CONF_DAILY_HISTORY_EXPORT,
     DOMAIN,
-    HISTORY_EXPORT_HOUR,
     HISTORY_EXPORT_MINUTE,
     HISTORY_MIN_KEEP_DAYS,
     LOGGER,
@@ -61,15 +59,32 @@ def _day(value: Any) -> date | None:
     return date.fromisoformat(value) if isinstance(value, str) else None
 
 
-def _last_complete_day() -> date:
-    """Yesterday, once the recorder had time to compile its last hour of statistics.
+def _complete_at(day: date) -> datetime:
+    """When the local ``day``'s last hour of statistics has been compiled (UTC).
 
-    Before the nightly time (at a start just after midnight, say) that is the day
-    before yesterday: exporting yesterday then could miss its last statistics, and a
-    day is exported only once.
+    The recorder compiles statistics per whole UTC hour, a few seconds after it ends.
+    Where local midnight falls within a UTC hour (India, Nepal, Newfoundland, South
+    Australia…) the day's last statistics row covers the hour that ends after it.
     """
-    delay = timedelta(hours=HISTORY_EXPORT_HOUR, minutes=HISTORY_EXPORT_MINUTE)
-    return (dt_util.now() - delay).date() - timedelta(days=1)
+    end = local_midnight(day + timedelta(days=1))
+    hour = end.replace(minute=0, second=0, microsecond=0)
+    if hour < end:
+        hour += timedelta(hours=1)
+    return hour + timedelta(minutes=HISTORY_EXPORT_MINUTE)
+
+
+def _last_complete_day() -> date:
+    """The newest local day whose statistics are all compiled: yesterday, once it is.
+
+    Before that (at a start just after midnight, say) it is the day before yesterday:
+    exporting yesterday then could miss its last statistics, and a day is exported
+    only once.
+    """
+    now = dt_util.utcnow()
+    day = dt_util.now().date() - timedelta(days=1)
+    while _complete_at(day) > now:
+        day -= timedelta(days=1)
+    return day
 
 
 def _iso(day: date | None) -> str | None:
@@ -97,6 +112,8 @@ class DailyHistoryExport:
         self._listeners: list[Callable[[], None]] = []
         self._task: asyncio.Task[None] | None = None
         self._run_again = False
+        # The close of the entry's previous load (a reload): its upload may still run.
+        self._previous: asyncio.Future[None] | None = None
 
     @property
     def enabled(self) -> bool:
@@ -121,8 +138,8 @@ class DailyHistoryExport:
         for listener in list(self._listeners):
             listener()
 
-    async def async_start(self) -> None:
-        """Load the progress, run each night, and catch up once Home Assistant has started."""
+    async def async_load(self) -> None:
+        """Load the progress (before the sensors show it)."""
         stored = await self._store.async_load() or {}
         if stored and not self.enabled:
             # Switched off while the entry was not loaded.
@@ -131,13 +148,23 @@ class DailyHistoryExport:
         self.next_day = _day(stored.get("next_day"))
         self.last_exported = _day(stored.get("last_exported"))
         self._lost = stored.get("lost")
+        if self._lost:
+            # The issue is not persistent: raised again until the export is switched off.
+            self._async_raise_lost()
+
+    @callback
+    def async_start(self, previous: asyncio.Future[None] | None = None) -> None:
+        """Run each night and catch up once Home Assistant has started.
+
+        ``previous`` is the close of the entry's previous load: an export it began may
+        still upload, so the first run waits for it instead of uploading the day again.
+        """
+        self._previous = previous
+        # Hourly: a day is complete shortly after the UTC hour that follows its local
+        # midnight (see _complete_at); a run with nothing complete waiting does nothing.
         self._unsubs.append(
             async_track_time_change(
-                self._hass,
-                self._async_nightly,
-                hour=HISTORY_EXPORT_HOUR,
-                minute=HISTORY_EXPORT_MINUTE,
-                second=0,
+                self._hass, self._async_nightly, minute=HISTORY_EXPORT_MINUTE, second=0
             )
         )
         self._unsubs.append(async_at_started(self._hass, self._async_started))
@@ -160,7 +187,8 @@ class DailyHistoryExport:
 
     @callback
     def _async_nightly(self, _now: datetime) -> None:
-        self.async_run()
+        if self.next_day is None or self.next_day <= _last_complete_day():
+            self.async_run()
 
     async def async_options_changed(self) -> None:
         """Apply a switched option: start from yesterday, or stop and forget."""
@@ -170,8 +198,7 @@ class DailyHistoryExport:
         if self._task is not None and not self._task.done():
             self._task.cancel()
             # Its last save must not bring the removed progress back.
-            with suppress(asyncio.CancelledError):
-                await self._task
+            await asyncio.wait([self._task])
         await self._async_forget()
 
     async def _async_forget(self) -> None:
@@ -200,6 +227,9 @@ class DailyHistoryExport:
         )
 
     async def _async_run(self) -> None:
+        if self._previous is not None:
+            await asyncio.wait([self._previous])
+            self._previous = None
         self._run_again = True
         while self._run_again and self.enabled:
             self._run_again = False
@@ -232,6 +262,9 @@ class DailyHistoryExport:
             return  # the recorder could not start
         # Set once migrations are done and the oldest state held is known.
         await recorder.async_recorder_ready.wait()
+        # After the statistics the recorder compiles for the time it was off (queued
+        # before it reported ready): exported without them, a day would stay incomplete.
+        await recorder.async_block_till_done()
         self._async_check_keep_days(recorder.keep_days if recorder.auto_purge else None)
         oldest = await async_oldest_recorded(self._hass)
         yesterday = _last_complete_day()
@@ -266,6 +299,7 @@ class DailyHistoryExport:
             "count": int(previous.get("count", 0)) + len(lost),
             "first": previous.get("first") or lost[0].isoformat(),
             "last": lost[-1].isoformat(),
+            "keep_days": keep_days,
         }
         await self._async_save()
         LOGGER.warning(
@@ -277,6 +311,11 @@ class DailyHistoryExport:
             lost[-1],
             keep_days,
         )
+        self._async_raise_lost()
+
+    @callback
+    def _async_raise_lost(self) -> None:
+        assert self._lost is not None
         repairs.async_raise(
             self._hass,
             self._entry,
@@ -285,7 +324,7 @@ class DailyHistoryExport:
             count=str(self._lost["count"]),
             first=self._lost["first"],
             last=self._lost["last"],
-            keep_days=str(keep_days),
+            keep_days=str(self._lost["keep_days"]),
         )
 
     @callback

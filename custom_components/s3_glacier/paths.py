@@ -160,7 +160,9 @@ def writing(destination: Path) -> Iterator[None]:
             # Already named, or an error without a code (a timeout) whose message
             # would be lost in a rebuilt one.
             raise
-        raise type(err)(err.errno, err.strerror, str(destination)) from err
+        # OSError picks the subclass from the code (FileExistsError, PermissionError…);
+        # a subclass's own constructor may not take these arguments.
+        raise OSError(err.errno, err.strerror, str(destination)) from err
 
 
 class KeptSources:
