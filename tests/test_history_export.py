@@ -313,3 +313,23 @@ async def test_day_with_a_daylight_saving_change(
         ["sensor.a", "1"],
         ["sensor.a", "2"],
     ]
+
+
+async def test_leftovers_of_an_interrupted_export_are_removed_at_start(
+    hass: HomeAssistant, aws: None, mock_config_entry: MockConfigEntry
+) -> None:
+    """A crash or a kill mid-export leaves a hidden temporary file in the configuration
+    directory; the next start removes it, and nothing else."""
+    config = Path(hass.config.config_dir)
+    leftover = config / ".s3_glacier_export_k2j4.csv.gz"
+    leftover.write_bytes(b"\x1f\x8b half a day")
+    kept = config / "s3_glacier_export_notes.csv.gz"
+    kept.write_bytes(b"the user's own file")
+    mock_config_entry.add_to_hass(hass)
+
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+
+    assert not leftover.exists()
+    assert kept.read_bytes() == b"the user's own file"
+    assert await hass.config_entries.async_unload(mock_config_entry.entry_id)

@@ -44,6 +44,7 @@ from .const import (
 )
 from .coordinator import S3GlacierCoordinator
 from .data import Activity, S3GlacierConfigEntry, S3GlacierData
+from .export import remove_leftovers
 from .export_schedule import DailyHistoryExport, async_remove_store
 from .helpers import (
     Target,
@@ -66,8 +67,10 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Register the actions once, for every entry."""
+    """Register the actions once, for every entry; remove what interrupted exports left."""
     async_setup_services(hass)
+    if removed := await hass.async_add_executor_job(remove_leftovers, hass.config.config_dir):
+        LOGGER.info("Removed %d temporary file(s) of interrupted history exports", len(removed))
     return True
 
 

@@ -273,11 +273,27 @@ def _statistic_ids(hass: HomeAssistant, entity_ids: list[str] | None) -> list[st
     )
 
 
+TEMPORARY_PREFIX = ".s3_glacier_export_"
+
+
+def remove_leftovers(directory: str) -> list[Path]:
+    """Delete the temporary files of exports a crash or a kill interrupted (executor).
+
+    Run at start, before any export: they would otherwise stay in the configuration
+    directory, and in its backups, for good.
+    """
+    removed = []
+    for path in Path(directory).glob(f"{TEMPORARY_PREFIX}*.csv.gz"):
+        path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
+
+
 def _write_day(
     hass: HomeAssistant, directory: str, kind: Kind, ids: list[str], day: _Day
 ) -> tuple[Path, CsvResult]:
     """Write one day of one kind into a hidden temporary file; return it and what it holds."""
-    handle, name = tempfile.mkstemp(prefix=".s3_glacier_export_", suffix=".csv.gz", dir=directory)
+    handle, name = tempfile.mkstemp(prefix=TEMPORARY_PREFIX, suffix=".csv.gz", dir=directory)
     path = Path(name)
     try:
         with os.fdopen(handle, "wb") as sink:
