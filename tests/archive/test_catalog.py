@@ -289,8 +289,9 @@ def test_reconcile_keeps_vault_metadata(catalog: Catalog) -> None:
 
 def test_reconcile_rejects_keys_outside_the_prefix(catalog: Catalog) -> None:
     catalog.record(obj("ha/a"))
-    with pytest.raises(ValueError, match="outside"):
+    with pytest.raises(ValueError) as err:
         catalog.reconcile([obj("elsewhere/b")], prefix="ha/")
+    assert str(err.value) == "listed key 'elsewhere/b' is outside the reconciled prefix"
     assert [o.key for o in catalog.objects()] == ["ha/a"]
 
 
@@ -785,3 +786,133 @@ def test_prefix_with_the_last_code_point(catalog: Catalog) -> None:
     catalog.record_many(obj(key) for key in keys)
     assert [o.key for o in catalog.objects("a\U0010ffff")] == ["a\U0010ffff", "a\U0010ffff/1"]
     assert [o.key for o in catalog.objects("\U0010ffffa")] == ["\U0010ffffa"]
+
+
+# -- reconcile's transactions (found unpinned by scripts/mutate) ---------------------------
+
+
+def test_a_row_sqlite_refuses_while_staging_changes_nothing(catalog: Catalog) -> None:
+    """A listed row SQLite cannot store: the error is raised as it is, nothing changes,
+    and the catalog takes writes again (the staging transaction was rolled back)."""
+    catalog.record_many([obj("k/a", 1), obj("k/b", 2)])
+    with pytest.raises(OverflowError, match="too large to convert to SQLite INTEGER"):
+        catalog.reconcile([obj("k/a", 1), obj("k/c", 2**64)])
+    assert {o.key: o.size for o in catalog.objects()} == {"k/a": 1, "k/b": 2}
+    assert catalog._conn is not None
+    assert not catalog._conn.in_transaction
+    catalog.record(obj("k/d", 4))
+    result = catalog.reconcile([obj("k/a", 1), obj("k/d", 4)])
+    assert result == ReconcileResult(added=0, removed=1, changed=0, objects=2, bytes=5)
+
+
+def test_reconcile_commits_one_transaction_per_chunk(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Other threads wait for one chunk of listed keys, not for the whole reconcile."""
+    monkeypatch.setattr(catalog_module, "APPLY_CHUNK", 2)
+    catalog.record_many(obj(f"k/{i}", i) for i in range(6))
+    statements: list[str] = []
+    assert catalog._conn is not None
+    catalog._conn.set_trace_callback(statements.append)
+    result = catalog.reconcile([obj(f"k/{i}", i) for i in range(5)])
+    catalog._conn.set_trace_callback(None)
+    assert statements.count("BEGIN IMMEDIATE") == 3  # [k/0, k/2), [k/2, k/4), [k/4, end)
+    assert statements.count("COMMIT") == statements.count("BEGIN") + 3
+    assert result == ReconcileResult(added=0, removed=1, changed=0, objects=5, bytes=10)
+
+
+class _LockWithPause:
+    """The catalog's lock, running ``pause`` once right after the next release.
+
+    Stands for another thread's writes landing between two of reconcile's transactions.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.pause: Callable[[], None] | None = None
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+        pause, self.pause = self.pause, None
+        if pause is not None:
+            pause()
+
+
+def test_writes_between_two_chunks_are_kept(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keys written after the reconcile started are left as written (and not counted),
+    also when they land between the transactions of two chunks, before or after theirs."""
+    monkeypatch.setattr(catalog_module, "APPLY_CHUNK", 1)
+    catalog.record_many([obj("k/0", 1), obj("k/1", 1), obj("k/2", 2)])
+    lock = _LockWithPause()
+    catalog._lock = lock  # type: ignore[assignment]
+    statements: list[str] = []
+
+    def after_first_chunk(statement: str) -> None:
+        statements.append(statement)
+        if statements.count("BEGIN IMMEDIATE") == 1 and statement == "COMMIT":
+            lock.pause = write_meanwhile
+
+    def write_meanwhile() -> None:
+        catalog.record_many([obj("k/0", 50), obj("k/2", 9), obj("k/3", 7)])
+
+    assert catalog._conn is not None
+    catalog._conn.set_trace_callback(after_first_chunk)
+    result = catalog.reconcile([obj("k/0", 1), obj("k/1", 1), obj("k/2", 3), obj("k/3", 4)])
+    catalog._conn.set_trace_callback(None)
+
+    assert statements.count("BEGIN IMMEDIATE") == 5  # four chunks, then the writer's
+    assert {o.key: o.size for o in catalog.objects()} == {"k/0": 50, "k/1": 1, "k/2": 9, "k/3": 7}
+    # Each chunk counts its range when it is applied: k/0 before the writer's 50 bytes.
+    assert result == ReconcileResult(added=0, removed=0, changed=0, objects=4, bytes=18)
+    assert aggregates_match_rows(catalog.path)
+
+
+def test_reconcile_stages_the_listing_while_it_streams(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Memory holds one batch: each is staged before the next is read from the listing."""
+    monkeypatch.setattr(catalog_module, "RECONCILE_BATCH", 100)
+    statements: list[str] = []
+    staged_when: list[int] = []
+
+    def listing() -> Iterator[ArchivedObject]:
+        for i in range(1_000):
+            if i % 250 == 0:
+                staged_when.append(statements.count("BEGIN"))
+            yield obj(f"k/{i:04d}", i)
+
+    assert catalog._conn is not None
+    catalog._conn.set_trace_callback(statements.append)
+    catalog.reconcile(listing())
+    catalog._conn.set_trace_callback(None)
+    assert staged_when == [0, 2, 5, 7]
+    assert statements.count("BEGIN") == 10
+
+
+def test_reconcile_leaves_no_staging_tables(catalog: Catalog) -> None:
+    """The staged listing is dropped once applied: its pages do not stay with the connection."""
+    catalog.record(obj("k/a"))
+    catalog.reconcile([obj("k/a"), obj("k/b")])
+    assert catalog._conn is not None
+    assert catalog._conn.execute("SELECT name FROM temp.sqlite_master").fetchall() == []
+
+
+def test_a_catalog_closed_during_a_reconcile_raises_catalog_error(catalog: Catalog) -> None:
+    """Home Assistant stopping while a refresh lists: the reconcile ends with CatalogError."""
+    catalog.record(obj("k/a"))
+
+    def listing() -> Iterator[ArchivedObject]:
+        yield obj("k/a")
+        catalog.close()
+        yield obj("k/b")
+
+    with pytest.raises(CatalogError) as err:
+        catalog.reconcile(listing())
+    assert (type(err.value), str(err.value)) == (CatalogError, "the catalog is closed")
+    with Catalog(catalog.path) as reopened:
+        assert [o.key for o in reopened.objects()] == ["k/a"]
