@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import closing
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
+import errno
 import os
 from pathlib import Path
 import random
@@ -14,6 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -916,3 +918,91 @@ def test_a_catalog_closed_during_a_reconcile_raises_catalog_error(catalog: Catal
     assert (type(err.value), str(err.value)) == (CatalogError, "the catalog is closed")
     with Catalog(catalog.path) as reopened:
         assert [o.key for o in reopened.objects()] == ["k/a"]
+
+
+# -- opening, damage and setting aside (found unpinned by scripts/mutate) --------------------
+
+
+class _NoOffset(tzinfo):
+    """A time zone that does not know its offset: such a datetime is not aware either."""
+
+    def utcoffset(self, _: datetime | None) -> None:
+        return None
+
+
+def test_a_time_zone_without_an_offset_is_refused(catalog: Catalog) -> None:
+    with pytest.raises(ValueError) as err:
+        catalog.record(obj("a", last_modified=datetime(2026, 1, 1, tzinfo=_NoOffset())))
+    assert str(err.value) == "datetimes must be timezone-aware"
+    assert catalog.count() == 0
+
+
+def test_a_negative_limit_is_refused(catalog: Catalog) -> None:
+    with pytest.raises(ValueError) as err:
+        catalog.objects(limit=-1)
+    assert str(err.value) == "limit must not be negative"
+
+
+def test_a_catalog_in_a_new_directory(tmp_path: Path) -> None:
+    """The first start creates the directories the catalog lives in."""
+    with Catalog(tmp_path / "a" / "b" / "catalog.db") as catalog:
+        catalog.record(obj("k"))
+        assert catalog.count() == 1
+
+
+def test_damage_marked_before_is_refused_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.db"
+    Catalog(path).close()
+    catalog_module.damage_mark(path).touch()
+    with pytest.raises(CatalogDamagedError) as err:
+        Catalog(path)
+    assert str(err.value) == "damage was seen while the catalog was open"
+
+
+def test_the_aside_name_is_utc_whatever_the_local_zone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "db" / "catalog.db"
+    _filled_catalog(path)
+    _wipe_header(path)
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        catalog, aside = open_catalog(path, now=datetime(2026, 11, 27, 9, 30, 5, tzinfo=UTC))
+        catalog.close()
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert aside == path.parent / "catalog.db.damaged-20261127T093005Z"
+
+
+@pytest.mark.parametrize("hard_links", [True, False], ids=["link", "no-hard-links"])
+def test_the_wal_of_a_damaged_catalog_goes_with_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hard_links: bool
+) -> None:
+    """Its last commits are kept beside the damaged file, never replayed into the new one."""
+    path = tmp_path / "db" / "catalog.db"
+    _filled_catalog(path)
+    _wipe_header(path)
+    wal = b"frames of the last commits"
+    Path(f"{path}-wal").write_bytes(wal)
+    if not hard_links:
+        monkeypatch.setattr(os, "link", _no_hard_links)
+    wal_of_new_file: list[bytes | None] = []
+    real_catalog = catalog_module.Catalog
+
+    def catalog_seeing_the_wal(*args: object) -> Catalog:
+        left = Path(f"{path}-wal")
+        wal_of_new_file.append(left.read_bytes() if left.exists() else None)
+        return real_catalog(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(catalog_module, "Catalog", catalog_seeing_the_wal)
+    catalog, aside = open_catalog(path, now=datetime(2026, 11, 27, 9, 30, 5, tzinfo=UTC))
+    catalog.close()
+    assert aside is not None
+    assert Path(f"{aside}-wal").read_bytes() == wal
+    assert wal_of_new_file == [wal, None]  # the damaged file's check, then the new file's
+
+
+def _no_hard_links(src: object, dst: object) -> None:
+    raise OSError(errno.EPERM, "Operation not permitted")
