@@ -678,7 +678,8 @@ def test_setting_aside_keeps_the_wal_with_its_file(tmp_path: Path) -> None:
     assert not Path(f"{path}-shm").exists() or Path(f"{path}-shm").read_bytes() != b"index"
 
 
-def test_damage_met_while_open_is_marked(tmp_path: Path) -> None:
+@pytest.mark.parametrize("opener", ["Catalog", "open_catalog"])
+def test_damage_met_while_open_is_marked(tmp_path: Path, opener: str) -> None:
     """Damage a query meets: the owner is told once, and the next open sets the file aside.
 
     The catalog is larger than SQLite's page cache, so a full scan reads the damaged
@@ -687,12 +688,16 @@ def test_damage_met_while_open_is_marked(tmp_path: Path) -> None:
     path = tmp_path / "db" / "catalog.db"
     _filled_catalog(path, 40_000)
     calls: list[str] = []
-    catalog = Catalog(path, on_damage=lambda: calls.append("damaged"))
+    if opener == "Catalog":
+        catalog = Catalog(path, on_damage=lambda: calls.append("damaged"))
+    else:  # how Home Assistant opens it: the callback raises the repair issue
+        catalog, _ = open_catalog(path, on_damage=lambda: calls.append("damaged"))
     damaged = _damage_pages(path)
     with pytest.raises(CatalogDamagedError):
         catalog.objects()
-    with pytest.raises(CatalogDamagedError):
+    with pytest.raises(CatalogDamagedError) as later:
         catalog.count()
+    assert str(later.value) == "the catalog was found damaged"
     assert calls == ["damaged"]
     catalog.close()
 
