@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta, timezone
 import errno
 import hashlib
 import io
@@ -371,3 +372,32 @@ def test_new_files_stay_private_without_a_reported_umask(monkeypatch: pytest.Mon
     """A kernel older than 4.7 reports no Umask line: the restored file stays 0o600."""
     monkeypatch.setattr(Path, "read_text", lambda self, **_: "Name:\tpython3\nState:\tR\n")
     assert new_file_mode() == 0o600
+
+
+def test_parts_are_sent_from_named_worker_threads() -> None:
+    """Worker threads carry the caller's prefix (how a log line or a stack dump finds them)."""
+    names: list[str] = []
+
+    def upload(number: int, offset: int, part: Any) -> int:
+        names.append(threading.current_thread().name)
+        return number
+
+    pump_parts(
+        io.BytesIO(b"x" * 8),
+        8,
+        part_size=4,
+        concurrency=2,
+        upload_part=upload,
+        name="f",
+        thread_name_prefix="s3_glacier_part",
+    )
+    assert len(names) == 2
+    assert all(name.startswith("s3_glacier_part_") for name in names), names
+
+
+def test_utc_reads_naive_times_as_utc() -> None:
+    naive = datetime(2026, 1, 1, 12, 0)  # noqa: DTZ001 - the point of the test
+    assert transfer_module.utc(naive) == datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    assert transfer_module.utc(naive).tzinfo is UTC
+    tokyo = datetime(2026, 1, 1, 21, 0, tzinfo=timezone(timedelta(hours=9)))
+    assert transfer_module.utc(tokyo).hour == 12
