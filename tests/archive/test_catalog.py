@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import closing
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
+import errno
 import os
 from pathlib import Path
 import random
@@ -14,6 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -289,8 +291,9 @@ def test_reconcile_keeps_vault_metadata(catalog: Catalog) -> None:
 
 def test_reconcile_rejects_keys_outside_the_prefix(catalog: Catalog) -> None:
     catalog.record(obj("ha/a"))
-    with pytest.raises(ValueError, match="outside"):
+    with pytest.raises(ValueError) as err:
         catalog.reconcile([obj("elsewhere/b")], prefix="ha/")
+    assert str(err.value) == "listed key 'elsewhere/b' is outside the reconciled prefix"
     assert [o.key for o in catalog.objects()] == ["ha/a"]
 
 
@@ -675,7 +678,8 @@ def test_setting_aside_keeps_the_wal_with_its_file(tmp_path: Path) -> None:
     assert not Path(f"{path}-shm").exists() or Path(f"{path}-shm").read_bytes() != b"index"
 
 
-def test_damage_met_while_open_is_marked(tmp_path: Path) -> None:
+@pytest.mark.parametrize("opener", ["Catalog", "open_catalog"])
+def test_damage_met_while_open_is_marked(tmp_path: Path, opener: str) -> None:
     """Damage a query meets: the owner is told once, and the next open sets the file aside.
 
     The catalog is larger than SQLite's page cache, so a full scan reads the damaged
@@ -684,12 +688,16 @@ def test_damage_met_while_open_is_marked(tmp_path: Path) -> None:
     path = tmp_path / "db" / "catalog.db"
     _filled_catalog(path, 40_000)
     calls: list[str] = []
-    catalog = Catalog(path, on_damage=lambda: calls.append("damaged"))
+    if opener == "Catalog":
+        catalog = Catalog(path, on_damage=lambda: calls.append("damaged"))
+    else:  # how Home Assistant opens it: the callback raises the repair issue
+        catalog, _ = open_catalog(path, on_damage=lambda: calls.append("damaged"))
     damaged = _damage_pages(path)
     with pytest.raises(CatalogDamagedError):
         catalog.objects()
-    with pytest.raises(CatalogDamagedError):
+    with pytest.raises(CatalogDamagedError) as later:
         catalog.count()
+    assert str(later.value) == "the catalog was found damaged"
     assert calls == ["damaged"]
     catalog.close()
 
@@ -785,3 +793,221 @@ def test_prefix_with_the_last_code_point(catalog: Catalog) -> None:
     catalog.record_many(obj(key) for key in keys)
     assert [o.key for o in catalog.objects("a\U0010ffff")] == ["a\U0010ffff", "a\U0010ffff/1"]
     assert [o.key for o in catalog.objects("\U0010ffffa")] == ["\U0010ffffa"]
+
+
+# -- reconcile's transactions (found unpinned by scripts/mutate) ---------------------------
+
+
+def test_a_row_sqlite_refuses_while_staging_changes_nothing(catalog: Catalog) -> None:
+    """A listed row SQLite cannot store: the error is raised as it is, nothing changes,
+    and the catalog takes writes again (the staging transaction was rolled back)."""
+    catalog.record_many([obj("k/a", 1), obj("k/b", 2)])
+    with pytest.raises(OverflowError, match="too large to convert to SQLite INTEGER"):
+        catalog.reconcile([obj("k/a", 1), obj("k/c", 2**64)])
+    assert {o.key: o.size for o in catalog.objects()} == {"k/a": 1, "k/b": 2}
+    assert catalog._conn is not None
+    assert not catalog._conn.in_transaction
+    catalog.record(obj("k/d", 4))
+    result = catalog.reconcile([obj("k/a", 1), obj("k/d", 4)])
+    assert result == ReconcileResult(added=0, removed=1, changed=0, objects=2, bytes=5)
+
+
+def test_reconcile_commits_one_transaction_per_chunk(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Other threads wait for one chunk of listed keys, not for the whole reconcile."""
+    monkeypatch.setattr(catalog_module, "APPLY_CHUNK", 2)
+    catalog.record_many(obj(f"k/{i}", i) for i in range(6))
+    statements: list[str] = []
+    assert catalog._conn is not None
+    catalog._conn.set_trace_callback(statements.append)
+    result = catalog.reconcile([obj(f"k/{i}", i) for i in range(5)])
+    catalog._conn.set_trace_callback(None)
+    assert statements.count("BEGIN IMMEDIATE") == 3  # [k/0, k/2), [k/2, k/4), [k/4, end)
+    assert statements.count("COMMIT") == statements.count("BEGIN") + 3
+    assert result == ReconcileResult(added=0, removed=1, changed=0, objects=5, bytes=10)
+
+
+class _LockWithPause:
+    """The catalog's lock, running ``pause`` once right after the next release.
+
+    Stands for another thread's writes landing between two of reconcile's transactions.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.pause: Callable[[], None] | None = None
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+        pause, self.pause = self.pause, None
+        if pause is not None:
+            pause()
+
+
+def test_writes_between_two_chunks_are_kept(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keys written after the reconcile started are left as written (and not counted),
+    also when they land between the transactions of two chunks, before or after theirs."""
+    monkeypatch.setattr(catalog_module, "APPLY_CHUNK", 1)
+    catalog.record_many([obj("k/0", 1), obj("k/1", 1), obj("k/2", 2)])
+    lock = _LockWithPause()
+    catalog._lock = lock  # type: ignore[assignment]
+    statements: list[str] = []
+
+    def after_first_chunk(statement: str) -> None:
+        statements.append(statement)
+        if statements.count("BEGIN IMMEDIATE") == 1 and statement == "COMMIT":
+            lock.pause = write_meanwhile
+
+    def write_meanwhile() -> None:
+        catalog.record_many([obj("k/0", 50), obj("k/2", 9), obj("k/3", 7)])
+
+    assert catalog._conn is not None
+    catalog._conn.set_trace_callback(after_first_chunk)
+    result = catalog.reconcile([obj("k/0", 1), obj("k/1", 1), obj("k/2", 3), obj("k/3", 4)])
+    catalog._conn.set_trace_callback(None)
+
+    assert statements.count("BEGIN IMMEDIATE") == 5  # four chunks, then the writer's
+    assert {o.key: o.size for o in catalog.objects()} == {"k/0": 50, "k/1": 1, "k/2": 9, "k/3": 7}
+    # Each chunk counts its range when it is applied: k/0 before the writer's 50 bytes.
+    assert result == ReconcileResult(added=0, removed=0, changed=0, objects=4, bytes=18)
+    assert aggregates_match_rows(catalog.path)
+
+
+def test_reconcile_stages_the_listing_while_it_streams(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Memory holds one batch: each is staged before the next is read from the listing."""
+    monkeypatch.setattr(catalog_module, "RECONCILE_BATCH", 100)
+    statements: list[str] = []
+    staged_when: list[int] = []
+
+    def listing() -> Iterator[ArchivedObject]:
+        for i in range(1_000):
+            if i % 250 == 0:
+                staged_when.append(statements.count("BEGIN"))
+            yield obj(f"k/{i:04d}", i)
+
+    assert catalog._conn is not None
+    catalog._conn.set_trace_callback(statements.append)
+    catalog.reconcile(listing())
+    catalog._conn.set_trace_callback(None)
+    assert staged_when == [0, 2, 5, 7]
+    assert statements.count("BEGIN") == 10
+
+
+def test_reconcile_leaves_no_staging_tables(catalog: Catalog) -> None:
+    """The staged listing is dropped once applied: its pages do not stay with the connection."""
+    catalog.record(obj("k/a"))
+    catalog.reconcile([obj("k/a"), obj("k/b")])
+    assert catalog._conn is not None
+    assert catalog._conn.execute("SELECT name FROM temp.sqlite_master").fetchall() == []
+
+
+def test_a_catalog_closed_during_a_reconcile_raises_catalog_error(catalog: Catalog) -> None:
+    """Home Assistant stopping while a refresh lists: the reconcile ends with CatalogError."""
+    catalog.record(obj("k/a"))
+
+    def listing() -> Iterator[ArchivedObject]:
+        yield obj("k/a")
+        catalog.close()
+        yield obj("k/b")
+
+    with pytest.raises(CatalogError) as err:
+        catalog.reconcile(listing())
+    assert (type(err.value), str(err.value)) == (CatalogError, "the catalog is closed")
+    with Catalog(catalog.path) as reopened:
+        assert [o.key for o in reopened.objects()] == ["k/a"]
+
+
+# -- opening, damage and setting aside (found unpinned by scripts/mutate) --------------------
+
+
+class _NoOffset(tzinfo):
+    """A time zone that does not know its offset: such a datetime is not aware either."""
+
+    def utcoffset(self, _: datetime | None) -> None:
+        return None
+
+
+def test_a_time_zone_without_an_offset_is_refused(catalog: Catalog) -> None:
+    with pytest.raises(ValueError) as err:
+        catalog.record(obj("a", last_modified=datetime(2026, 1, 1, tzinfo=_NoOffset())))
+    assert str(err.value) == "datetimes must be timezone-aware"
+    assert catalog.count() == 0
+
+
+def test_a_negative_limit_is_refused(catalog: Catalog) -> None:
+    with pytest.raises(ValueError) as err:
+        catalog.objects(limit=-1)
+    assert str(err.value) == "limit must not be negative"
+
+
+def test_a_catalog_in_a_new_directory(tmp_path: Path) -> None:
+    """The first start creates the directories the catalog lives in."""
+    with Catalog(tmp_path / "a" / "b" / "catalog.db") as catalog:
+        catalog.record(obj("k"))
+        assert catalog.count() == 1
+
+
+def test_damage_marked_before_is_refused_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.db"
+    Catalog(path).close()
+    catalog_module.damage_mark(path).touch()
+    with pytest.raises(CatalogDamagedError) as err:
+        Catalog(path)
+    assert str(err.value) == "damage was seen while the catalog was open"
+
+
+def test_the_aside_name_is_utc_whatever_the_local_zone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "db" / "catalog.db"
+    _filled_catalog(path)
+    _wipe_header(path)
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        catalog, aside = open_catalog(path, now=datetime(2026, 11, 27, 9, 30, 5, tzinfo=UTC))
+        catalog.close()
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert aside == path.parent / "catalog.db.damaged-20261127T093005Z"
+
+
+@pytest.mark.parametrize("hard_links", [True, False], ids=["link", "no-hard-links"])
+def test_the_wal_of_a_damaged_catalog_goes_with_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hard_links: bool
+) -> None:
+    """Its last commits are kept beside the damaged file, never replayed into the new one."""
+    path = tmp_path / "db" / "catalog.db"
+    _filled_catalog(path)
+    _wipe_header(path)
+    wal = b"frames of the last commits"
+    Path(f"{path}-wal").write_bytes(wal)
+    if not hard_links:
+        monkeypatch.setattr(os, "link", _no_hard_links)
+    wal_of_new_file: list[bytes | None] = []
+    real_catalog = catalog_module.Catalog
+
+    def catalog_seeing_the_wal(*args: object) -> Catalog:
+        left = Path(f"{path}-wal")
+        wal_of_new_file.append(left.read_bytes() if left.exists() else None)
+        return real_catalog(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(catalog_module, "Catalog", catalog_seeing_the_wal)
+    catalog, aside = open_catalog(path, now=datetime(2026, 11, 27, 9, 30, 5, tzinfo=UTC))
+    catalog.close()
+    assert aside is not None
+    assert Path(f"{aside}-wal").read_bytes() == wal
+    assert wal_of_new_file == [wal, None]  # the damaged file's check, then the new file's
+
+
+def _no_hard_links(src: object, dst: object) -> None:
+    raise OSError(errno.EPERM, "Operation not permitted")

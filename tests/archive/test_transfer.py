@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta, timezone
 import errno
 import hashlib
 import io
@@ -137,9 +138,10 @@ def test_verified_body_withholds_the_last_bytes_of_a_changed_file(
                 out.write(b"more")
             else:
                 out.truncate(199_999)
-        with pytest.raises(ChecksumMismatchError):
+        with pytest.raises(ChecksumMismatchError) as err:
             _drain(body)
     assert len(sent) == 100_000
+    assert err.value.placeholders == {"key": "f"}
 
 
 def _drain(body: VerifiedFileBody) -> None:
@@ -267,6 +269,7 @@ def test_file_part_of_a_file_that_shrank(tmp_path: Path) -> None:
         with pytest.raises(ChecksumMismatchError) as err:
             list(part.chunks())
     assert err.value.placeholders == {"key": "f"}
+    assert str(err.value) == "file shrank while it was being archived"
 
 
 def test_verified_body_rehashes_a_prefix_longer_than_a_chunk(tmp_path: Path) -> None:
@@ -310,3 +313,91 @@ def test_a_directory_that_cannot_be_synced_is_no_error(
     destination = tmp_path / "restored.bin"
     write_into_place(destination, lambda out: out.write(b"data"), overwrite=False)
     assert destination.read_bytes() == b"data"
+
+
+# -- found unpinned by scripts/mutate ---------------------------------------------------------
+
+
+def test_held_parts_of_a_file_that_shrank() -> None:
+    """Parts read whole: a short file stops the pump with the file's name."""
+    with pytest.raises(ChecksumMismatchError) as err:
+        pump_parts(
+            io.BytesIO(b"x" * 10),
+            12,
+            part_size=4,
+            concurrency=2,
+            upload_part=lambda number, offset, data: number,
+            name="f",
+            thread_name_prefix="test_part",
+        )
+    assert str(err.value) == "file shrank while it was being archived"
+    assert err.value.placeholders == {"key": "f"}
+
+
+def test_verified_body_reads_nothing_when_asked_for_nothing(tmp_path: Path) -> None:
+    """read(0) is an empty read (as for any file), not the rest of the body."""
+    path, handle, body = _body(tmp_path, 1000)
+    with handle:
+        assert body.read(0) == b""
+        assert body.tell() == 0
+        assert body.read() == path.read_bytes()
+
+
+@pytest.mark.parametrize(("content", "grown"), [(b"abc", False), (b"abcd", True)])
+def test_verified_body_over_a_stream_without_descriptor(content: bytes, grown: bool) -> None:
+    """A handle without a file descriptor is read by position; growth is still caught."""
+    body = VerifiedFileBody(io.BytesIO(content), 3, hashlib.sha256(b"abc").hexdigest(), "f")
+    if grown:
+        with pytest.raises(ChecksumMismatchError) as err:
+            body.read()
+        assert str(err.value) == "file changed while it was being archived"
+    else:
+        assert body.read() == b"abc"
+
+
+def test_an_existing_destination_is_named(tmp_path: Path) -> None:
+    destination = tmp_path / "restored.bin"
+    destination.write_bytes(b"theirs")
+    transfer_module.check_destination(destination, overwrite=True)
+    with pytest.raises(FileExistsError) as err:
+        transfer_module.check_destination(destination, overwrite=False)
+    assert (err.value.errno, err.value.strerror, err.value.filename) == (
+        errno.EEXIST,
+        "destination exists",
+        str(destination),
+    )
+
+
+def test_new_files_stay_private_without_a_reported_umask(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kernel older than 4.7 reports no Umask line: the restored file stays 0o600."""
+    monkeypatch.setattr(Path, "read_text", lambda self, **_: "Name:\tpython3\nState:\tR\n")
+    assert new_file_mode() == 0o600
+
+
+def test_parts_are_sent_from_named_worker_threads() -> None:
+    """Worker threads carry the caller's prefix (how a log line or a stack dump finds them)."""
+    names: list[str] = []
+
+    def upload(number: int, offset: int, part: Any) -> int:
+        names.append(threading.current_thread().name)
+        return number
+
+    pump_parts(
+        io.BytesIO(b"x" * 8),
+        8,
+        part_size=4,
+        concurrency=2,
+        upload_part=upload,
+        name="f",
+        thread_name_prefix="s3_glacier_part",
+    )
+    assert len(names) == 2
+    assert all(name.startswith("s3_glacier_part_") for name in names), names
+
+
+def test_utc_reads_naive_times_as_utc() -> None:
+    naive = datetime(2026, 1, 1, 12, 0)  # noqa: DTZ001 - the point of the test
+    assert transfer_module.utc(naive) == datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    assert transfer_module.utc(naive).tzinfo is UTC
+    tokyo = datetime(2026, 1, 1, 21, 0, tzinfo=timezone(timedelta(hours=9)))
+    assert transfer_module.utc(tokyo).hour == 12

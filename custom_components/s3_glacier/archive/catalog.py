@@ -47,6 +47,7 @@ from itertools import islice
 import logging
 import os
 from pathlib import Path
+import shutil
 import sqlite3
 import threading
 from types import TracebackType
@@ -856,7 +857,7 @@ def open_catalog(
 
 @contextmanager
 def _wal_held(path: Path) -> Iterator[Path | None]:
-    """Keep a second link to the catalog's WAL while the catalog is checked.
+    """Keep a second link to (or a copy of) the catalog's WAL while the catalog is checked.
 
     SQLite deletes the WAL when it closes a file it could not read (a wiped header),
     and with it the last commits: the link keeps them for ``_set_aside``.
@@ -869,10 +870,17 @@ def _wal_held(path: Path) -> Iterator[Path | None]:
     except FileNotFoundError:
         yield None
         return
-    except OSError as err:  # a file system without hard links: check without
-        _LOGGER.debug("Could not hold the WAL of %s: %s", path, err)
-        yield None
-        return
+    except OSError as err:
+        # A file system without hard links: a copy keeps the commits as well (nothing
+        # has the catalog open yet, so the WAL does not change while it is copied).
+        _LOGGER.debug("Could not link the WAL of %s, copying it: %s", path, err)
+        try:
+            shutil.copyfile(wal, held)
+        except OSError as copy_err:
+            _LOGGER.debug("Could not hold the WAL of %s: %s", path, copy_err)
+            held.unlink(missing_ok=True)
+            yield None
+            return
     try:
         yield held
     finally:
