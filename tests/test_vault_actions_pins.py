@@ -60,7 +60,8 @@ async def _archive(hass: HomeAssistant, path: Path, data: bytes) -> dict[str, An
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     response = await call_action(hass, "archive", path=str(path))
-    return response["archived"][0]
+    item: dict[str, Any] = response["archived"][0]
+    return item
 
 
 def _reauth_flows(hass: HomeAssistant) -> list[str]:
@@ -196,6 +197,7 @@ async def test_refused_keys_name_what_failed_and_ask_for_new_keys(
     finally:
         hooks.remove_all()
     assert err.value.translation_key == "invalid_auth"
+    assert err.value.translation_placeholders is not None
     assert err.value.translation_placeholders["key"] == names[action]
     await hass.async_block_till_done()
     assert _reauth_flows(hass) == ["reauth"]
@@ -248,7 +250,9 @@ async def test_delete_forgets_the_pending_restore_and_holds_the_archive_lock(
     await call_action(hass, "delete", archive_id=archive_id)
     assert locked_while_deleting == [True]
     assert data.restores.pending(archive_id) is None
-    assert hass.states.get("sensor.demo_vault_pending_restores").state == "0"
+    sensor = hass.states.get("sensor.demo_vault_pending_restores")
+    assert sensor is not None
+    assert sensor.state == "0"
 
 
 async def test_list_is_exact_prefixed_and_truncated_only_past_the_limit(
