@@ -346,6 +346,7 @@ async def test_restore_response_and_job_are_exact(
         hooks.remove_all()
     assert tiers == ["Standard"]
     assert response["status"] == "restore_requested"
+    assert (response["archive_id"], response["key"]) == (archive_id, "r.bin")
     assert response["path"] is None
     assert response["ready_by"] == "2026-03-01T15:00:00+00:00"
     # The running job answers the second call: still no destination, same time.
