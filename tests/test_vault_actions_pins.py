@@ -348,6 +348,7 @@ async def test_restore_response_and_job_are_exact(
     assert response["status"] == "restore_requested"
     assert (response["archive_id"], response["key"]) == (archive_id, "r.bin")
     assert response["path"] is None
+    assert response["cost_breakdown"]["egress"] == 0  # no destination: nothing downloaded
     assert response["ready_by"] == "2026-03-01T15:00:00+00:00"
     # The running job answers the second call: still no destination, same time.
     assert again["status"] == "restore_in_progress"
