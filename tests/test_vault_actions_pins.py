@@ -373,3 +373,24 @@ async def test_restore_days_are_checked(
         await call_action(hass, "restore", key="d.bin", days=days)
     assert err.value.translation_key == "invalid_days"
     assert err.value.translation_placeholders == {"days": str(days), "max": "365"}
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+async def test_restore_over_an_existing_file_follows_overwrite(
+    hass: HomeAssistant, loaded_vault: MockConfigEntry, files: Path, overwrite: bool
+) -> None:
+    """A destination that holds a file is refused unless the call says overwrite."""
+    await _archive(hass, files / "o.bin", b"o" * 10)
+    (files / "o.bin").write_bytes(b"the user's newer copy")
+    if not overwrite:
+        with pytest.raises(ServiceValidationError) as err:
+            await call_action(hass, "restore", key="o.bin", destination=str(files))
+        assert err.value.translation_key == "destination_exists"
+        assert loaded_vault.runtime_data.catalog.pending_restores() == []
+        return
+    response = await call_action(
+        hass, "restore", key="o.bin", destination=str(files), overwrite=True
+    )
+    assert response["status"] == "restore_requested"
+    assert response["path"] == str((files / "o.bin").resolve())
+    assert (files / "o.bin").read_bytes() == b"the user's newer copy"  # until the download
