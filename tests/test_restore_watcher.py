@@ -36,9 +36,10 @@ from pytest_homeassistant_custom_component.common import (
 from custom_components.s3_glacier import repairs
 from custom_components.s3_glacier.archive import s3 as s3_module
 from custom_components.s3_glacier.archive.catalog import CatalogError
+from custom_components.s3_glacier.archive.models import RestoreTier
 from custom_components.s3_glacier.archive.vault import build_description
 from custom_components.s3_glacier.const import DOMAIN, META_INVENTORY_JOB
-from custom_components.s3_glacier.restore import RestoreWatcher
+from custom_components.s3_glacier.restore import RestoreWatcher, retry_delay
 
 from .client_hooks import ClientHooks, error_response
 from .conftest import DEMO_VAULT, REGION, MotoRestores, call_action, write_seeded
@@ -1007,3 +1008,23 @@ async def test_setup_failing_late_leaves_no_check_running(
     catalog = init_integration.runtime_data.catalog
     with pytest.raises(CatalogError, match="closed"):
         catalog.count()
+
+
+@pytest.mark.parametrize(
+    ("tier", "failures", "delay"),
+    [
+        (RestoreTier.EXPEDITED, 1, timedelta(minutes=2)),
+        (RestoreTier.EXPEDITED, 2, timedelta(minutes=4)),
+        (RestoreTier.EXPEDITED, 3, timedelta(minutes=8)),
+        (RestoreTier.EXPEDITED, 8, timedelta(minutes=256)),
+        (RestoreTier.EXPEDITED, 9, timedelta(hours=6)),  # 512 minutes, capped
+        (RestoreTier.STANDARD, 4, timedelta(hours=4)),
+        (RestoreTier.STANDARD, 5, timedelta(hours=6)),  # 8 hours, capped
+        (RestoreTier.BULK, 3, timedelta(hours=6)),
+    ],
+)
+def test_backoff_doubles_up_to_six_hours(
+    tier: RestoreTier, failures: int, delay: timedelta
+) -> None:
+    """Past the first two retries the tests above drive: each failure doubles the wait."""
+    assert retry_delay(tier, failures) == delay
