@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from itertools import batched
 import os
 from pathlib import Path
@@ -127,7 +127,7 @@ def _days(start: datetime, end: datetime) -> list[_Day]:
 
 def local_midnight(day: date) -> datetime:
     """The UTC time at which the local ``day`` starts."""
-    return dt_util.as_utc(datetime.combine(day, time(), tzinfo=dt_util.get_default_time_zone()))
+    return dt_util.as_utc(dt_util.start_of_local_day(day))
 
 
 def _period(call: ServiceCall) -> tuple[datetime, datetime]:
@@ -404,9 +404,11 @@ async def _upload(
         async with data.lease(hass, source.key, transfer=True) as lease:
             with remote_errors(hass, entry, key=source.key):
                 try:
+                    target = bucket_target(entry)
+                    # From here the upload job owns the file and removes it.
                     handed_over = True
                     return await lease.run(
-                        _archive_day, bucket_target(entry), data.catalog, source, request.options
+                        _archive_day, target, data.catalog, source, request.options
                     )
                 except ObjectExistsError as err:
                     # Never replaced: that would lose the rows it holds.
