@@ -27,7 +27,7 @@ the agent used.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 import importlib.util
 import os
 from pathlib import Path
@@ -40,11 +40,10 @@ from common import (
     MIB,
     RESULTS,
     Endpoint,
-    ensure_bucket,
-    local_s3,
     machine,
     machine_line,
     table,
+    write_distinct_mibs,
     write_json,
 )
 from homeassistant.components.backup import AgentBackup
@@ -75,35 +74,10 @@ BUCKET = "bench"
 PROBE_INTERVAL = 0.01
 
 
-@pytest.fixture(autouse=True)
-def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
-    """Let Home Assistant load the integration from custom_components."""
-
-
-@pytest.fixture(autouse=True)
-def enable_event_loop_debug() -> None:
-    """A real Home Assistant runs without asyncio debug mode."""
-    asyncio.get_event_loop().set_debug(False)
-
-
-@pytest.fixture
-def endpoint(socket_enabled: None) -> Iterator[Endpoint]:
-    """The local S3 server with the benchmark bucket."""
-    with local_s3() as given:
-        ensure_bucket(given, BUCKET)
-        yield given
-
-
 @pytest.fixture
 def source(tmp_path: Path) -> Path:
     """The backup file: distinct MiBs (S3_GLACIER_BENCH_SIZE_MIB, default 1024)."""
-    size_mib = int(os.environ.get("S3_GLACIER_BENCH_SIZE_MIB", "1024"))
-    path = tmp_path / "backup.tar"
-    block = os.urandom(MIB)
-    with path.open("wb") as out:
-        for index in range(size_mib):
-            out.write(index.to_bytes(8, "little") + block[8:])
-    return path
+    return write_distinct_mibs(tmp_path / "backup.tar")
 
 
 def _part_options() -> dict[str, int]:

@@ -32,7 +32,7 @@ bench/results/loop_lag.json).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 import os
 from pathlib import Path
 import statistics
@@ -43,11 +43,10 @@ from common import (
     MIB,
     RESULTS,
     Endpoint,
-    ensure_bucket,
     lag_report as report,
-    local_s3,
     machine,
     machine_line,
+    write_distinct_mibs,
     write_json,
 )
 from homeassistant.core import HomeAssistant
@@ -72,36 +71,10 @@ PROBE_INTERVAL = 0.01
 IDLE_SECONDS = float(os.environ.get("S3_GLACIER_BENCH_IDLE_S", "2"))
 
 
-@pytest.fixture(autouse=True)
-def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
-    """Let Home Assistant load the integration from custom_components."""
-
-
-@pytest.fixture
-def enable_event_loop_debug() -> None:
-    """Override the harness's fixture: a production loop does not run in debug mode."""
-    asyncio.get_event_loop().set_debug(False)
-
-
-@pytest.fixture
-def endpoint(socket_enabled: None) -> Iterator[Endpoint]:
-    """The local S3 server with the benchmark bucket."""
-    with local_s3() as given:
-        ensure_bucket(given, BUCKET)
-        yield given
-
-
 @pytest.fixture
 def source(tmp_path: Path) -> Path:
     """A large file of distinct MiBs (S3_GLACIER_BENCH_SIZE_MIB, default 1024)."""
-    size_mib = int(os.environ.get("S3_GLACIER_BENCH_SIZE_MIB", "1024"))
-    path = tmp_path / "files" / "large.bin"
-    path.parent.mkdir()
-    block = os.urandom(MIB)
-    with path.open("wb") as out:
-        for index in range(size_mib):
-            out.write(index.to_bytes(8, "little") + block[8:])
-    return path
+    return write_distinct_mibs(tmp_path / "files" / "large.bin")
 
 
 @pytest.fixture

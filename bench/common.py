@@ -271,3 +271,14 @@ def lag_report(result: dict[str, Any]) -> str:
     return f"{title}\n" + table(
         ["phase", "seconds", "p50 ms", "p99 ms", "max ms", "p99 range", "max range"], rows
     )
+
+
+def write_distinct_mibs(path: Path) -> Path:
+    """Write S3_GLACIER_BENCH_SIZE_MIB (default 1024) MiBs, each unlike the others."""
+    size_mib = int(os.environ.get("S3_GLACIER_BENCH_SIZE_MIB", "1024"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    block = os.urandom(MIB)
+    with path.open("wb") as out:
+        for index in range(size_mib):
+            out.write(index.to_bytes(8, "little") + block[8:])
+    return path
