@@ -8,6 +8,7 @@ through Home Assistant's actions against moto's Glacier.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 import hashlib
 import logging
@@ -253,6 +254,36 @@ async def test_delete_forgets_the_pending_restore_and_holds_the_archive_lock(
     sensor = hass.states.get("sensor.demo_vault_pending_restores")
     assert sensor is not None
     assert sensor.state == "0"
+
+
+async def test_two_restores_of_one_archive_start_one_job(
+    hass: HomeAssistant,
+    loaded_vault: MockConfigEntry,
+    files: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each retrieval job is billed: two calls at once start one, under the archive's lock."""
+    item = await _archive(hass, files / "twice.bin", b"t" * 100)
+    archive_id = item["archive_id"]
+    data = loaded_vault.runtime_data
+    locked_while_requesting: list[bool] = []
+    real = VaultTarget.request_restore
+
+    def watched(self: VaultTarget, key: str, tier: Any) -> str:
+        locked_while_requesting.append(data._key_locks[key][0].locked())
+        return real(self, key, tier)
+
+    monkeypatch.setattr(VaultTarget, "request_restore", watched)
+    first, second = await asyncio.gather(
+        call_action(hass, "restore", archive_id=archive_id),
+        call_action(hass, "restore", archive_id=archive_id),
+    )
+    assert locked_while_requesting == [True]
+    assert sorted([first["status"], second["status"]]) == [
+        "restore_in_progress",
+        "restore_requested",
+    ]
+    assert [r.key for r in data.catalog.pending_restores()] == [archive_id]
 
 
 async def test_list_is_exact_prefixed_and_truncated_only_past_the_limit(

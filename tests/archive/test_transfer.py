@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 from datetime import UTC, datetime, timedelta, timezone
 import errno
 import hashlib
@@ -372,6 +373,28 @@ def test_new_files_stay_private_without_a_reported_umask(monkeypatch: pytest.Mon
     """A kernel older than 4.7 reports no Umask line: the restored file stays 0o600."""
     monkeypatch.setattr(Path, "read_text", lambda self, **_: "Name:\tpython3\nState:\tR\n")
     assert new_file_mode() == 0o600
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="Linux /proc only")
+def test_new_file_mode_reads_the_umask_whatever_the_process_is_called() -> None:
+    """A process name that is not ASCII (Linux keeps the bytes it was given) does not matter.
+
+    /proc/self/status starts with ``Name:`` and the raw bytes of the main thread's name;
+    the umask line after it is what counts.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_name, pr_get_name = 15, 16
+    original = ctypes.create_string_buffer(16)
+    assert threading.current_thread() is threading.main_thread()
+    assert libc.prctl(pr_get_name, original, 0, 0, 0) == 0
+    old_umask = os.umask(0o027)
+    try:
+        assert libc.prctl(pr_set_name, b"h\xe4\xff-archive", 0, 0, 0) == 0
+        assert b"h\xe4\xff" in Path("/proc/self/status").read_bytes()
+        assert new_file_mode() == 0o640
+    finally:
+        os.umask(old_umask)
+        libc.prctl(pr_set_name, original, 0, 0, 0)
 
 
 def test_parts_are_sent_from_named_worker_threads() -> None:
