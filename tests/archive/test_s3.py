@@ -62,7 +62,9 @@ from custom_components.s3_glacier.archive.s3 import (
     sha256_file,
 )
 from custom_components.s3_glacier.archive.stream_upload import upload_stream
-from custom_components.s3_glacier.archive.transfer import PartPump
+from custom_components.s3_glacier.archive.transfer import CHUNK_SIZE, PartPump
+
+from .read_sizes import record_reads
 
 BUCKET = "engine-test"
 REGION = "us-east-1"
@@ -1396,6 +1398,26 @@ def test_service_without_conditional_writes_falls_back_with_one_warning(
     assert no_uploads(s3)
 
 
+def test_a_bare_501_also_means_not_implemented(
+    client: Any, hooks: Hooks, s3: Any, tmp_path: Path
+) -> None:
+    """Some S3-compatible services answer 501 with no error code of their own: a fallback too."""
+    refused: list[str] = []
+
+    def bare_501(params: dict[str, Any], model: Any, **_: Any) -> Any:
+        if "If-None-Match" in params["headers"]:
+            refused.append(model.name)
+            return service_error("501", 501)
+        return None
+
+    hooks.before_call("PutObject", bare_501)
+    target = S3Target(client, BUCKET, PREFIX)
+    small = write_file(tmp_path / "small", 3000)
+    target.put(small, "archive/small", SMALL)
+    assert refused == ["PutObject"]
+    assert s3.head_object(Bucket=BUCKET, Key="archive/small")["ContentLength"] == 3000
+
+
 def test_multipart_completion_falls_back_on_501(
     client: Any, hooks: Hooks, s3: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -1585,6 +1607,21 @@ def test_single_put_to_an_s3_compatible_endpoint_carries_content_md5(
     assert put["ContentMD5"] == md5
     assert "ChecksumAlgorithm" not in put
     assert s3.get_object(Bucket=BUCKET, Key="archive/f")["Body"].read() == path.read_bytes()
+
+
+def test_content_md5_is_hashed_from_the_file_in_chunks(
+    client: Any, s3: Any, recorder: Recorder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A single PUT may be gigabytes: its Content-MD5 is computed a chunk at a time."""
+    monkeypatch.setattr(S3Target, "_checksum_algorithm", lambda self: None)
+    path = write_file(tmp_path / "f", 2 * MIB + 5)
+    sizes = record_reads(monkeypatch, path)
+    S3Target(client, BUCKET, PREFIX).put(path, "archive/f", SMALL)
+    # Hashed twice (SHA-256, then MD5), each time in chunks: never the whole file at once.
+    assert len(sizes) == 8
+    assert set(sizes) == {CHUNK_SIZE}
+    [put] = [params for name, params in recorder.calls if name == "PutObject"]
+    assert put["ContentMD5"] == base64.b64encode(hashlib.md5(path.read_bytes()).digest()).decode()
 
 
 @pytest.mark.usefixtures("tiny_memory_bound")

@@ -58,7 +58,7 @@ from custom_components.s3_glacier.archive.models import (
     RestoreTier,
     StorageClass,
 )
-from custom_components.s3_glacier.archive.transfer import FilePart, PartPump
+from custom_components.s3_glacier.archive.transfer import CHUNK_SIZE, FilePart, PartPump
 from custom_components.s3_glacier.archive.vault import (
     MAX_DESCRIPTION_LENGTH,
     DescriptionInfo,
@@ -71,6 +71,8 @@ from custom_components.s3_glacier.archive.vault import (
     parse_inventory,
     plan_part_size,
 )
+
+from .read_sizes import record_reads
 
 VAULT = "engine-vault"
 REGION = "us-east-1"
@@ -1183,11 +1185,54 @@ def test_put_multipart_with_known_sha256(
     assert info is not None
     assert info.sha256 == digest
 
-    with pytest.raises(ChecksumMismatchError):
+    with pytest.raises(ChecksumMismatchError) as err:
         fake_target(fake_client).put(path, sha256=SHA)
+    assert err.value.placeholders == {"key": "f"}
     assert fake.ops().count("complete") == 1
     assert fake.ops()[-1] == "abort"
     assert fake.uploads == {}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("grows", "file changed while it was being archived"),
+        ("shrinks", "file shrank while it was being archived"),
+    ],
+)
+def test_put_multipart_of_a_file_changing_names_it(
+    fake: FakeGlacier, fake_client: Any, tmp_path: Path, change: str, message: str
+) -> None:
+    """A file written to during its upload: the upload is aborted and the error names the file.
+
+    The parts are sent from named worker threads (how a stack dump finds them).
+    """
+    path = write_file(tmp_path / "notes.bin", 4 * MIB)
+    threads: list[str] = []
+
+    def first_part(**_: Any) -> None:
+        threads.append(threading.current_thread().name)
+        if len(threads) == 1:
+            with path.open("r+b") as handle:
+                if change == "grows":
+                    handle.seek(0, os.SEEK_END)
+                    handle.write(b"more")
+                else:
+                    handle.truncate(MIB + MIB // 2)
+
+    event = "before-call.glacier.UploadMultipartPart"
+    fake_client.meta.events.register(event, first_part)
+    try:
+        with pytest.raises(ChecksumMismatchError) as err:
+            fake_target(fake_client, concurrency=1).put(path)
+    finally:
+        fake_client.meta.events.unregister(event, first_part)
+    assert str(err.value) == message
+    assert err.value.placeholders == {"key": "notes.bin"}
+    assert fake.ops()[-1] == "abort"
+    assert fake.uploads == {}
+    assert threads
+    assert all(name.startswith("s3_glacier_vault_part") for name in threads)
 
 
 def test_put_multipart_concurrency(fake: FakeGlacier, fake_client: Any, tmp_path: Path) -> None:
@@ -1346,6 +1391,36 @@ def test_put_from_several_threads(fake: FakeGlacier, fake_client: Any, tmp_path:
     assert len(results) == 3
     for path, obj in results.items():
         assert fake.archives[obj.key] == path.read_bytes()
+
+
+def test_single_upload_hashes_the_file_in_chunks(
+    fake: FakeGlacier, fake_client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A single upload may be gigabytes: it is hashed a chunk at a time, then streamed."""
+    path = write_file(tmp_path / "one.bin", 2 * MIB + 5)
+    sizes = record_reads(monkeypatch, path)
+    obj = fake_target(fake_client, part_mib=4).put(path)
+    assert sizes == [CHUNK_SIZE] * 4  # three chunks, then the read that finds the end
+    assert obj.size == 2 * MIB + 5
+
+
+def test_single_upload_of_a_file_changed_while_hashed_names_it(
+    fake: FakeGlacier, fake_client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Written to between the first and the second chunk hashed: nothing is sent."""
+    path = write_file(tmp_path / "diary.txt", 2 * MIB)
+
+    def append_after_the_first_chunk(reads_so_far: int) -> None:
+        if reads_so_far == 1:
+            with path.open("ab") as handle:
+                handle.write(b"a late line")
+
+    record_reads(monkeypatch, path, append_after_the_first_chunk)
+    with pytest.raises(ChecksumMismatchError) as err:
+        fake_target(fake_client, part_mib=4).put(path)
+    assert str(err.value) == "file changed while it was being archived"
+    assert err.value.placeholders == {"key": "diary.txt"}
+    assert fake.ops() == []
 
 
 # -- FakeGlacier: ranged downloads ------------------------------------------------------
