@@ -1552,8 +1552,10 @@ def test_single_put_file_changed_before_a_retry(
             raise ConnectionClosedError(endpoint_url=request.url)
 
     hooks.on("before-send.s3.PutObject", cut_and_change, first=True)
-    with pytest.raises(ChecksumMismatchError):
+    with pytest.raises(ChecksumMismatchError) as err:
         target.put(path, "archive/f", SMALL)
+    assert str(err.value) == "file changed while it was being archived"
+    assert err.value.placeholders == {"key": "archive/f"}
     assert attempts[0] == 2
     assert not key_exists(s3, "archive/f")
 
@@ -1607,6 +1609,19 @@ def test_single_put_to_an_s3_compatible_endpoint_carries_content_md5(
     assert put["ContentMD5"] == md5
     assert "ChecksumAlgorithm" not in put
     assert s3.get_object(Bucket=BUCKET, Key="archive/f")["Body"].read() == path.read_bytes()
+
+
+def test_single_put_to_aws_asks_for_a_crc32_and_reads_the_file_once(
+    client: Any, s3: Any, recorder: Recorder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On AWS S3 checks a CRC32 the SDK sends: no Content-MD5, so no second pass over the file."""
+    path = write_file(tmp_path / "f", 2 * MIB + 5)
+    sizes = record_reads(monkeypatch, path)
+    S3Target(client, BUCKET, PREFIX).put(path, "archive/f", SMALL)
+    assert sizes == [CHUNK_SIZE] * 4  # the SHA-256: three chunks, then the end
+    [put] = [params for name, params in recorder.calls if name == "PutObject"]
+    assert put["ChecksumAlgorithm"] == "CRC32"
+    assert "ContentMD5" not in put
 
 
 def test_content_md5_is_hashed_from_the_file_in_chunks(

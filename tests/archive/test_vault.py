@@ -574,7 +574,7 @@ def test_description_longest_name_that_fits_is_whole() -> None:
 
 
 def test_build_description_rejects_bad_sha256() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^sha256 must be 64 lowercase hex digits$"):
         build_description("f", "ABCD", WHEN)
 
 
@@ -806,19 +806,25 @@ def test_part_sizes() -> None:
     for size in (MIB, 2 * MIB, 8 * MIB, 4 * GIB):
         assert check_part_size(size) == size
     for size in (0, MIB - 1, 3 * MIB, MIB + 1, 8 * GIB, 6 * MIB):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError) as err:
             check_part_size(size)
+        assert str(err.value) == "part_size must be 1 MiB times a power of two, at most 4 GiB"
     with pytest.raises(ValueError):
         VaultTarget(None, VAULT, part_size=3 * MIB)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError) as err:
         VaultTarget(None, VAULT, concurrency=0)
+    assert str(err.value) == "concurrency must be at least 1"
+    # What an entry's target uses: 8 MiB parts, four at a time.
+    default = VaultTarget(None, VAULT)
+    assert (default.part_size, default.concurrency) == (8 * MIB, 4)
     assert plan_part_size(10_000 * MIB, MIB) == MIB
     assert plan_part_size(10_000 * MIB + 1, MIB) == 2 * MIB
     assert plan_part_size(100 * GIB, 8 * MIB) == 16 * MIB
     assert plan_part_size(10_000 * 4 * GIB, MIB) == 4 * GIB
-    with pytest.raises(FileTooLargeError) as err:
+    with pytest.raises(FileTooLargeError) as too_large:
         plan_part_size(10_000 * 4 * GIB + 1, MIB)
-    assert err.value.placeholders == {"limit": "40 TiB"}
+    assert str(too_large.value) == "file is larger than a vault archive can be"
+    assert too_large.value.placeholders == {"limit": "40 TiB"}
 
 
 # -- moto: vault, single uploads, jobs ----------------------------------------------
@@ -888,8 +894,10 @@ def test_put_single_moto_tree_hash_is_caught(
     target = VaultTarget(client, VAULT, part_size=4 * MIB)
     path = write_file(tmp_path / "f", 3 * MIB)
     count = len(moto_archives())
-    with pytest.raises(ChecksumMismatchError):
+    with pytest.raises(ChecksumMismatchError) as err:
         target.put(path)
+    assert str(err.value) == "the vault reports another tree hash"
+    assert err.value.placeholders == {"key": "f"}
     assert recorder.names() == ["UploadArchive", "DeleteArchive"]
     assert len(moto_archives()) == count
 
@@ -917,10 +925,11 @@ def test_put_rejects_bad_arguments(target: VaultTarget, recorder: Recorder, tmp_
     path = write_file(tmp_path / "f", 10)
     with pytest.raises(ValueError):
         target.put(path, description="naïve")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^sha256 must be 64 lowercase hex digits$"):
         target.put(path, sha256="not a digest")
     with pytest.raises(ChecksumMismatchError) as err:
         target.put(path, sha256=SHA)
+    assert str(err.value) == "file does not match the expected SHA-256"
     assert err.value.placeholders == {"key": "f"}
     with pytest.raises(FileNotFoundError):
         target.put(tmp_path / "missing")
@@ -1276,6 +1285,28 @@ def test_put_multipart_progress(fake: FakeGlacier, fake_client: Any, tmp_path: P
     assert progress[-1] == 5 * MIB + 3
 
 
+def test_a_file_of_exactly_one_part_goes_in_one_upload_and_reports_progress(
+    fake: FakeGlacier, fake_client: Any, tmp_path: Path
+) -> None:
+    path = write_file(tmp_path / "f", 2 * MIB)
+    progress: list[int] = []
+    obj = fake_target(fake_client, part_mib=2).put(path, progress=progress.append)
+    assert fake.ops() == ["upload"]
+    assert progress == [2 * MIB]
+    assert obj.size == 2 * MIB
+
+
+def test_put_multipart_with_a_description_of_ones_own(
+    fake: FakeGlacier, fake_client: Any, tmp_path: Path
+) -> None:
+    obj = fake_target(fake_client).put(
+        write_file(tmp_path / "f", 3 * MIB), description="Tax papers 2025"
+    )
+    initiate = fake.of("initiate")[0]
+    assert initiate.headers["x-amz-archive-description"] == "Tax papers 2025"
+    assert obj.description == "Tax papers 2025"
+
+
 def test_put_multipart_part_failure_aborts(
     fake: FakeGlacier, fake_client: Any, tmp_path: Path
 ) -> None:
@@ -1306,27 +1337,14 @@ def test_put_multipart_progress_error_aborts(
     assert "complete" not in fake.ops()
 
 
-def test_put_multipart_file_changes(fake: FakeGlacier, fake_client: Any, tmp_path: Path) -> None:
-    path = write_file(tmp_path / "f", 3 * MIB)
-
-    def grow(start: int) -> None:
-        if start == 0:
-            with path.open("ab") as handle:
-                handle.write(b"more")
-
-    fake.before_part = grow
-    with pytest.raises(ChecksumMismatchError):
-        fake_target(fake_client, concurrency=1).put(path)
-    assert fake.ops()[-1] == "abort"
-    assert "complete" not in fake.ops()
-
-
 def test_put_multipart_wrong_part_checksum(
     fake: FakeGlacier, fake_client: Any, tmp_path: Path
 ) -> None:
     fake.wrong_part_checksum_at = MIB
-    with pytest.raises(ChecksumMismatchError):
+    with pytest.raises(ChecksumMismatchError) as err:
         fake_target(fake_client).put(write_file(tmp_path / "f", 3 * MIB))
+    assert str(err.value) == "the vault reports another tree hash"
+    assert err.value.placeholders == {"key": "f"}
     assert fake.ops()[-1] == "abort"
     assert "complete" not in fake.ops()
 
@@ -1358,8 +1376,10 @@ def test_put_multipart_initiate_errors(
     error: type[ArchiveError],
 ) -> None:
     fake.fail = lambda op, headers: (code, status) if op == "initiate" else None
-    with pytest.raises(error):
+    with pytest.raises(error) as err:
         fake_target(fake_client).put(write_file(tmp_path / "f", 3 * MIB))
+    if error is VaultNotFoundError:
+        assert err.value.placeholders == {"vault": VAULT}
     assert fake.ops() == ["initiate"]
 
 
@@ -1404,18 +1424,31 @@ def test_single_upload_hashes_the_file_in_chunks(
     assert obj.size == 2 * MIB + 5
 
 
+@pytest.mark.parametrize("change", ["appended", "rewritten in place", "touched"])
 def test_single_upload_of_a_file_changed_while_hashed_names_it(
-    fake: FakeGlacier, fake_client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    fake: FakeGlacier,
+    fake_client: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    change: str,
 ) -> None:
-    """Written to between the first and the second chunk hashed: nothing is sent."""
+    """Written to between the first and the second chunk hashed: nothing is sent.
+
+    Rewritten in place, the size stays: the new modification time tells. Only touched,
+    the bytes are the same, but a writer was at work: refused too (archive it again).
+    """
     path = write_file(tmp_path / "diary.txt", 2 * MIB)
+    stat_before = path.stat()
 
-    def append_after_the_first_chunk(reads_so_far: int) -> None:
-        if reads_so_far == 1:
-            with path.open("ab") as handle:
+    def write_after_the_first_chunk(reads_so_far: int) -> None:
+        if reads_so_far != 1:
+            return
+        if change != "touched":
+            with path.open("ab" if change == "appended" else "r+b") as handle:
                 handle.write(b"a late line")
+        os.utime(path, ns=(stat_before.st_atime_ns, stat_before.st_mtime_ns + 1_000_000))
 
-    record_reads(monkeypatch, path, append_after_the_first_chunk)
+    record_reads(monkeypatch, path, write_after_the_first_chunk)
     with pytest.raises(ChecksumMismatchError) as err:
         fake_target(fake_client, part_mib=4).put(path)
     assert str(err.value) == "file changed while it was being archived"
