@@ -20,6 +20,7 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
@@ -206,6 +207,16 @@ async def test_restored_copy_asked_again_with_days_gets_a_new_expiry(
     assert recorded is not None
     assert recorded.restore_expiry == expiry
 
+    # Fewer days than the copy has left: it is cut short to now + 5 days, not lengthened.
+    response = await call_action(hass, "restore", key="ha/g.bin", days=5)
+    assert restore_estimates[-1] == RestoreEstimate(requests=Decimal("0.05") / 1000)
+    # Half a day left (no whole day): asking for 3 days bills the copy for all 3.
+    await tick(hass, freezer, timedelta(days=4, hours=12))
+    response = await call_action(hass, "restore", key="ha/g.bin", days=3)
+    assert restore_estimates[-1] == RestoreEstimate(
+        requests=Decimal("0.05") / 1000, copy_storage=Decimal(4096) / GB * Decimal("0.023") * 3 / 30
+    )
+
 
 async def test_faster_tier_upgrades_a_running_restore(
     hass: HomeAssistant,
@@ -262,13 +273,26 @@ async def test_copy_expired_unread_is_requested_again_once(
     completed = async_capture_events(hass, f"{DOMAIN}_restore_completed")
     failed = async_capture_events(hass, f"{DOMAIN}_restore_failed")
 
+    [first] = init_integration.runtime_data.catalog.pending_restores()
     moto_object("ha/e.bin").set_expiry(None)  # the copy expired while nobody looked
     await tick(hass, freezer, timedelta(minutes=16))
-    assert [(e.data["key"], e.data["reason"]) for e in again] == [("ha/e.bin", "restore_expired")]
-    assert hooks.restore_requests[-1] == {"Days": 2, "GlacierJobParameters": {"Tier": "Standard"}}
-    assert failed == completed == []
+    now = dt_util.utcnow()
     [pending] = init_integration.runtime_data.catalog.pending_restores()
     assert pending.requested_again
+    # Asked again now, expected as long after as the first request was (Standard tier).
+    assert pending.requested_at == now
+    assert pending.ready_by - pending.requested_at == first.ready_by - first.requested_at
+    assert pending.ready_by > now
+    assert [e.data for e in again] == [
+        {
+            "config_entry_id": init_integration.entry_id,
+            "key": "ha/e.bin",
+            "reason": "restore_expired",
+            "ready_by": pending.ready_by.isoformat(timespec="seconds"),
+        }
+    ]
+    assert hooks.restore_requests[-1] == {"Days": 2, "GlacierJobParameters": {"Tier": "Standard"}}
+    assert failed == completed == []
 
     await tick(hass, freezer, timedelta(minutes=16))
     assert [e.data["key"] for e in completed] == ["ha/e.bin"]
