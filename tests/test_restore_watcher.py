@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import replace
 import datetime as dt
 from datetime import timedelta
 import json
@@ -771,12 +772,77 @@ async def test_vault_output_already_at_destination_is_not_fetched_again(
     failed = async_capture_events(hass, FAILED)
 
     await tick(hass, freezer, timedelta(minutes=1, seconds=1))
-    assert [e.data["key"] for e in completed] == [same_id]
+    assert _keys_and_paths(completed) == [(same_id, str((allowed / "same.bin").resolve()))]
     assert _keys_and_reasons(failed) == [(other_id, "destination_exists")]
     assert outputs.count == 0
     assert (allowed / "same.bin").read_bytes() == same
     assert (allowed / "other.bin").read_bytes() == b"not the archive"
     assert _leftovers(allowed) == ["other.bin", "same.bin"]
+
+
+@pytest.mark.parametrize("recorded", ["sha256", "tree_hash"])
+async def test_vault_output_not_matching_the_catalog_is_not_written(
+    hass: HomeAssistant,
+    loaded_vault: MockConfigEntry,
+    allowed: Path,
+    freezer: FrozenDateTimeFactory,
+    recorded: str,
+) -> None:
+    """The job output is checked against the hashes the catalog recorded at upload."""
+    archive_id, _job_id, _data = await _vault_restore(hass, loaded_vault, allowed, "h.bin", 300)
+    catalog = loaded_vault.runtime_data.catalog
+    archived = catalog.get(archive_id)
+    assert archived is not None
+    await hass.async_add_executor_job(catalog.record, replace(archived, **{recorded: "0" * 64}))
+    failed = async_capture_events(hass, FAILED)
+    completed = async_capture_events(hass, COMPLETED)
+
+    await tick(hass, freezer, timedelta(minutes=1, seconds=1))
+    assert _keys_and_reasons(failed) == [(archive_id, "checksum_mismatch")]
+    assert completed == []
+    assert _leftovers(allowed) == []
+
+
+async def test_vault_output_replaces_a_file_when_asked_to_overwrite(
+    hass: HomeAssistant,
+    loaded_vault: MockConfigEntry,
+    allowed: Path,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    archive_id, _job_id, data = await _vault_restore(
+        hass, loaded_vault, allowed, "o.bin", 300, overwrite=True
+    )
+    (allowed / "o.bin").write_bytes(b"an older copy")
+    completed = async_capture_events(hass, COMPLETED)
+
+    await tick(hass, freezer, timedelta(minutes=1, seconds=1))
+    assert _keys_and_paths(completed) == [(archive_id, str((allowed / "o.bin").resolve()))]
+    assert (allowed / "o.bin").read_bytes() == data
+
+
+async def test_vault_archive_dropped_just_before_the_download_fails_the_restore(
+    hass: HomeAssistant,
+    loaded_vault: MockConfigEntry,
+    allowed: Path,
+    freezer: FrozenDateTimeFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An inventory drops the archive between the check and the download: not written."""
+    archive_id, _job_id, _data = await _vault_restore(hass, loaded_vault, allowed, "d.bin", 300)
+    catalog = loaded_vault.runtime_data.catalog
+    advance = RestoreWatcher._advance
+
+    def advance_then_drop(watcher: RestoreWatcher, restore: Any) -> Any:
+        outcome = advance(watcher, restore)
+        catalog.remove(restore.key)
+        return outcome
+
+    monkeypatch.setattr(RestoreWatcher, "_advance", advance_then_drop)
+    failed = async_capture_events(hass, FAILED)
+
+    await tick(hass, freezer, timedelta(minutes=1, seconds=1))
+    assert _keys_and_reasons(failed) == [(archive_id, "key_not_found")]
+    assert _leftovers(allowed) == []
 
 
 async def test_vault_archive_dropped_from_the_catalog_fails_the_restore(
@@ -891,10 +957,11 @@ async def test_inventory_check_throttled_is_postponed(
 
 
 @pytest.mark.parametrize(
-    "fault",
+    ("fault", "logged"),
     [
         pytest.param(
             ("after-call.glacier.DescribeJob", _job_answer("Failed", "Inventory unavailable")),
+            "Inventory of demo-vault failed: Inventory unavailable",
             id="failed",
         ),
         pytest.param(
@@ -902,6 +969,7 @@ async def test_inventory_check_throttled_is_postponed(
                 "before-call.glacier.DescribeJob",
                 lambda **_: error_response("ResourceNotFoundException", 404),
             ),
+            "Inventory of demo-vault failed: ResourceNotFoundException",
             id="expired",
         ),
     ],
@@ -912,7 +980,9 @@ async def test_failed_inventory_is_dropped_and_the_catalog_kept(
     allowed: Path,
     hooks_on: Callable[[MockConfigEntry], ClientHooks],
     freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
     fault: tuple[str, Callable[..., Any]],
+    logged: str,
 ) -> None:
     """A failed (or expired) inventory job: the catalog is left as it is, the job is
     forgotten and no longer checked."""
@@ -929,8 +999,45 @@ async def test_failed_inventory_is_dropped_and_the_catalog_kept(
     assert job_id
     assert _inventory_job(loaded_vault) == ""
     assert _catalog_keys(loaded_vault) == {kept["archive_id"]}
+    # Why it failed is in the log: Glacier's message, where it gave one.
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [logged]
     await tick(hass, freezer, timedelta(hours=1))
     assert checks.count == 1
+
+
+async def test_inventory_record_gone_ends_the_checks(
+    hass: HomeAssistant,
+    loaded_vault: MockConfigEntry,
+    hooks_on: Callable[[MockConfigEntry], ClientHooks],
+    freezer: FrozenDateTimeFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The catalog no longer names the job (a catalog set aside and started anew): the
+    check finds nothing to wait for and stops, asking Glacier nothing."""
+    await call_action(hass, "refresh")
+    catalog = loaded_vault.runtime_data.catalog
+    await hass.async_add_executor_job(catalog.set_meta, META_INVENTORY_JOB, "")
+    checks = Requests(hooks_on(loaded_vault), "before-call.glacier.DescribeJob")
+    outcomes: list[object] = []
+    advance = RestoreWatcher._advance_inventory
+
+    def recorded(watcher: RestoreWatcher) -> bool:
+        try:
+            done = advance(watcher)
+        except Exception as err:
+            outcomes.append(type(err))
+            raise
+        outcomes.append(done)
+        return done
+
+    monkeypatch.setattr(RestoreWatcher, "_advance_inventory", recorded)
+
+    await tick(hass, freezer, timedelta(minutes=15, seconds=1))
+    assert outcomes == [True]
+    await tick(hass, freezer, timedelta(hours=2))
+    assert outcomes == [True]
+    assert checks.count == 0
 
 
 async def test_reload_during_a_download_does_not_download_twice(
