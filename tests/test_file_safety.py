@@ -44,6 +44,7 @@ from custom_components.s3_glacier.const import (
 )
 from custom_components.s3_glacier.paths import writing
 
+from .client_hooks import ClientHooks
 from .conftest import (
     ACCESS_KEY_ID,
     BUCKET,
@@ -478,6 +479,24 @@ async def test_archive_undeletable_sources(
     assert [e.data["key"] for e in archived] == ["ha/a.mp4", "ha/b.mp4"]
     assert _files(allowed / "share") == {"a.mp4": first, "b.mp4": second}
     assert hass.states.get("sensor.demo_archive_ha_archived_objects").state == "2"
+
+
+async def test_source_removed_by_another_program_meanwhile_is_no_error(
+    hass: HomeAssistant, bucket_entry: MockConfigEntry, allowed: Path, s3: Any
+) -> None:
+    """A camera's own clean-up deletes the clip while it uploads: archived, no error."""
+    data = write_seeded(allowed / "clip.mp4", 300)
+    hooks = ClientHooks(bucket_entry)
+    hooks.on("after-call.s3.PutObject", lambda **_: (allowed / "clip.mp4").unlink())
+    try:
+        response = await call_action(
+            hass, "archive", path=str(allowed / "clip.mp4"), delete_source=True
+        )
+    finally:
+        hooks.remove_all()
+    assert [item["key"] for item in response["archived"]] == ["ha/clip.mp4"]
+    assert _objects(s3) == {"ha/clip.mp4": data}
+    assert not (allowed / "clip.mp4").exists()
 
 
 async def test_vault_archive_undeletable_source(
