@@ -633,6 +633,49 @@ def _wipe_header(path: Path) -> bytes:
     return data
 
 
+def _null_in_pending_restores(path: Path) -> None:
+    """Store a pending restore with neither tier nor days, which the schema forbids.
+
+    The schema's NOT NULLs are lifted to write it, then put back: the rows are
+    readable, only SQLite's quick check finds what is wrong with them.
+    """
+    for lift in (True, False):
+        with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+            (sql,) = conn.execute(
+                "SELECT sql FROM sqlite_master WHERE name = 'pending_restores'"
+            ).fetchone()
+            strict, loose = "tier TEXT NOT NULL", "tier TEXT"
+            days_strict, days_loose = "days INTEGER NOT NULL", "days INTEGER"
+            if lift:
+                changed = sql.replace(strict, loose).replace(days_strict, days_loose)
+            else:
+                changed = sql.replace(loose, strict).replace(days_loose, days_strict)
+            conn.execute("PRAGMA writable_schema = ON")
+            conn.execute(
+                "UPDATE sqlite_master SET sql = ? WHERE name = 'pending_restores'", (changed,)
+            )
+        if lift:
+            with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+                conn.execute(
+                    "INSERT INTO pending_restores (key, requested_at_us, ready_by_us, overwrite)"
+                    " VALUES ('k/1', 0, 0, 0)"
+                )
+
+
+def test_damage_the_quick_check_finds_is_named_in_the_error(tmp_path: Path) -> None:
+    """Rows SQLite's quick check finds wrong (rather than failing to read): the error
+    carries each of its findings."""
+    path = tmp_path / "db" / "catalog.db"
+    _filled_catalog(path, count=10)
+    _null_in_pending_restores(path)
+
+    with pytest.raises(CatalogDamagedError) as err:
+        Catalog(path)
+    assert str(err.value) == (
+        "quick check: NULL value in pending_restores.tier; NULL value in pending_restores.days"
+    )
+
+
 @pytest.mark.parametrize("damage", [_damage_pages, _wipe_header])
 def test_a_damaged_catalog_is_set_aside(tmp_path: Path, damage: Callable[[Path], bytes]) -> None:
     path = tmp_path / "db" / "catalog.db"
