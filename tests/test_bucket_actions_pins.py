@@ -1,0 +1,196 @@
+"""Bucket actions `list` and `delete` pinned exactly: what mutation testing found unchecked.
+
+Each test drives Home Assistant's action against moto's S3 and pins one thing a user
+relies on: every field a listing answers with, the prefix that limits it, `truncated`
+only when more objects exist, the key each error names, and the key's lock while an
+object is deleted.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.s3_glacier.archive.s3 import S3Target
+from custom_components.s3_glacier.const import DOMAIN
+
+from .client_hooks import ClientHooks, error_response
+from .conftest import call_action, write_seeded
+
+pytestmark = pytest.mark.usefixtures("init_integration")
+
+ARCHIVED_AT = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
+
+
+async def _archive(hass: HomeAssistant, allowed: Path, name: str, **options: Any) -> None:
+    write_seeded(allowed / name, 100 + len(name))
+    await call_action(hass, "archive", path=str(allowed / name), **options)
+
+
+async def test_listing_answers_every_field_of_each_object(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    allowed: Path,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Key, size, class, time, and a restored copy's state and expiry (ISO 8601, UTC).
+
+    moto lists no restore status: the answer AWS gives for a restored copy is added.
+    """
+    freezer.move_to(ARCHIVED_AT)
+    await _archive(hass, allowed, "cold.bin", storage_class="GLACIER")
+    await _archive(hass, allowed, "warm.bin", storage_class="GLACIER_IR")
+
+    def restored_copy(parsed: dict[str, Any], **_: Any) -> None:
+        for item in parsed.get("Contents", ()):
+            if item["Key"] == "ha/cold.bin":
+                item["RestoreStatus"] = {
+                    "IsRestoreInProgress": False,
+                    "RestoreExpiryDate": ARCHIVED_AT + timedelta(days=2),
+                }
+
+    hooks = ClientHooks(init_integration)
+    hooks.on("after-call.s3.ListObjectsV2", restored_copy)
+    try:
+        listing = await call_action(hass, "list", limit=10)
+    finally:
+        hooks.remove_all()
+
+    assert listing == {
+        "objects": [
+            {
+                "key": "ha/cold.bin",
+                "size": 108,
+                "storage_class": "GLACIER",
+                "last_modified": "2026-03-01T10:00:00+00:00",
+                "restore": "restored",
+                "restore_expiry": (ARCHIVED_AT + timedelta(days=2)).isoformat(),
+            },
+            {
+                "key": "ha/warm.bin",
+                "size": 108,
+                "storage_class": "GLACIER_IR",
+                "last_modified": "2026-03-01T10:00:00+00:00",
+                "restore": "none",
+                "restore_expiry": None,
+            },
+        ],
+        "truncated": False,
+    }
+
+
+async def test_listing_is_limited_to_the_prefix_and_truncated_only_past_the_limit(
+    hass: HomeAssistant, allowed: Path
+) -> None:
+    for name in ("a1.txt", "a2.txt", "b1.txt"):
+        await _archive(hass, allowed, name)
+
+    def keys(listing: dict[str, Any]) -> list[str]:
+        return [item["key"] for item in listing["objects"]]
+
+    exactly = await call_action(hass, "list", limit=3)
+    assert (keys(exactly), exactly["truncated"]) == (["ha/a1.txt", "ha/a2.txt", "ha/b1.txt"], False)
+    fewer = await call_action(hass, "list", limit=2)
+    assert (keys(fewer), fewer["truncated"]) == (["ha/a1.txt", "ha/a2.txt"], True)
+    prefixed = await call_action(hass, "list", prefix="ha/a", limit=2)
+    assert (keys(prefixed), prefixed["truncated"]) == (["ha/a1.txt", "ha/a2.txt"], False)
+    one = await call_action(hass, "list", prefix="ha/a", limit=1)
+    assert (keys(one), one["truncated"]) == (["ha/a1.txt"], True)
+
+
+async def test_listing_reads_only_one_object_past_the_limit(
+    hass: HomeAssistant, allowed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bucket of millions listed with a limit of 2 is not read to its end: the listing
+    stops at the first object past the limit (which says it is truncated)."""
+    for name in ("1.txt", "2.txt", "3.txt", "4.txt", "5.txt"):
+        await _archive(hass, allowed, name)
+    taken: list[str] = []
+    real = S3Target.iterate
+
+    def counted(self: S3Target, *args: Any, **kwargs: Any) -> Any:
+        for obj in real(self, *args, **kwargs):
+            taken.append(obj.key)
+            yield obj
+
+    monkeypatch.setattr(S3Target, "iterate", counted)
+    listing = await call_action(hass, "list", limit=2)
+    assert listing["truncated"] is True
+    assert taken == ["ha/1.txt", "ha/2.txt", "ha/3.txt"]
+
+
+async def test_listing_outside_the_entrys_prefix_is_refused(hass: HomeAssistant) -> None:
+    with pytest.raises(ServiceValidationError) as err:
+        await call_action(hass, "list", prefix="other/")
+    assert err.value.translation_domain == DOMAIN
+    assert err.value.translation_key == "key_outside_prefix"
+    assert err.value.translation_placeholders == {"key": "other/", "prefix": "ha/"}
+
+
+@pytest.mark.parametrize(("prefix", "named"), [(None, "ha/"), ("ha/a", "ha/a")])
+async def test_a_refused_listing_names_what_was_listed(
+    hass: HomeAssistant, init_integration: MockConfigEntry, prefix: str | None, named: str
+) -> None:
+    """The policy lacks s3:ListBucket: the error names the prefix (the entry's by default)."""
+    hooks = ClientHooks(init_integration)
+    hooks.on("before-call.s3.ListObjectsV2", lambda **_: error_response("AccessDenied", 403))
+    try:
+        with pytest.raises(HomeAssistantError) as err:
+            await call_action(hass, "list", **({"prefix": prefix} if prefix else {}))
+    finally:
+        hooks.remove_all()
+    assert err.value.translation_key == "access_denied"
+    assert err.value.translation_placeholders["key"] == named
+
+
+async def test_delete_needs_a_key_and_names_a_missing_one(hass: HomeAssistant) -> None:
+    with pytest.raises(ServiceValidationError) as err:
+        await call_action(hass, "delete")
+    assert (err.value.translation_domain, err.value.translation_key) == (DOMAIN, "key_required")
+
+    with pytest.raises(ServiceValidationError) as err:
+        await call_action(hass, "delete", key="ha/nothing-here.bin")
+    assert err.value.translation_key == "key_not_found"
+    assert err.value.translation_placeholders == {"key": "ha/nothing-here.bin"}
+
+
+async def test_delete_holds_the_keys_lock_and_names_the_key_when_refused(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    allowed: Path,
+    s3: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No other step runs on the object while it is deleted; a refusal names it."""
+    await _archive(hass, allowed, "gone.bin")
+    await _archive(hass, allowed, "kept.bin")
+    data = init_integration.runtime_data
+    locked_while_deleting: list[bool] = []
+    real = S3Target.delete
+
+    def watched(self: S3Target, key: str, *args: Any, **kwargs: Any) -> Any:
+        locked_while_deleting.append(data._key_locks[key][0].locked())
+        return real(self, key, *args, **kwargs)
+
+    monkeypatch.setattr(S3Target, "delete", watched)
+    response = await call_action(hass, "delete", key="ha/gone.bin")
+    assert response["key"] == "ha/gone.bin"
+    assert locked_while_deleting == [True]
+
+    hooks = ClientHooks(init_integration)
+    hooks.on("before-call.s3.DeleteObject", lambda **_: error_response("AccessDenied", 403))
+    try:
+        with pytest.raises(HomeAssistantError) as err:
+            await call_action(hass, "delete", key="ha/kept.bin")
+    finally:
+        hooks.remove_all()
+    assert err.value.translation_key == "access_denied"
+    assert err.value.translation_placeholders["key"] == "ha/kept.bin"
+    assert s3.head_object(Bucket="demo-archive", Key="ha/kept.bin")["ContentLength"] == 108
