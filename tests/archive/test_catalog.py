@@ -752,6 +752,53 @@ def test_damage_met_while_open_is_marked(tmp_path: Path, opener: str) -> None:
     assert sorted(p.name for p in path.parent.iterdir()) == ["catalog.db", aside.name]
 
 
+def test_a_catalog_started_anew_still_reports_its_own_damage(tmp_path: Path) -> None:
+    """After a damaged file is set aside, the new catalog tells its owner of damage too."""
+    path = tmp_path / "db" / "catalog.db"
+    _filled_catalog(path, 10)
+    _wipe_header(path)
+    calls: list[str] = []
+    catalog, aside = open_catalog(path, on_damage=lambda: calls.append("damaged"))
+    with catalog:
+        assert aside is not None
+        catalog.record_many(obj(f"k/{i:06d}", i) for i in range(40_000))
+        catalog.checkpoint(pause=False)  # the pages in the file, not only in the WAL
+        _damage_pages(path)
+        with pytest.raises(CatalogDamagedError):
+            catalog.objects()
+    assert calls == ["damaged"]
+
+
+def test_setting_aside_a_wal_that_could_not_be_held(tmp_path: Path) -> None:
+    """No second link to the WAL (the copy failed too): the WAL itself goes with the file,
+    and the shared-memory index (derived from it) is dropped."""
+    path = tmp_path / "db" / "catalog.db"
+    path.parent.mkdir()
+    path.write_bytes(b"damaged")
+    Path(f"{path}-wal").write_bytes(b"frames")
+    Path(f"{path}-shm").write_bytes(b"index")
+    when = datetime(2026, 11, 27, 9, 30, 5, tzinfo=UTC)
+
+    aside = catalog_module._set_aside(path, None, when)
+
+    assert aside == path.parent / "catalog.db.damaged-20261127T093005Z"
+    assert sorted(p.name for p in path.parent.iterdir()) == [aside.name, f"{aside.name}-wal"]
+    assert Path(f"{aside}-wal").read_bytes() == b"frames"
+    assert aside.read_bytes() == b"damaged"
+
+
+def test_a_catalog_that_cannot_be_set_aside_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.db"
+    path.write_bytes(b"damaged")
+    shm = Path(f"{path}-shm")
+    shm.mkdir()  # unlink() of a directory fails, as a file another process locks would
+    (shm / "in use").write_bytes(b"")
+    with pytest.raises(CatalogError) as err:
+        catalog_module._set_aside(path, None, datetime(2026, 11, 27, tzinfo=UTC))
+    assert str(err.value).startswith("could not move the damaged catalog aside: [Errno ")
+    assert path.read_bytes() == b"damaged"
+
+
 @pytest.mark.parametrize("chunk", [1, 3, 10_000])
 def test_reconcile_in_chunks_equals_a_python_model(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int

@@ -375,6 +375,27 @@ def test_new_files_stay_private_without_a_reported_umask(monkeypatch: pytest.Mon
     assert new_file_mode() == 0o600
 
 
+def test_read_exactly_joins_short_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Linux returns at most 0x7ffff000 bytes per read: a 4 GiB part arrives in pieces.
+
+    Reads are cut to 1,000 bytes here, the way the kernel cuts a larger part.
+    """
+    path = tmp_path / "f"
+    data = os.urandom(10_000)
+    path.write_bytes(data)
+    real_pread = os.pread
+    asked: list[tuple[int, int]] = []
+
+    def short_pread(fd: int, length: int, offset: int) -> bytes:
+        asked.append((length, offset))
+        return real_pread(fd, min(length, 1000), offset)
+
+    monkeypatch.setattr(transfer_module.os, "pread", short_pread)
+    with path.open("rb") as handle:
+        assert transfer_module.read_exactly(handle, 500, 3500, "f") == data[500:4000]
+    assert asked == [(3500, 500), (2500, 1500), (1500, 2500), (500, 3500)]
+
+
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="Linux /proc only")
 def test_new_file_mode_reads_the_umask_whatever_the_process_is_called() -> None:
     """A process name that is not ASCII (Linux keeps the bytes it was given) does not matter.
