@@ -505,7 +505,9 @@ def test_put_multipart(
         ("CRC32", False)
     ] * 3
     [(_, complete)] = [c for c in recorder.calls if c[0] == "CompleteMultipartUpload"]
-    listed = {part["PartNumber"]: part["ChecksumCRC32"] for part in complete["MultipartUpload"]["Parts"]}
+    listed = {
+        part["PartNumber"]: part["ChecksumCRC32"] for part in complete["MultipartUpload"]["Parts"]
+    }
     assert listed == {
         number: crc32(data[(number - 1) * 5 * MIB : number * 5 * MIB]) for number in (1, 2, 3)
     }
@@ -1881,3 +1883,173 @@ def test_uploads_in_flight_registry() -> None:
     uploads.discard("one")
     uploads.discard("never added")
     assert ("one" in uploads, "two" in uploads) == (False, True)
+
+
+# -- answers and races the upload paths must read exactly ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        # A service may leave out Content-Length and ETag on a HEAD.
+        ({"ContentLength": None, "ETag": None}, (0, None, StorageClass.GLACIER_IR)),
+        # ETags are opaque: only the quotes around them go. "VAULT" is no S3 class.
+        ({"ETag": '"X0f-2X"', "StorageClass": "VAULT"}, (3, "X0f-2X", StorageClass.STANDARD)),
+    ],
+    ids=["bare", "odd"],
+)
+def test_head_reads_what_the_service_answers(
+    target: S3Target,
+    hooks: Hooks,
+    s3: Any,
+    edit: dict[str, Any],
+    expected: tuple[int, str | None, StorageClass],
+) -> None:
+    s3.put_object(Bucket=BUCKET, Key="archive/f", Body=b"abc", StorageClass="GLACIER_IR")
+
+    def answer(parsed: dict[str, Any], **_: Any) -> None:
+        for name, value in edit.items():
+            if value is None:
+                del parsed[name]
+            else:
+                parsed[name] = value
+
+    hooks.after_call("HeadObject", answer)
+    obj = target.head("archive/f")
+    assert obj is not None
+    assert (obj.size, obj.etag, obj.storage_class) == expected
+
+
+def test_put_of_exactly_one_part_is_a_single_put(
+    target: S3Target, recorder: Recorder, tmp_path: Path
+) -> None:
+    path = write_file(tmp_path / "f", 5 * MIB)
+    result = target.put(path, "archive/f", SMALL)
+    assert (result.parts, result.object.size) == (0, 5 * MIB)
+    assert recorder.names().count("PutObject") == 1
+    assert "CreateMultipartUpload" not in recorder.names()
+
+
+def test_object_removed_before_the_check_is_reported_changed(
+    target: S3Target, hooks: Hooks, s3: Any, tmp_path: Path
+) -> None:
+    """Another program deletes our new object before we read it back."""
+    path = write_file(tmp_path / "f", 3000)
+    hooks.after_call("PutObject", lambda **_: s3.delete_object(Bucket=BUCKET, Key="archive/f"))
+    with pytest.raises(ObjectChangedError) as err:
+        target.put(path, "archive/f", SMALL)
+    assert str(err.value) == "another writer replaced the object"
+    assert err.value.placeholders == {"key": "archive/f"}
+
+
+def test_same_bytes_stored_again_by_another_writer_is_not_ours(
+    client: Any, hooks: Hooks, s3: Any, tmp_path: Path
+) -> None:
+    """Versioned: another writer stores the very same bytes over ours (same ETag).
+
+    The version read back is not the one we wrote, so it is not taken for ours, and
+    neither version is deleted.
+    """
+    bucket = "engine-versioned-same-bytes"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    path = write_file(tmp_path / "f", 3000)
+
+    def same_bytes(**_: Any) -> None:
+        s3.put_object(
+            Bucket=bucket,
+            Key="archive/f",
+            Body=path.read_bytes(),
+            Metadata={"sha256": sha256(path)},
+        )
+
+    hooks.after_call("PutObject", same_bytes)
+    with pytest.raises(ObjectChangedError) as err:
+        S3Target(client, bucket, PREFIX).put(path, "archive/f", SMALL)
+    assert err.value.placeholders == {"key": "archive/f"}
+    assert len(s3.list_object_versions(Bucket=bucket)["Versions"]) == 2
+
+
+def test_overwrite_of_an_object_without_an_etag_is_unconditional(
+    target: S3Target, hooks: Hooks, recorder: Recorder, s3: Any, tmp_path: Path
+) -> None:
+    """A HEAD without an ETag gives nothing to match: the overwrite is sent bare."""
+    s3.put_object(Bucket=BUCKET, Key="archive/f", Body=b"old")
+    path = write_file(tmp_path / "f", 3000)
+    heads = [0]
+
+    def no_etag(parsed: dict[str, Any], **_: Any) -> None:
+        heads[0] += 1
+        if heads[0] == 1:  # the existence check
+            del parsed["ETag"]
+
+    hooks.after_call("HeadObject", no_etag)
+    result = target.put(path, "archive/f", SMALL, overwrite=True)
+    assert result.object.sha256 == sha256(path)
+    [(_, put)] = [c for c in recorder.calls if c[0] == "PutObject"]
+    assert "IfNoneMatch" not in put
+    assert "IfMatch" not in put
+    assert s3.get_object(Bucket=BUCKET, Key="archive/f")["Body"].read() == path.read_bytes()
+
+
+def test_parts_held_in_memory_carry_their_content_md5_without_a_crc(
+    client: Any, recorder: Recorder, s3: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """S3-compatible endpoint, parts small enough to hold: each carries its own MD5."""
+    monkeypatch.setattr(S3Target, "_checksum_algorithm", lambda self: None)
+    path = write_file(tmp_path / "big", 11 * MIB)
+    data = path.read_bytes()
+    result = S3Target(client, BUCKET, PREFIX).put(path, "archive/big", SMALL)
+    assert result.parts == 3
+    uploads = [params for name, params in recorder.calls if name == "UploadPart"]
+    assert {p["PartNumber"]: p["ContentMD5"] for p in uploads} == {
+        number: base64.b64encode(
+            hashlib.md5(data[(number - 1) * 5 * MIB : number * 5 * MIB]).digest()
+        ).decode("ascii")
+        for number in (1, 2, 3)
+    }
+    assert not [p for p in uploads if "ChecksumAlgorithm" in p]
+    [(_, complete)] = [c for c in recorder.calls if c[0] == "CompleteMultipartUpload"]
+    assert [set(part) for part in complete["MultipartUpload"]["Parts"]] == [
+        {"PartNumber", "ETag"}
+    ] * 3
+    assert s3.get_object(Bucket=BUCKET, Key="archive/big")["Body"].read() == data
+
+
+def test_parts_answered_without_a_checksum_complete_without_one(
+    target: S3Target, hooks: Hooks, recorder: Recorder, s3: Any, tmp_path: Path
+) -> None:
+    """A service that checks the CRC32 but does not echo it: the completion lists ETags only."""
+    path = write_file(tmp_path / "big", 11 * MIB)
+    hooks.after_call("UploadPart", lambda parsed, **_: parsed.pop("ChecksumCRC32"))
+    result = target.put(path, "archive/big", SMALL)
+    assert result.parts == 3
+    [(_, complete)] = [c for c in recorder.calls if c[0] == "CompleteMultipartUpload"]
+    assert [set(part) for part in complete["MultipartUpload"]["Parts"]] == [
+        {"PartNumber", "ETag"}
+    ] * 3
+    assert s3.get_object(Bucket=BUCKET, Key="archive/big")["Body"].read() == path.read_bytes()
+
+
+def test_a_client_for_an_endpoint_url_sends_content_md5_not_a_crc(
+    moto_s3: Any, s3: Any, tmp_path: Path
+) -> None:
+    """make_client with an endpoint URL computes checksums only when required: no CRC32."""
+    credentials = Credentials(
+        access_key_id="testing",
+        secret_access_key="testing",
+        region=REGION,
+        endpoint_url=f"https://s3.{REGION}.amazonaws.com",
+    )
+    endpoint_client = make_client("s3", credentials)
+    recorder = Recorder()
+    endpoint_client.meta.events.register("provide-client-params.s3", recorder)
+    path = write_file(tmp_path / "f", 3000)
+    try:
+        S3Target(endpoint_client, BUCKET, PREFIX).put(path, "archive/f", SMALL)
+    finally:
+        endpoint_client.close()
+    [put] = [params for name, params in recorder.calls if name == "PutObject"]
+    assert put["ContentMD5"] == base64.b64encode(hashlib.md5(path.read_bytes()).digest()).decode()
+    assert "ChecksumAlgorithm" not in put
+    assert s3.get_object(Bucket=BUCKET, Key="archive/f")["Body"].read() == path.read_bytes()
