@@ -13,6 +13,7 @@ from pathlib import Path
 import threading
 import time
 from typing import Any
+import zlib
 
 import boto3
 from botocore.awsrequest import AWSResponse
@@ -207,6 +208,11 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def crc32(data: bytes) -> str:
+    """A CRC32 as S3 reports it: base64 of the four big-endian bytes."""
+    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode("ascii")
+
+
 def service_error(code: str, status: int) -> tuple[AWSResponse, dict[str, Any]]:
     """A before-call response that botocore turns into ClientError(code)."""
     parsed = {
@@ -233,11 +239,23 @@ def key_exists(s3: Any, key: str) -> bool:
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("", ""), ("/", ""), ("a", "a/"), ("/a", "a/"), ("a/", "a/"), ("//a/b", "a/b/")],
+    [
+        ("", ""),
+        ("/", ""),
+        ("a", "a/"),
+        ("/a", "a/"),
+        ("a/", "a/"),
+        ("//a/b", "a/b/"),
+        ("/XA", "XA/"),  # only slashes are stripped
+    ],
 )
 def test_normalise_prefix(raw: str, expected: str) -> None:
     assert normalise_prefix(raw) == expected
     assert S3Target(None, BUCKET, raw).prefix == expected
+
+
+def test_target_without_a_prefix_lists_the_whole_bucket() -> None:
+    assert S3Target(None, BUCKET).prefix == ""
 
 
 def test_plan_part_size() -> None:
@@ -246,6 +264,8 @@ def test_plan_part_size() -> None:
     assert plan_part_size(100 * MIB, 8 * GIB) == 5 * GIB  # S3 maximum
     # 10,000 parts of 5 MiB plus one byte: grow to the next whole MiB.
     assert plan_part_size(MAX_PARTS * 5 * MIB + 1, 5 * MIB) == 6 * MIB
+    # Exactly 10,000 parts fit: the part size asked for is kept, even off a MiB boundary.
+    assert plan_part_size(MAX_PARTS * (5 * MIB + 1), 5 * MIB + 1) == 5 * MIB + 1
     big = 100 * GIB
     part = plan_part_size(big, 8 * MIB)
     assert part % MIB == 0
@@ -257,11 +277,16 @@ def test_plan_part_size() -> None:
     with pytest.raises(FileTooLargeError) as info:
         plan_part_size(MAX_OBJECT_SIZE + 1, 8 * MIB)
     assert info.value.translation_key == "file_too_large"
+    assert str(info.value) == "file is larger than the 50 TB S3 object limit"
+    assert info.value.placeholders == {"limit": "50 TB"}
 
 
-def test_sha256_file(tmp_path: Path) -> None:
+def test_sha256_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = write_file(tmp_path / "f", 3 * MIB + 7)
-    assert sha256_file(path) == (sha256(path), 3 * MIB + 7)
+    expected = sha256(path)
+    sizes = record_reads(monkeypatch, path)
+    assert sha256_file(path) == (expected, 3 * MIB + 7)
+    assert sizes == [CHUNK_SIZE] * 5  # in chunks (four, then the end), never whole
 
 
 @pytest.mark.parametrize(
@@ -333,7 +358,7 @@ def test_check_without_a_region_and_refused(target: S3Target, hooks: Hooks) -> N
         target.request_restore("archive/f", 1, RestoreTier.BULK)
 
 
-@pytest.mark.parametrize("operation", ["HeadBucket", "RestoreObject"])
+@pytest.mark.parametrize("operation", ["HeadBucket", "HeadObject", "RestoreObject"])
 def test_check_and_restore_when_the_service_is_unreachable(
     target: S3Target, hooks: Hooks, operation: str
 ) -> None:
@@ -343,6 +368,7 @@ def test_check_and_restore_when_the_service_is_unreachable(
     hooks.before_call(operation, unreachable)
     call = {
         "HeadBucket": target.check,
+        "HeadObject": lambda: target.head("archive/f"),
         "RestoreObject": lambda: target.request_restore("archive/f", 1, RestoreTier.BULK),
     }[operation]
     with pytest.raises(CannotConnectError) as err:
@@ -442,16 +468,50 @@ def test_put_encryption(
     assert head.get("ServerSideEncryption") == expected.get("ServerSideEncryption")
 
 
-def test_put_multipart(target: S3Target, s3: Any, recorder: Recorder, tmp_path: Path) -> None:
+def test_put_multipart(
+    target: S3Target,
+    s3: Any,
+    hooks: Hooks,
+    recorder: Recorder,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     size = 12 * MIB + 123
     path = write_file(tmp_path / "big.bin", size)
     progress: list[int] = []
     options = TransferOptions(
         storage_class=StorageClass.DEEP_ARCHIVE, part_size=5 * MIB, concurrency=3
     )
+    data = path.read_bytes()
+    threads: list[str] = []
+
+    def part_thread(**_: Any) -> None:
+        threads.append(threading.current_thread().name)
+
+    hooks.before_call("UploadPart", part_thread)
+    sizes = record_reads(monkeypatch, path)
     result = target.put(path, "archive/big.bin", options, progress=progress.append)
 
     assert result.parts == 3
+    # Hashed in chunks (13, then the end), read again part by part; after the last
+    # part, one byte tells a grown file (however much it grew, nothing more is read).
+    assert sizes == [CHUNK_SIZE] * 14 + [5 * MIB, 5 * MIB, 2 * MIB + 123, 1]
+    # Parts are sent from the pool's named threads.
+    assert len(threads) == 3
+    assert all(name.startswith("s3_glacier_part_") for name in threads), threads
+    # Each part asks for a CRC32 (AWS), and the completion lists the one S3 answered.
+    uploads = [params for name, params in recorder.calls if name == "UploadPart"]
+    assert [(p.get("ChecksumAlgorithm"), "ContentMD5" in p) for p in uploads] == [
+        ("CRC32", False)
+    ] * 3
+    [(_, complete)] = [c for c in recorder.calls if c[0] == "CompleteMultipartUpload"]
+    listed = {
+        part["PartNumber"]: part["ChecksumCRC32"] for part in complete["MultipartUpload"]["Parts"]
+    }
+    assert listed == {
+        number: crc32(data[(number - 1) * 5 * MIB : number * 5 * MIB]) for number in (1, 2, 3)
+    }
+    assert complete["UploadId"] not in s3_module.UPLOADS_IN_FLIGHT
     assert recorder.part_sizes.count(5 * MIB) == 2
     assert sorted(recorder.part_sizes) == [2 * MIB + 123, 5 * MIB, 5 * MIB]
     assert "PutObject" not in recorder.names()
@@ -563,6 +623,7 @@ def test_put_identical_is_skipped(target: S3Target, recorder: Recorder, tmp_path
     assert again.skipped
     assert again.reason == "identical"
     assert again.parts == 0
+    assert again.object.key == "archive/small"
     assert again.object.sha256 == first_small.object.sha256
     assert set(recorder.names()) == {"HeadObject"}
 
@@ -574,11 +635,15 @@ def test_put_existing_key(target: S3Target, s3: Any, tmp_path: Path) -> None:
 
     with pytest.raises(ObjectExistsError) as info:
         target.put(second, "archive/f", SMALL)
+    assert str(info.value) == "archive/f"
     assert info.value.placeholders == {"key": "archive/f"}
     assert s3.head_object(Bucket=BUCKET, Key="archive/f")["Metadata"]["sha256"] == sha256(first)
 
     result = target.put(second, "archive/f", SMALL, overwrite=True)
     assert not result.skipped
+    assert result.replaced is not None
+    assert (result.replaced.key, result.replaced.size) == ("archive/f", 5000)
+    assert result.replaced.sha256 == sha256(first)
     assert s3.head_object(Bucket=BUCKET, Key="archive/f")["Metadata"]["sha256"] == sha256(second)
 
 
@@ -668,8 +733,11 @@ def test_put_file_changed_between_passes(
                 handle.truncate(size - 1)
 
     hooks.on("before-call.s3.HeadObject", change_file, first=True)
-    with pytest.raises(ChecksumMismatchError):
+    with pytest.raises(ChecksumMismatchError) as err:
         target.put(path, "archive/f", SMALL)
+    verb = "shrank" if change == "truncate" else "changed"
+    assert str(err.value) == f"file {verb} while it was being archived"
+    assert err.value.placeholders == {"key": "archive/f"}
     assert no_uploads(s3)
     assert not key_exists(s3, "archive/f")
 
@@ -684,8 +752,10 @@ def test_put_verification_failure_deletes_new_object(
             parsed["Metadata"] = {"sha256": "0" * 64}
 
     hooks.after_call("HeadObject", tamper)
-    with pytest.raises(ChecksumMismatchError):
+    with pytest.raises(ChecksumMismatchError) as err:
         target.put(path, "archive/f", SMALL)
+    assert str(err.value) == "stored object does not match the file"
+    assert err.value.placeholders == {"key": "archive/f"}
     assert not key_exists(s3, "archive/f")
 
 
@@ -709,8 +779,9 @@ def test_put_verification_failure_keeps_overwritten_object(
 
 def test_put_rejects_vault_class(target: S3Target, tmp_path: Path) -> None:
     path = write_file(tmp_path / "f", 10)
-    with pytest.raises(ValueError, match="VAULT"):
+    with pytest.raises(ValueError) as err:
         target.put(path, "archive/f", TransferOptions(storage_class=StorageClass.VAULT))
+    assert str(err.value) == "VAULT is not an S3 storage class"
 
 
 # -- get --------------------------------------------------------------------------------
@@ -1357,8 +1428,10 @@ def test_verification_never_deletes_another_writers_object(
 
     operation = "PutObject" if size < 5 * MIB else "CompleteMultipartUpload"
     hooks.after_call(operation, other_writer)
-    with pytest.raises(ObjectChangedError):
+    with pytest.raises(ObjectChangedError) as err:
         target.put(path, "archive/f", SMALL)
+    assert str(err.value) == "another writer replaced the object"
+    assert err.value.placeholders == {"key": "archive/f"}
     assert s3.get_object(Bucket=BUCKET, Key="archive/f")["Body"].read() == b"theirs"
 
 
@@ -1810,3 +1883,173 @@ def test_uploads_in_flight_registry() -> None:
     uploads.discard("one")
     uploads.discard("never added")
     assert ("one" in uploads, "two" in uploads) == (False, True)
+
+
+# -- answers and races the upload paths must read exactly ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        # A service may leave out Content-Length and ETag on a HEAD.
+        ({"ContentLength": None, "ETag": None}, (0, None, StorageClass.GLACIER_IR)),
+        # ETags are opaque: only the quotes around them go. "VAULT" is no S3 class.
+        ({"ETag": '"X0f-2X"', "StorageClass": "VAULT"}, (3, "X0f-2X", StorageClass.STANDARD)),
+    ],
+    ids=["bare", "odd"],
+)
+def test_head_reads_what_the_service_answers(
+    target: S3Target,
+    hooks: Hooks,
+    s3: Any,
+    edit: dict[str, Any],
+    expected: tuple[int, str | None, StorageClass],
+) -> None:
+    s3.put_object(Bucket=BUCKET, Key="archive/f", Body=b"abc", StorageClass="GLACIER_IR")
+
+    def answer(parsed: dict[str, Any], **_: Any) -> None:
+        for name, value in edit.items():
+            if value is None:
+                del parsed[name]
+            else:
+                parsed[name] = value
+
+    hooks.after_call("HeadObject", answer)
+    obj = target.head("archive/f")
+    assert obj is not None
+    assert (obj.size, obj.etag, obj.storage_class) == expected
+
+
+def test_put_of_exactly_one_part_is_a_single_put(
+    target: S3Target, recorder: Recorder, tmp_path: Path
+) -> None:
+    path = write_file(tmp_path / "f", 5 * MIB)
+    result = target.put(path, "archive/f", SMALL)
+    assert (result.parts, result.object.size) == (0, 5 * MIB)
+    assert recorder.names().count("PutObject") == 1
+    assert "CreateMultipartUpload" not in recorder.names()
+
+
+def test_object_removed_before_the_check_is_reported_changed(
+    target: S3Target, hooks: Hooks, s3: Any, tmp_path: Path
+) -> None:
+    """Another program deletes our new object before we read it back."""
+    path = write_file(tmp_path / "f", 3000)
+    hooks.after_call("PutObject", lambda **_: s3.delete_object(Bucket=BUCKET, Key="archive/f"))
+    with pytest.raises(ObjectChangedError) as err:
+        target.put(path, "archive/f", SMALL)
+    assert str(err.value) == "another writer replaced the object"
+    assert err.value.placeholders == {"key": "archive/f"}
+
+
+def test_same_bytes_stored_again_by_another_writer_is_not_ours(
+    client: Any, hooks: Hooks, s3: Any, tmp_path: Path
+) -> None:
+    """Versioned: another writer stores the very same bytes over ours (same ETag).
+
+    The version read back is not the one we wrote, so it is not taken for ours, and
+    neither version is deleted.
+    """
+    bucket = "engine-versioned-same-bytes"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    path = write_file(tmp_path / "f", 3000)
+
+    def same_bytes(**_: Any) -> None:
+        s3.put_object(
+            Bucket=bucket,
+            Key="archive/f",
+            Body=path.read_bytes(),
+            Metadata={"sha256": sha256(path)},
+        )
+
+    hooks.after_call("PutObject", same_bytes)
+    with pytest.raises(ObjectChangedError) as err:
+        S3Target(client, bucket, PREFIX).put(path, "archive/f", SMALL)
+    assert err.value.placeholders == {"key": "archive/f"}
+    assert len(s3.list_object_versions(Bucket=bucket)["Versions"]) == 2
+
+
+def test_overwrite_of_an_object_without_an_etag_is_unconditional(
+    target: S3Target, hooks: Hooks, recorder: Recorder, s3: Any, tmp_path: Path
+) -> None:
+    """A HEAD without an ETag gives nothing to match: the overwrite is sent bare."""
+    s3.put_object(Bucket=BUCKET, Key="archive/f", Body=b"old")
+    path = write_file(tmp_path / "f", 3000)
+    heads = [0]
+
+    def no_etag(parsed: dict[str, Any], **_: Any) -> None:
+        heads[0] += 1
+        if heads[0] == 1:  # the existence check
+            del parsed["ETag"]
+
+    hooks.after_call("HeadObject", no_etag)
+    result = target.put(path, "archive/f", SMALL, overwrite=True)
+    assert result.object.sha256 == sha256(path)
+    [(_, put)] = [c for c in recorder.calls if c[0] == "PutObject"]
+    assert "IfNoneMatch" not in put
+    assert "IfMatch" not in put
+    assert s3.get_object(Bucket=BUCKET, Key="archive/f")["Body"].read() == path.read_bytes()
+
+
+def test_parts_held_in_memory_carry_their_content_md5_without_a_crc(
+    client: Any, recorder: Recorder, s3: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """S3-compatible endpoint, parts small enough to hold: each carries its own MD5."""
+    monkeypatch.setattr(S3Target, "_checksum_algorithm", lambda self: None)
+    path = write_file(tmp_path / "big", 11 * MIB)
+    data = path.read_bytes()
+    result = S3Target(client, BUCKET, PREFIX).put(path, "archive/big", SMALL)
+    assert result.parts == 3
+    uploads = [params for name, params in recorder.calls if name == "UploadPart"]
+    assert {p["PartNumber"]: p["ContentMD5"] for p in uploads} == {
+        number: base64.b64encode(
+            hashlib.md5(data[(number - 1) * 5 * MIB : number * 5 * MIB]).digest()
+        ).decode("ascii")
+        for number in (1, 2, 3)
+    }
+    assert not [p for p in uploads if "ChecksumAlgorithm" in p]
+    [(_, complete)] = [c for c in recorder.calls if c[0] == "CompleteMultipartUpload"]
+    assert [set(part) for part in complete["MultipartUpload"]["Parts"]] == [
+        {"PartNumber", "ETag"}
+    ] * 3
+    assert s3.get_object(Bucket=BUCKET, Key="archive/big")["Body"].read() == data
+
+
+def test_parts_answered_without_a_checksum_complete_without_one(
+    target: S3Target, hooks: Hooks, recorder: Recorder, s3: Any, tmp_path: Path
+) -> None:
+    """A service that checks the CRC32 but does not echo it: the completion lists ETags only."""
+    path = write_file(tmp_path / "big", 11 * MIB)
+    hooks.after_call("UploadPart", lambda parsed, **_: parsed.pop("ChecksumCRC32"))
+    result = target.put(path, "archive/big", SMALL)
+    assert result.parts == 3
+    [(_, complete)] = [c for c in recorder.calls if c[0] == "CompleteMultipartUpload"]
+    assert [set(part) for part in complete["MultipartUpload"]["Parts"]] == [
+        {"PartNumber", "ETag"}
+    ] * 3
+    assert s3.get_object(Bucket=BUCKET, Key="archive/big")["Body"].read() == path.read_bytes()
+
+
+def test_a_client_for_an_endpoint_url_sends_content_md5_not_a_crc(
+    moto_s3: Any, s3: Any, tmp_path: Path
+) -> None:
+    """make_client with an endpoint URL computes checksums only when required: no CRC32."""
+    credentials = Credentials(
+        access_key_id="testing",
+        secret_access_key="testing",
+        region=REGION,
+        endpoint_url=f"https://s3.{REGION}.amazonaws.com",
+    )
+    endpoint_client = make_client("s3", credentials)
+    recorder = Recorder()
+    endpoint_client.meta.events.register("provide-client-params.s3", recorder)
+    path = write_file(tmp_path / "f", 3000)
+    try:
+        S3Target(endpoint_client, BUCKET, PREFIX).put(path, "archive/f", SMALL)
+    finally:
+        endpoint_client.close()
+    [put] = [params for name, params in recorder.calls if name == "PutObject"]
+    assert put["ContentMD5"] == base64.b64encode(hashlib.md5(path.read_bytes()).digest()).decode()
+    assert "ChecksumAlgorithm" not in put
+    assert s3.get_object(Bucket=BUCKET, Key="archive/f")["Body"].read() == path.read_bytes()
