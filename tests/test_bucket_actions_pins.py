@@ -8,6 +8,7 @@ object is deleted.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
 
 from custom_components.s3_glacier.archive.s3 import S3Target
 from custom_components.s3_glacier.const import DOMAIN
@@ -194,3 +195,64 @@ async def test_delete_holds_the_keys_lock_and_names_the_key_when_refused(
     assert err.value.translation_key == "access_denied"
     assert err.value.translation_placeholders["key"] == "ha/kept.bin"
     assert s3.head_object(Bucket="demo-archive", Key="ha/kept.bin")["ContentLength"] == 108
+
+
+async def test_a_readable_copy_is_downloaded_at_once_in_a_transfer_slot(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    allowed: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """GLACIER_IR needs no restore: the file comes at once, holding the key's lock and one
+    of the entry's transfer slots (two large downloads never run beyond the bound)."""
+    data_bytes = write_seeded(allowed / "now.bin", 2500)
+    await call_action(hass, "archive", path=str(allowed / "now.bin"), storage_class="GLACIER_IR")
+    (allowed / "now.bin").unlink()
+    data = init_integration.runtime_data
+    data.transfers = asyncio.Semaphore(1)
+    held: list[tuple[bool, bool]] = []
+    real = S3Target.get
+
+    def watched(self: S3Target, key: str, *args: Any, **kwargs: Any) -> Any:
+        held.append((data._key_locks[key][0].locked(), data.transfers.locked()))
+        return real(self, key, *args, **kwargs)
+
+    monkeypatch.setattr(S3Target, "get", watched)
+    completed = async_capture_events(hass, f"{DOMAIN}_restore_completed")
+
+    response = await call_action(hass, "restore", key="ha/now.bin", destination=str(allowed))
+
+    path = str((allowed / "now.bin").resolve())
+    assert (response["status"], response["path"], response["size"]) == ("restored", path, 2500)
+    assert [e.data for e in completed] == [
+        {"config_entry_id": init_integration.entry_id, "key": "ha/now.bin", "path": path}
+    ]
+    assert held == [(True, True)]
+    assert (allowed / "now.bin").read_bytes() == data_bytes
+    assert not data.transfers.locked()
+
+
+@pytest.mark.parametrize(("action", "named"), [("restore", "ha/now.bin"), ("refresh", "ha/")])
+async def test_refused_downloads_and_refreshes_name_what_was_refused(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    allowed: Path,
+    action: str,
+    named: str,
+) -> None:
+    """The policy lacks s3:GetObject or s3:ListBucket: the error names the key or prefix."""
+    write_seeded(allowed / "now.bin", 100)
+    await call_action(hass, "archive", path=str(allowed / "now.bin"), storage_class="GLACIER_IR")
+    (allowed / "now.bin").unlink()
+    operation = "GetObject" if action == "restore" else "ListObjectsV2"
+    hooks = ClientHooks(init_integration)
+    hooks.on(f"before-call.s3.{operation}", lambda **_: error_response("AccessDenied", 403))
+    arguments = {"key": "ha/now.bin", "destination": str(allowed)} if action == "restore" else {}
+    try:
+        with pytest.raises(HomeAssistantError) as err:
+            await call_action(hass, action, **arguments)
+    finally:
+        hooks.remove_all()
+    assert err.value.translation_key == "access_denied"
+    assert err.value.translation_placeholders["key"] == named
+    assert not (allowed / "now.bin").exists()

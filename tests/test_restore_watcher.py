@@ -451,6 +451,59 @@ async def test_destination_already_holding_the_object_completes_without_download
     assert (allowed / "same.bin").read_bytes() == data
 
 
+async def test_object_deleted_during_the_check_fails_the_restore(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    allowed: Path,
+    hooks_on: Callable[[MockConfigEntry], ClientHooks],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Another tool deletes the object between the restore check and the read of its
+    details: the restore fails (key_not_found), nothing is written."""
+    await _archive_and_restore(hass, allowed, "gone.bin", 800)
+    heads = Requests(hooks_on(init_integration), "before-call.s3.HeadObject")
+    heads.fail(lambda: None, _answer_error("404", 404))  # restored; then gone
+    failed = async_capture_events(hass, FAILED)
+
+    await tick(hass, freezer, timedelta(minutes=1, seconds=1))
+    assert heads.count == 2
+    assert _keys_and_reasons(failed) == [("ha/gone.bin", "key_not_found")]
+    assert _leftovers(allowed) == []
+
+
+async def test_watched_restore_overwrites_when_asked(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    allowed: Path,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    data = await _archive_and_restore(hass, allowed, "over.bin", 900, overwrite=True)
+    (allowed / "over.bin").write_bytes(b"an older copy")
+    completed = async_capture_events(hass, COMPLETED)
+
+    await tick(hass, freezer, timedelta(minutes=1, seconds=1))
+    assert _keys_and_paths(completed) == [("ha/over.bin", str((allowed / "over.bin").resolve()))]
+    assert (allowed / "over.bin").read_bytes() == data
+
+
+async def test_deleting_the_object_clears_its_restore_issue(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    allowed: Path,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A failed restore's repair issue goes when its object is deleted: nothing left to fix."""
+    await _archive_and_restore(hass, allowed, "in-the-way.bin", 700)
+    (allowed / "in-the-way.bin").write_bytes(b"another file")
+    await tick(hass, freezer, timedelta(minutes=1, seconds=1))
+    assert our_issue_ids(hass) == {
+        repairs.issue_id(init_integration, "restore_failed", "ha/in-the-way.bin")
+    }
+
+    await call_action(hass, "delete", key="ha/in-the-way.bin")
+    assert our_issue_ids(hass) == set()
+
+
 async def test_write_failure_leaves_nothing_and_is_reported(
     hass: HomeAssistant,
     init_integration: MockConfigEntry,
