@@ -391,6 +391,44 @@ async def test_watcher_gives_up_after_failed_checks(
     assert heads == 10
 
 
+async def test_a_deleted_objects_failed_checks_do_not_count_against_its_next_restore(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    allowed: Path,
+    hooks: ClientHooks,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Checks failed, the object was deleted, archived again and asked for again: its
+    checks back off from the start (a minute, then two), not from where the old ones were."""
+    write_seeded(allowed / "t.bin", 10)
+    await call_action(hass, "archive", path=str(allowed / "t.bin"), storage_class="GLACIER")
+    await call_action(hass, "restore", key="ha/t.bin", tier="Expedited")
+    throttling = True
+    heads = 0
+
+    def throttled(**_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        nonlocal heads
+        if not throttling:
+            return None
+        heads += 1
+        return error_response("SlowDown", 503)
+
+    hooks.on("before-call.s3.HeadObject", throttled)
+    for minutes in (1, 2, 4):
+        await tick(hass, freezer, timedelta(minutes=minutes, seconds=1))
+    assert heads == 3
+    throttling = False
+    await call_action(hass, "delete", key="ha/t.bin")
+    await call_action(hass, "archive", path=str(allowed / "t.bin"), storage_class="GLACIER")
+    await call_action(hass, "restore", key="ha/t.bin", tier="Expedited")
+    throttling = True
+
+    await tick(hass, freezer, timedelta(minutes=1, seconds=1))
+    assert heads == 4
+    await tick(hass, freezer, timedelta(minutes=2, seconds=1))
+    assert heads == 5
+
+
 async def test_watcher_refused_a_check_names_the_permission_and_goes_on(
     hass: HomeAssistant,
     init_integration: MockConfigEntry,
