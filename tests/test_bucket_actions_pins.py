@@ -256,3 +256,20 @@ async def test_refused_downloads_and_refreshes_name_what_was_refused(
     assert err.value.translation_key == "access_denied"
     assert err.value.translation_placeholders["key"] == named
     assert not (allowed / "now.bin").exists()
+
+
+async def test_a_refused_restore_request_names_the_key(
+    hass: HomeAssistant, init_integration: MockConfigEntry, allowed: Path
+) -> None:
+    """The policy lacks s3:RestoreObject: the error names the object; nothing is watched."""
+    await _archive(hass, allowed, "deep.bin", storage_class="DEEP_ARCHIVE")
+    hooks = ClientHooks(init_integration)
+    hooks.on("before-call.s3.RestoreObject", lambda **_: error_response("AccessDenied", 403))
+    try:
+        with pytest.raises(HomeAssistantError) as err:
+            await call_action(hass, "restore", key="ha/deep.bin")
+    finally:
+        hooks.remove_all()
+    assert err.value.translation_key == "access_denied"
+    assert err.value.translation_placeholders["key"] == "ha/deep.bin"
+    assert init_integration.runtime_data.restores.pending("ha/deep.bin") is None

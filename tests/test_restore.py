@@ -210,12 +210,38 @@ async def test_restored_copy_asked_again_with_days_gets_a_new_expiry(
     # Fewer days than the copy has left: it is cut short to now + 5 days, not lengthened.
     response = await call_action(hass, "restore", key="ha/g.bin", days=5)
     assert restore_estimates[-1] == RestoreEstimate(requests=Decimal("0.05") / 1000)
-    # Half a day left (no whole day): asking for 3 days bills the copy for all 3.
+    # Half a day left (no whole day): only reading it costs nothing more; asking for
+    # 3 days bills the copy for all 3.
     await tick(hass, freezer, timedelta(days=4, hours=12))
+    response = await call_action(hass, "restore", key="ha/g.bin")
+    assert response["status"] == "restored"
+    assert restore_estimates[-1] == RestoreEstimate()
     response = await call_action(hass, "restore", key="ha/g.bin", days=3)
     assert restore_estimates[-1] == RestoreEstimate(
         requests=Decimal("0.05") / 1000, copy_storage=Decimal(4096) / GB * Decimal("0.023") * 3 / 30
     )
+
+
+async def test_a_copy_found_restored_clears_the_keys_restore_issue(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    allowed: Path,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A watched restore failed (a file in the way); asked again, the copy is readable:
+    the repair issue about that restore goes."""
+    write_seeded(allowed / "c.bin", 300)
+    await call_action(hass, "archive", path=str(allowed / "c.bin"), storage_class="GLACIER")
+    (allowed / "c.bin").unlink()
+    await call_action(hass, "restore", key="ha/c.bin", destination=str(allowed), days=1)
+    (allowed / "c.bin").write_bytes(b"in the way")
+    await tick(hass, freezer, timedelta(minutes=16))
+    issue = repairs.issue_id(init_integration, "restore_failed", "ha/c.bin")
+    assert our_issue_ids(hass) == {issue}
+
+    response = await call_action(hass, "restore", key="ha/c.bin")
+    assert response["status"] == "restored"
+    assert our_issue_ids(hass) == set()
 
 
 async def test_faster_tier_upgrades_a_running_restore(
