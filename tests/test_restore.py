@@ -244,6 +244,35 @@ async def test_a_copy_found_restored_clears_the_keys_restore_issue(
     assert our_issue_ids(hass) == set()
 
 
+async def test_a_restored_copy_is_downloaded_at_once_when_given_a_destination(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    allowed: Path,
+    restores: MotoRestores,
+) -> None:
+    """Asked first without a destination (the catalog notes the restore running), then,
+    once readable, with one: the copy is downloaded in the call, nothing more watched."""
+    data = write_seeded(allowed / "d.bin", 2048)
+    await call_action(hass, "archive", path=str(allowed / "d.bin"), storage_class="GLACIER")
+    (allowed / "d.bin").unlink()
+    restores.hold("ha/d.bin")
+    await call_action(hass, "restore", key="ha/d.bin", days=1)
+    recorded = init_integration.runtime_data.catalog.get("ha/d.bin")
+    assert recorded is not None
+    assert recorded.restore_state is RestoreState.IN_PROGRESS
+    restores.finish()
+    completed = async_capture_events(hass, f"{DOMAIN}_restore_completed")
+
+    readable = await call_action(hass, "restore", key="ha/d.bin")
+    assert (readable["status"], readable["size"], readable["path"]) == ("restored", 2048, None)
+    response = await call_action(hass, "restore", key="ha/d.bin", destination=str(allowed))
+
+    path = str((allowed / "d.bin").resolve())
+    assert (response["status"], response["path"], response["size"]) == ("restored", path, 2048)
+    assert (allowed / "d.bin").read_bytes() == data
+    assert [e.data["path"] for e in completed] == [path]
+
+
 async def test_faster_tier_upgrades_a_running_restore(
     hass: HomeAssistant,
     allowed: Path,
