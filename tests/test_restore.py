@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, timedelta
 from decimal import Decimal
 from pathlib import Path
 import threading
@@ -30,7 +30,7 @@ from pytest_homeassistant_custom_component.common import (
 
 from custom_components.s3_glacier import repairs
 from custom_components.s3_glacier.archive import s3 as s3_module
-from custom_components.s3_glacier.archive.models import ArchiveStatus, RestoreState
+from custom_components.s3_glacier.archive.models import ArchiveStatus, RestoreState, RestoreTier
 from custom_components.s3_glacier.archive.pricing import RestoreEstimate
 from custom_components.s3_glacier.archive.s3 import parse_restore_header
 from custom_components.s3_glacier.const import DOMAIN
@@ -271,6 +271,84 @@ async def test_a_restored_copy_is_downloaded_at_once_when_given_a_destination(
     assert (response["status"], response["path"], response["size"]) == ("restored", path, 2048)
     assert (allowed / "d.bin").read_bytes() == data
     assert [e.data["path"] for e in completed] == [path]
+
+
+@pytest.mark.parametrize("upgrade", [False, True], ids=["followed", "upgraded"])
+async def test_asking_again_keeps_the_running_restores_record_or_the_new_destination(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    allowed: Path,
+    freezer: FrozenDateTimeFactory,
+    restores: MotoRestores,
+    upgrade: bool,
+) -> None:
+    """A Bulk restore running for 10 hours asked for again (Bulk: followed; Standard,
+    then Expedited: upgraded). Without a destination the first one's stays, with its
+    overwrite; with one, it and its overwrite replace it. An upgrade keeps when the
+    restore was first asked for and never promises later than the running one did."""
+    write_seeded(allowed / "r.bin", 500)
+    await call_action(hass, "archive", path=str(allowed / "r.bin"), storage_class="GLACIER")
+    (allowed / "r.bin").unlink()
+    first_dir = allowed / "first"
+    first_dir.mkdir()
+    restores.hold("ha/r.bin")
+    started = freezer.time_to_freeze.replace(tzinfo=UTC)
+    await call_action(
+        hass, "restore", key="ha/r.bin", destination=str(first_dir), overwrite=True, tier="Bulk"
+    )
+    watcher = init_integration.runtime_data.restores
+    first = watcher.pending("ha/r.bin")
+    assert first is not None
+    assert first.ready_by == started + timedelta(hours=12)
+    freezer.tick(timedelta(hours=10))
+
+    await call_action(hass, "restore", key="ha/r.bin", tier="Standard" if upgrade else "Bulk")
+    kept = watcher.pending("ha/r.bin")
+    assert kept is not None
+    assert (kept.destination, kept.overwrite) == (first_dir / "r.bin", True)
+    assert kept.requested_at == started
+    # Standard now would be 15 hours after the start: Bulk's 12 hours still hold.
+    assert kept.ready_by == first.ready_by
+    assert kept.tier is (RestoreTier.STANDARD if upgrade else RestoreTier.BULK)
+
+    await call_action(
+        hass,
+        "restore",
+        key="ha/r.bin",
+        destination=str(allowed),
+        tier="Expedited" if upgrade else "Bulk",
+    )
+    moved = watcher.pending("ha/r.bin")
+    assert moved is not None
+    assert (moved.destination, moved.overwrite) == ((allowed / "r.bin").resolve(), False)
+    assert moved.requested_at == started
+    if upgrade:  # Expedited: five minutes from now, sooner than Bulk's promise
+        assert moved.ready_by == started + timedelta(hours=10, minutes=5)
+
+
+async def test_a_restore_gone_at_s3_is_asked_for_afresh(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    allowed: Path,
+    freezer: FrozenDateTimeFactory,
+    restores: MotoRestores,
+) -> None:
+    """Followed here, but S3 no longer restores the object (its copy expired unread):
+    asked again, it is a new request with its own times."""
+    write_seeded(allowed / "n.bin", 500)
+    await call_action(hass, "archive", path=str(allowed / "n.bin"), storage_class="GLACIER")
+    restores.hold("ha/n.bin")
+    await call_action(hass, "restore", key="ha/n.bin", tier="Bulk")
+    freezer.tick(timedelta(hours=3))
+    restores.finish()
+    moto_object("ha/n.bin").set_expiry(None)
+    now = freezer.time_to_freeze.replace(tzinfo=UTC)
+
+    response = await call_action(hass, "restore", key="ha/n.bin", tier="Bulk")
+    assert response["status"] == "restore_requested"
+    again = init_integration.runtime_data.restores.pending("ha/n.bin")
+    assert again is not None
+    assert (again.requested_at, again.ready_by) == (now, now + timedelta(hours=12))
 
 
 async def test_faster_tier_upgrades_a_running_restore(
