@@ -1471,19 +1471,23 @@ def test_service_without_conditional_writes_falls_back_with_one_warning(
     assert no_uploads(s3)
 
 
-def test_a_bare_501_also_means_not_implemented(
-    client: Any, hooks: Hooks, s3: Any, tmp_path: Path
+@pytest.mark.parametrize(
+    ("code", "status"), [("501", 501), ("NotImplemented", 400)], ids=["bare-501", "code-only"]
+)
+def test_either_a_501_or_the_code_means_not_implemented(
+    client: Any, hooks: Hooks, s3: Any, tmp_path: Path, code: str, status: int
 ) -> None:
-    """Some S3-compatible services answer 501 with no error code of their own: a fallback too."""
+    """Some S3-compatible services answer 501 with no code of their own, others the
+    NotImplemented code with another status: either is a fallback."""
     refused: list[str] = []
 
-    def bare_501(params: dict[str, Any], model: Any, **_: Any) -> Any:
+    def not_implemented(params: dict[str, Any], model: Any, **_: Any) -> Any:
         if "If-None-Match" in params["headers"]:
             refused.append(model.name)
-            return service_error("501", 501)
+            return service_error(code, status)
         return None
 
-    hooks.before_call("PutObject", bare_501)
+    hooks.before_call("PutObject", not_implemented)
     target = S3Target(client, BUCKET, PREFIX)
     small = write_file(tmp_path / "small", 3000)
     target.put(small, "archive/small", SMALL)
