@@ -38,6 +38,7 @@ from custom_components.s3_glacier import repairs
 from custom_components.s3_glacier.archive import s3 as s3_module
 from custom_components.s3_glacier.archive.catalog import CatalogError
 from custom_components.s3_glacier.archive.models import RestoreTier
+from custom_components.s3_glacier.archive.s3 import S3Target
 from custom_components.s3_glacier.archive.vault import build_description
 from custom_components.s3_glacier.const import DOMAIN, META_INVENTORY_JOB
 from custom_components.s3_glacier.restore import RestoreWatcher, retry_delay
@@ -449,6 +450,29 @@ async def test_destination_already_holding_the_object_completes_without_download
     assert _keys_and_paths(completed) == [("ha/same.bin", str((allowed / "same.bin").resolve()))]
     assert gets.count == 0
     assert (allowed / "same.bin").read_bytes() == data
+
+
+async def test_watched_download_holds_the_keys_lock(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    allowed: Path,
+    freezer: FrozenDateTimeFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """While the watcher writes a restored object, no action runs on its key."""
+    data = await _archive_and_restore(hass, allowed, "locked.bin", 600)
+    runtime = init_integration.runtime_data
+    locked_while_reading: list[bool] = []
+    real = S3Target.get
+
+    def watched(self: S3Target, key: str, *args: Any, **kwargs: Any) -> Any:
+        locked_while_reading.append(runtime._key_locks[key][0].locked())
+        return real(self, key, *args, **kwargs)
+
+    monkeypatch.setattr(S3Target, "get", watched)
+    await tick(hass, freezer, timedelta(minutes=1, seconds=1))
+    assert locked_while_reading == [True]
+    assert (allowed / "locked.bin").read_bytes() == data
 
 
 async def test_object_deleted_during_the_check_fails_the_restore(
