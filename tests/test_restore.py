@@ -148,6 +148,13 @@ async def test_intelligent_tiering_archive_tier_is_restored_and_watched(
     assert completed == []
     assert not (allowed / "it.bin").exists()
 
+    # The restore vanished at S3 (the object is in its archive tier, unread): asked for
+    # once more, again without Days (S3 refuses Days for the archive tiers).
+    tier.state = "archived"
+    await tick(hass, freezer, timedelta(hours=1, seconds=1))
+    assert hooks.restore_requests == [{"GlacierJobParameters": {"Tier": "Bulk"}}] * 2
+    assert tier.state == "restoring"
+
     tier.state = "restored"
     await tick(hass, freezer, timedelta(hours=1, seconds=1))
     assert [(e.data["key"], e.data["path"]) for e in completed] == [
