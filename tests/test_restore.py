@@ -362,6 +362,7 @@ async def test_faster_tier_upgrades_a_running_restore(
     hooks: ClientHooks,
     freezer: FrozenDateTimeFactory,
     restores: MotoRestores,
+    restore_estimates: list[RestoreEstimate],
 ) -> None:
     """Expedited asked while Bulk runs: sent to S3, and the watcher checks at its pace."""
     data = write_seeded(allowed / "u.bin", 2000)
@@ -386,6 +387,18 @@ async def test_faster_tier_upgrades_a_running_restore(
         "Bulk",
         "Expedited",
     ]
+    # The upgrade asks for the same days as the running restore.
+    assert [r["Days"] for r in hooks.restore_requests] == [1, 1]
+    # Following it (Expedited, whose retrieval is billed) asks S3 nothing: only the
+    # download is still to pay.
+    followed = await call_action(
+        hass, "restore", key="ha/u.bin", destination=str(allowed), tier="Expedited"
+    )
+    assert followed["status"] == "restore_in_progress"
+    assert len(hooks.restore_requests) == 2
+    assert restore_estimates[-1] == RestoreEstimate(
+        requests=Decimal("0.0004") / 1000, egress=Decimal(2000) / GB * Decimal("0.09")
+    )
     ready_by = now + timedelta(minutes=5)
     assert response["ready_by"] == ready_by.isoformat(timespec="seconds") + "+00:00"
 
