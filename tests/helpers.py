@@ -11,6 +11,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.s3.models import s3_backends
+import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_fire_time_changed,
@@ -67,3 +68,19 @@ def our_issue_ids(hass: HomeAssistant) -> set[str]:
 def moto_object(key: str) -> Any:
     """moto's in-process record of ``key`` in the test bucket (to read or age it)."""
     return s3_backends[DEFAULT_ACCOUNT_ID]["aws"].buckets[BUCKET].keys[key]
+
+
+def key_lock_held_during(
+    monkeypatch: pytest.MonkeyPatch, cls: type, method: str, entry: MockConfigEntry
+) -> list[bool]:
+    """Whether the entry's lock of the key was held at each ``cls.method(key, ...)`` call."""
+    held: list[bool] = []
+    real = getattr(cls, method)
+    data = entry.runtime_data
+
+    def watched(self: Any, key: str, *args: Any, **kwargs: Any) -> Any:
+        held.append(data._key_locks[key][0].locked())
+        return real(self, key, *args, **kwargs)
+
+    monkeypatch.setattr(cls, method, watched)
+    return held

@@ -24,6 +24,7 @@ from custom_components.s3_glacier.const import DOMAIN
 
 from .client_hooks import ClientHooks, error_response
 from .conftest import call_action, write_seeded
+from .helpers import key_lock_held_during
 
 pytestmark = pytest.mark.usefixtures("init_integration")
 
@@ -172,15 +173,7 @@ async def test_delete_holds_the_keys_lock_and_names_the_key_when_refused(
     """No other step runs on the object while it is deleted; a refusal names it."""
     await _archive(hass, allowed, "gone.bin")
     await _archive(hass, allowed, "kept.bin")
-    data = init_integration.runtime_data
-    locked_while_deleting: list[bool] = []
-    real = S3Target.delete
-
-    def watched(self: S3Target, key: str, *args: Any, **kwargs: Any) -> Any:
-        locked_while_deleting.append(data._key_locks[key][0].locked())
-        return real(self, key, *args, **kwargs)
-
-    monkeypatch.setattr(S3Target, "delete", watched)
+    locked_while_deleting = key_lock_held_during(monkeypatch, S3Target, "delete", init_integration)
     response = await call_action(hass, "delete", key="ha/gone.bin")
     assert response["key"] == "ha/gone.bin"
     assert locked_while_deleting == [True]

@@ -46,7 +46,7 @@ from custom_components.s3_glacier.restore import RestoreWatcher, retry_delay
 from .client_hooks import ClientHooks, error_response
 from .conftest import DEMO_VAULT, REGION, MotoRestores, call_action, write_seeded
 from .full_disk import FullDiskFile
-from .helpers import moto_object, our_issue_ids, set_up, tick, unload
+from .helpers import key_lock_held_during, moto_object, our_issue_ids, set_up, tick, unload
 
 ENDPOINT = "https://demo-archive.s3.amazonaws.com"
 COMPLETED = f"{DOMAIN}_restore_completed"
@@ -461,15 +461,7 @@ async def test_watched_download_holds_the_keys_lock(
 ) -> None:
     """While the watcher writes a restored object, no action runs on its key."""
     data = await _archive_and_restore(hass, allowed, "locked.bin", 600)
-    runtime = init_integration.runtime_data
-    locked_while_reading: list[bool] = []
-    real = S3Target.get
-
-    def watched(self: S3Target, key: str, *args: Any, **kwargs: Any) -> Any:
-        locked_while_reading.append(runtime._key_locks[key][0].locked())
-        return real(self, key, *args, **kwargs)
-
-    monkeypatch.setattr(S3Target, "get", watched)
+    locked_while_reading = key_lock_held_during(monkeypatch, S3Target, "get", init_integration)
     await tick(hass, freezer, timedelta(minutes=1, seconds=1))
     assert locked_while_reading == [True]
     assert (allowed / "locked.bin").read_bytes() == data

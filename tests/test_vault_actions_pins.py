@@ -29,6 +29,7 @@ from custom_components.s3_glacier.const import DOMAIN
 
 from .client_hooks import ClientHooks, error_response
 from .conftest import DEMO_VAULT, REGION, call_action
+from .helpers import key_lock_held_during
 
 pytestmark = pytest.mark.usefixtures("aws")
 
@@ -240,14 +241,7 @@ async def test_delete_forgets_the_pending_restore_and_holds_the_archive_lock(
     await call_action(hass, "restore", archive_id=archive_id, destination=str(files / "out"))
     data = loaded_vault.runtime_data
     assert data.restores.pending(archive_id) is not None
-    locked_while_deleting: list[bool] = []
-    real = VaultTarget.delete
-
-    def watched(self: VaultTarget, key: str) -> None:
-        locked_while_deleting.append(data._key_locks[key][0].locked())
-        real(self, key)
-
-    monkeypatch.setattr(VaultTarget, "delete", watched)
+    locked_while_deleting = key_lock_held_during(monkeypatch, VaultTarget, "delete", loaded_vault)
     await call_action(hass, "delete", archive_id=archive_id)
     assert locked_while_deleting == [True]
     assert data.restores.pending(archive_id) is None
@@ -266,14 +260,9 @@ async def test_two_restores_of_one_archive_start_one_job(
     item = await _archive(hass, files / "twice.bin", b"t" * 100)
     archive_id = item["archive_id"]
     data = loaded_vault.runtime_data
-    locked_while_requesting: list[bool] = []
-    real = VaultTarget.request_restore
-
-    def watched(self: VaultTarget, key: str, tier: Any) -> str:
-        locked_while_requesting.append(data._key_locks[key][0].locked())
-        return real(self, key, tier)
-
-    monkeypatch.setattr(VaultTarget, "request_restore", watched)
+    locked_while_requesting = key_lock_held_during(
+        monkeypatch, VaultTarget, "request_restore", loaded_vault
+    )
     first, second = await asyncio.gather(
         call_action(hass, "restore", archive_id=archive_id),
         call_action(hass, "restore", archive_id=archive_id),
