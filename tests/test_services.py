@@ -333,6 +333,36 @@ async def test_restore_bad_input(
     assert "Restore" not in s3.head_object(Bucket=BUCKET, Key="ha/deep.txt")
 
 
+@pytest.mark.parametrize(
+    ("destination", "error", "shown"),
+    [
+        # Refused before it is resolved: the path as the user wrote it.
+        ("{outside}/x.txt", "no_access_to_path", "{outside}/x.txt"),
+        ("{allowed}/no/such/dir/x.txt", "destination_not_found", "{allowed}/no/such/dir/x.txt"),
+        # Refused once resolved: the file the restore would have written.
+        ("{allowed}", "destination_is_directory", "{real}/x.txt"),
+        ("{allowed}/kept.txt", "destination_exists", "{real}/kept.txt"),
+    ],
+)
+async def test_restore_destination_error_names_the_path(
+    hass: HomeAssistant, allowed: Path, s3: Any, destination: str, error: str, shown: str
+) -> None:
+    """A refused destination names the path, so the user knows which one to fix."""
+    outside = allowed.parent / "outside"
+    outside.mkdir()
+    (allowed / "x.txt").mkdir()  # where "ha/x.txt" would land in the folder
+    (allowed / "kept.txt").write_bytes(b"mine")
+    s3.put_object(Bucket=BUCKET, Key="ha/x.txt", Body=b"x", StorageClass="GLACIER_IR")
+    names = {"allowed": allowed, "outside": outside, "real": allowed.resolve()}
+
+    with pytest.raises(ServiceValidationError) as err:
+        await call_action(hass, "restore", key="ha/x.txt", destination=destination.format(**names))
+
+    assert err.value.translation_key == error
+    assert err.value.translation_placeholders == {"path": shown.format(**names)}
+    assert (allowed / "kept.txt").read_bytes() == b"mine"
+
+
 async def test_glacier_restore_is_watched_to_completion(
     hass: HomeAssistant,
     allowed: Path,
