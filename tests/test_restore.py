@@ -580,6 +580,53 @@ async def test_a_deleted_objects_failed_checks_do_not_count_against_its_next_res
     assert heads == 5
 
 
+async def test_a_restore_asked_again_starts_its_failed_checks_anew(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    allowed: Path,
+    hooks: ClientHooks,
+    freezer: FrozenDateTimeFactory,
+    restores: MotoRestores,
+) -> None:
+    """Nine checks of a restore failed; the user asks for it again with a destination.
+    The restore followed from then on has ten checks of its own: the next failure only
+    postpones it, and the copy is downloaded once S3 answers."""
+    data = write_seeded(allowed / "t.bin", 10)
+    await call_action(hass, "archive", path=str(allowed / "t.bin"), storage_class="GLACIER")
+    restores.hold("ha/t.bin")
+    await call_action(hass, "restore", key="ha/t.bin", tier="Expedited")
+    failed = async_capture_events(hass, f"{DOMAIN}_restore_failed")
+    throttling = True
+    heads = 0
+
+    def throttled(**_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        nonlocal heads
+        if not throttling:
+            return None
+        heads += 1
+        return error_response("SlowDown", 503)
+
+    hooks.on("before-call.s3.HeadObject", throttled)
+    for failures in range(9):
+        await tick(hass, freezer, timedelta(minutes=2**failures, seconds=1))
+    assert heads == 9
+    throttling = False
+    response = await call_action(
+        hass, "restore", key="ha/t.bin", tier="Expedited", destination=str(allowed / "back.bin")
+    )
+    assert response["status"] == "restore_in_progress"
+    throttling = True
+
+    await tick(hass, freezer, timedelta(minutes=1, seconds=1))
+    assert heads == 10
+    assert failed == []
+    throttling = False
+    restores.finish()
+    await tick(hass, freezer, timedelta(minutes=2, seconds=1))
+    assert failed == []
+    assert (allowed / "back.bin").read_bytes() == data
+
+
 async def test_watcher_refused_a_check_names_the_permission_and_goes_on(
     hass: HomeAssistant,
     init_integration: MockConfigEntry,
