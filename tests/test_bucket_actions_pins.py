@@ -251,6 +251,29 @@ async def test_refused_downloads_and_refreshes_name_what_was_refused(
     assert not (allowed / "now.bin").exists()
 
 
+async def test_a_refused_upload_names_the_key_and_keeps_the_source(
+    hass: HomeAssistant, init_integration: MockConfigEntry, allowed: Path
+) -> None:
+    """The policy lacks s3:PutObject: the error names the object the file was going to."""
+    data = write_seeded(allowed / "up.bin", 300)
+    hooks = ClientHooks(init_integration)
+    hooks.on("before-call.s3.PutObject", lambda **_: error_response("AccessDenied", 403))
+    try:
+        with pytest.raises(HomeAssistantError) as err:
+            await call_action(
+                hass,
+                "archive",
+                path=str(allowed / "up.bin"),
+                key="ha/kept/up.bin",
+                delete_source=True,
+            )
+    finally:
+        hooks.remove_all()
+    assert err.value.translation_key == "access_denied"
+    assert err.value.translation_placeholders["key"] == "ha/kept/up.bin"
+    assert (allowed / "up.bin").read_bytes() == data
+
+
 async def test_a_refused_restore_request_names_the_key(
     hass: HomeAssistant, init_integration: MockConfigEntry, allowed: Path
 ) -> None:
