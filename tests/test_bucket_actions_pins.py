@@ -1,9 +1,10 @@
-"""Bucket actions `list` and `delete` pinned exactly: what mutation testing found unchecked.
+"""Bucket actions pinned exactly: what mutation testing found unchecked.
 
 Each test drives Home Assistant's action against moto's S3 and pins one thing a user
 relies on: every field a listing answers with, the prefix that limits it, `truncated`
-only when more objects exist, the key each error names, and the key's lock while an
-object is deleted.
+only when more objects exist, the key each error names (and the value a refused
+restore asks to change), the fields of a restore's response, and the key's lock while
+an object is deleted.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
 
+from custom_components.s3_glacier import repairs
 from custom_components.s3_glacier.archive.s3 import S3Target
 from custom_components.s3_glacier.const import DOMAIN
 
 from .client_hooks import ClientHooks, error_response
 from .conftest import call_action, write_seeded
-from .helpers import key_lock_held_during
+from .helpers import key_lock_held_during, our_issue_ids
 
 pytestmark = pytest.mark.usefixtures("init_integration")
 
@@ -216,6 +218,16 @@ async def test_a_readable_copy_is_downloaded_at_once_in_a_transfer_slot(
     response = await call_action(hass, "restore", key="ha/now.bin", destination=str(allowed))
 
     path = str((allowed / "now.bin").resolve())
+    assert sorted(response) == [
+        "cost_breakdown",
+        "estimated_cost",
+        "key",
+        "path",
+        "ready_by",
+        "size",
+        "status",
+    ]
+    assert (response["key"], response["ready_by"]) == ("ha/now.bin", None)
     assert (response["status"], response["path"], response["size"]) == ("restored", path, 2500)
     assert [e.data for e in completed] == [
         {"config_entry_id": init_integration.entry_id, "key": "ha/now.bin", "path": path}
@@ -272,6 +284,82 @@ async def test_a_refused_upload_names_the_key_and_keeps_the_source(
     assert err.value.translation_key == "access_denied"
     assert err.value.translation_placeholders["key"] == "ha/kept/up.bin"
     assert (allowed / "up.bin").read_bytes() == data
+
+
+@pytest.mark.parametrize(
+    ("fields", "error", "placeholders"),
+    [
+        ({"key": None}, "key_required", {}),
+        ({"days": 0}, "invalid_days", {"days": "0", "max": "365"}),
+        ({"days": 366}, "invalid_days", {"days": "366", "max": "365"}),
+        ({"key": "ha/none.bin"}, "key_not_found", {"key": "ha/none.bin"}),
+        ({"key": "ha/now.bin", "destination": None}, "destination_required", {"key": "ha/now.bin"}),
+        (
+            {"tier": "expedited"},
+            "tier_not_available",
+            {
+                "tier": "expedited",
+                "storage_class": "Glacier Deep Archive",
+                "allowed": "standard, bulk",
+            },
+        ),
+    ],
+)
+async def test_a_refused_restore_says_what_to_fix(
+    hass: HomeAssistant,
+    allowed: Path,
+    fields: dict[str, Any],
+    error: str,
+    placeholders: dict[str, str],
+) -> None:
+    """Each refusal of the restore action names the value to change; nothing is asked."""
+    await _archive(hass, allowed, "deep.bin", storage_class="DEEP_ARCHIVE")
+    await _archive(hass, allowed, "now.bin", storage_class="GLACIER_IR")
+    data: dict[str, Any] = {"key": "ha/deep.bin", "destination": str(allowed / "out.bin")}
+    data |= fields
+    with pytest.raises(ServiceValidationError) as err:
+        await call_action(hass, "restore", **{k: v for k, v in data.items() if v is not None})
+    assert (err.value.translation_key, err.value.translation_placeholders) == (error, placeholders)
+    assert not (allowed / "out.bin").exists()
+
+
+async def test_a_restore_can_keep_its_copy_for_the_longest_days(
+    hass: HomeAssistant, init_integration: MockConfigEntry, allowed: Path
+) -> None:
+    """365 days is the longest a restored copy is kept, and is asked for as such."""
+    await _archive(hass, allowed, "deep.bin", storage_class="DEEP_ARCHIVE")
+    asked: list[int] = []
+    hooks = ClientHooks(init_integration)
+    hooks.on(
+        "provide-client-params.s3.RestoreObject",
+        lambda params, **_: asked.append(params["RestoreRequest"]["Days"]),
+    )
+    try:
+        response = await call_action(hass, "restore", key="ha/deep.bin", days=365)
+    finally:
+        hooks.remove_all()
+    assert response["status"] == "restore_requested"
+    assert asked == [365]
+
+
+async def test_a_refused_lookup_names_the_key_and_the_missing_permission(
+    hass: HomeAssistant, init_integration: MockConfigEntry, allowed: Path
+) -> None:
+    """The policy lets the object be listed but not read: the restore's first step (its
+    HEAD) is refused. The error names the key; a repair issue names s3:GetObject."""
+    await _archive(hass, allowed, "deep.bin", storage_class="DEEP_ARCHIVE")
+    hooks = ClientHooks(init_integration)
+    hooks.on("before-call.s3.HeadObject", lambda **_: error_response("AccessDenied", 403))
+    try:
+        with pytest.raises(HomeAssistantError) as err:
+            await call_action(hass, "restore", key="ha/deep.bin")
+    finally:
+        hooks.remove_all()
+    assert err.value.translation_key == "access_denied"
+    assert err.value.translation_placeholders["key"] == "ha/deep.bin"
+    issue = repairs.issue_id(init_integration, "missing_permission", "s3:GetObject")
+    assert issue in our_issue_ids(hass)
+    assert init_integration.runtime_data.restores.pending("ha/deep.bin") is None
 
 
 async def test_a_refused_restore_request_names_the_key(
