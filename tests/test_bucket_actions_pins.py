@@ -263,6 +263,21 @@ async def test_refused_downloads_and_refreshes_name_what_was_refused(
     assert not (allowed / "now.bin").exists()
 
 
+async def test_a_skipped_file_does_not_stop_the_rest_and_each_item_names_its_file(
+    hass: HomeAssistant, allowed: Path
+) -> None:
+    """A folder whose first file is archived already: it is skipped, the next is sent,
+    and the response names the local file of each."""
+    await _archive(hass, allowed, "a.bin")
+    second = allowed / "b.bin"
+    write_seeded(second, 200)
+    response = await call_action(hass, "archive", path=str(allowed))
+    first = str((allowed / "a.bin").resolve())
+    assert response["skipped"] == [{"path": first, "key": "ha/a.bin", "reason": "identical"}]
+    [item] = response["archived"]
+    assert (item["path"], item["key"], item["size"]) == (str(second.resolve()), "ha/b.bin", 200)
+
+
 async def test_a_refused_upload_names_the_key_and_keeps_the_source(
     hass: HomeAssistant, init_integration: MockConfigEntry, allowed: Path
 ) -> None:

@@ -468,7 +468,10 @@ async def test_archive_undeletable_sources(
     with pytest.raises(HomeAssistantError) as err:
         await call_action(hass, "archive", path=str(allowed / "share"), delete_source=True)
 
-    assert err.value.translation_key == "source_not_deleted"
+    assert (err.value.translation_domain, err.value.translation_key) == (
+        DOMAIN,
+        "source_not_deleted",
+    )
     assert err.value.translation_placeholders == {
         "path": str((allowed / "share" / "a.mp4").resolve()),
         "count": "2",
@@ -479,6 +482,33 @@ async def test_archive_undeletable_sources(
     assert [e.data["key"] for e in archived] == ["ha/a.mp4", "ha/b.mp4"]
     assert _files(allowed / "share") == {"a.mp4": first, "b.mp4": second}
     assert hass.states.get("sensor.demo_archive_ha_archived_objects").state == "2"
+
+
+async def test_a_source_kept_for_a_reason_without_a_text_names_the_error(
+    hass: HomeAssistant,
+    bucket_entry: MockConfigEntry,
+    allowed: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A delete refused by an error that carries no text (raised bare, as a wrapping
+    library may): the error's kind is named, never "None"."""
+    data = write_seeded(allowed / "clip.mp4", 100)
+    real_unlink = Path.unlink
+
+    def unlink(self: Path, *args: Any, **kwargs: Any) -> None:
+        if self.name == "clip.mp4":
+            raise PermissionError
+        real_unlink(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "unlink", unlink)
+    with pytest.raises(HomeAssistantError) as err:
+        await call_action(hass, "archive", path=str(allowed / "clip.mp4"), delete_source=True)
+    assert err.value.translation_placeholders == {
+        "path": str((allowed / "clip.mp4").resolve()),
+        "count": "1",
+        "error": "PermissionError",
+    }
+    assert (allowed / "clip.mp4").read_bytes() == data
 
 
 async def test_source_removed_by_another_program_meanwhile_is_no_error(
