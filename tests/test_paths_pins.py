@@ -79,15 +79,57 @@ async def test_a_folder_in_a_whole_bucket_goes_to_its_root_or_under_its_key(
 
 
 @pytest.mark.usefixtures("init_integration")
-async def test_a_glob_outside_the_allowlist_names_the_pattern(
-    hass: HomeAssistant, allowed: Path, s3: Any
+@pytest.mark.parametrize(
+    ("path", "error", "shown"),
+    [
+        # As written, before anything is resolved.
+        ("{outside}/secret.txt", "no_access_to_path", "{outside}/secret.txt"),
+        ("{outside}/*.txt", "no_access_to_path", "{outside}/*.txt"),
+        ("{allowed}/missing.txt", "path_not_found", "{allowed}/missing.txt"),
+        ("{allowed}/*.nothing", "no_files_match", "{allowed}/*.nothing"),
+        ("{allowed}/empty", "no_files_match", "{allowed}/empty"),
+        # A link inside an allowed folder that leads outside: the link is named.
+        ("{allowed}/share", "no_access_to_path", "{real}/share/link.txt"),
+    ],
+)
+async def test_a_refused_path_is_named(
+    hass: HomeAssistant, allowed: Path, s3: Any, path: str, error: str, shown: str
 ) -> None:
-    """The pattern as written is named (not the folder it starts from); nothing is sent."""
+    """Each refused path names what to fix: the path as given, or the file in a folder
+    that cannot be archived. Nothing is sent."""
     outside = allowed.parent / "outside"
     write_seeded(outside / "secret.txt", 10)
-    pattern = f"{outside}/*.txt"
+    (allowed / "empty").mkdir()
+    write_seeded(allowed / "share" / "ok.txt", 10)
+    (allowed / "share" / "link.txt").symlink_to(outside / "secret.txt")
+    names = {"allowed": allowed, "outside": outside, "real": allowed.resolve()}
     with pytest.raises(ServiceValidationError) as err:
-        await call_action(hass, "archive", path=pattern)
-    assert err.value.translation_key == "no_access_to_path"
-    assert err.value.translation_placeholders == {"path": pattern}
+        await call_action(hass, "archive", path=path.format(**names))
+    assert err.value.translation_key == error
+    assert err.value.translation_placeholders == {"path": shown.format(**names)}
     assert _keys(s3) == []
+
+
+async def test_an_entry_prefix_is_kept_whole(
+    hass: HomeAssistant, aws: None, allowed: Path, s3: Any
+) -> None:
+    """An entry's prefix is a folder, kept whole whatever its letters: its files go
+    under it, and keys beside it are refused."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=f"{BUCKET}/INBOX",
+        data={**BUCKET_DATA, CONF_PREFIX: "INBOX"},
+        unique_id=f"{REGION}|{BUCKET}|INBOX",
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    try:
+        await call_action(hass, "archive", path=str(_folder(allowed)))
+        await call_action(hass, "archive", path=str(allowed / "in" / "a.txt"), key="INBOX/c.txt")
+        with pytest.raises(ServiceValidationError) as err:
+            await call_action(hass, "archive", path=str(allowed / "in" / "a.txt"), key="INBO/a")
+    finally:
+        await unload(hass, entry)
+    assert _keys(s3) == ["INBOX/a.txt", "INBOX/c.txt", "INBOX/sub/b.txt"]
+    assert err.value.translation_placeholders == {"key": "INBO/a", "prefix": "INBOX/"}
