@@ -22,7 +22,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 
 from custom_components.s3_glacier import repairs
 from custom_components.s3_glacier.archive.s3 import S3Target
-from custom_components.s3_glacier.const import DOMAIN
+from custom_components.s3_glacier.const import CONF_STORAGE_CLASS, DOMAIN
 
 from .client_hooks import ClientHooks, error_response
 from .conftest import call_action, write_seeded
@@ -261,6 +261,21 @@ async def test_refused_downloads_and_refreshes_name_what_was_refused(
     assert err.value.translation_key == "access_denied"
     assert err.value.translation_placeholders["key"] == named
     assert not (allowed / "now.bin").exists()
+
+
+async def test_the_options_class_is_used_when_the_action_names_none(
+    hass: HomeAssistant, init_integration: MockConfigEntry, allowed: Path, s3: Any
+) -> None:
+    """The class chosen in the options applies to every archive that names none."""
+    hass.config_entries.async_update_entry(
+        init_integration, options={**init_integration.options, CONF_STORAGE_CLASS: "deep_archive"}
+    )
+    await hass.async_block_till_done()
+    write_seeded(allowed / "cold.bin", 100)
+    response = await call_action(hass, "archive", path=str(allowed / "cold.bin"))
+    assert response["archived"][0]["storage_class"] == "DEEP_ARCHIVE"
+    head = s3.head_object(Bucket="demo-archive", Key="ha/cold.bin")
+    assert head["StorageClass"] == "DEEP_ARCHIVE"
 
 
 async def test_a_skipped_file_does_not_stop_the_rest_and_each_item_names_its_file(

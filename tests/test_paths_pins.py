@@ -110,26 +110,72 @@ async def test_a_refused_path_is_named(
     assert _keys(s3) == []
 
 
+@pytest.mark.parametrize(("prefix", "beside"), [("INBOX", "INBO/a"), ("X", "Y/a")])
 async def test_an_entry_prefix_is_kept_whole(
-    hass: HomeAssistant, aws: None, allowed: Path, s3: Any
+    hass: HomeAssistant, aws: None, allowed: Path, s3: Any, prefix: str, beside: str
 ) -> None:
-    """An entry's prefix is a folder, kept whole whatever its letters: its files go
-    under it, and keys beside it are refused."""
+    """An entry's prefix is a folder, kept whole whatever its letters and however short:
+    its files go under it, and keys beside it are refused."""
     entry = MockConfigEntry(
         domain=DOMAIN,
-        title=f"{BUCKET}/INBOX",
-        data={**BUCKET_DATA, CONF_PREFIX: "INBOX"},
-        unique_id=f"{REGION}|{BUCKET}|INBOX",
+        title=f"{BUCKET}/{prefix}",
+        data={**BUCKET_DATA, CONF_PREFIX: prefix},
+        unique_id=f"{REGION}|{BUCKET}|{prefix}",
     )
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
     try:
         await call_action(hass, "archive", path=str(_folder(allowed)))
-        await call_action(hass, "archive", path=str(allowed / "in" / "a.txt"), key="INBOX/c.txt")
+        a_file = str(allowed / "in" / "a.txt")
+        await call_action(hass, "archive", path=a_file, key=f"{prefix}/c.txt")
         with pytest.raises(ServiceValidationError) as err:
-            await call_action(hass, "archive", path=str(allowed / "in" / "a.txt"), key="INBO/a")
+            await call_action(hass, "archive", path=a_file, key=beside)
     finally:
         await unload(hass, entry)
-    assert _keys(s3) == ["INBOX/a.txt", "INBOX/c.txt", "INBOX/sub/b.txt"]
-    assert err.value.translation_placeholders == {"key": "INBO/a", "prefix": "INBOX/"}
+    assert _keys(s3) == [f"{prefix}/a.txt", f"{prefix}/c.txt", f"{prefix}/sub/b.txt"]
+    assert err.value.translation_placeholders == {"key": beside, "prefix": f"{prefix}/"}
+
+
+_LONGEST = "ha/" + "k" * 1021  # 1,024 bytes: S3's limit
+_TOO_LONG_IN_BYTES = "ha/" + "é" * 511  # 514 characters, but 1,025 bytes in UTF-8
+_FAR_AWAY = "elsewhere/" + "d" * 100
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_a_key_of_exactly_the_limit_is_archived(
+    hass: HomeAssistant, allowed: Path, s3: Any
+) -> None:
+    write_seeded(allowed / "a.txt", 10)
+    await call_action(hass, "archive", path=str(allowed / "a.txt"), key=_LONGEST)
+    assert _keys(s3) == [_LONGEST]
+
+
+@pytest.mark.usefixtures("init_integration")
+@pytest.mark.parametrize(
+    ("key", "error", "placeholders"),
+    [
+        (_TOO_LONG_IN_BYTES, "key_too_long", {"key": _TOO_LONG_IN_BYTES[:80], "limit": "1024"}),
+        ("/ha/a.txt", "key_absolute", {"key": "/ha/a.txt", "limit": "1024"}),
+        ("ha/../a.txt", "key_parent_segment", {"key": "ha/../a.txt", "limit": "1024"}),
+        (_FAR_AWAY, "key_outside_prefix", {"key": _FAR_AWAY[:80], "prefix": "ha/"}),
+    ],
+)
+async def test_a_refused_key_is_shown_by_its_start_with_the_rule_it_breaks(
+    hass: HomeAssistant,
+    allowed: Path,
+    s3: Any,
+    key: str,
+    error: str,
+    placeholders: dict[str, str],
+) -> None:
+    """A key is measured in UTF-8 bytes, as S3 does; the error shows its first 80
+    characters (a whole 1 KiB key would drown the message) and the limit or prefix."""
+    write_seeded(allowed / "a.txt", 10)
+    with pytest.raises(ServiceValidationError) as err:
+        await call_action(hass, "archive", path=str(allowed / "a.txt"), key=key)
+    assert (err.value.translation_key, err.value.translation_placeholders) == (
+        error,
+        placeholders,
+    )
+    assert _keys(s3) == []
