@@ -19,7 +19,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.s3_glacier.const import CONF_PREFIX, DOMAIN
 
 from .conftest import BUCKET, BUCKET_DATA, REGION, call_action, write_seeded
-from .helpers import unload
+from .helpers import add_and_set_up, unload
 
 
 def _keys(s3: Any) -> list[str]:
@@ -32,18 +32,20 @@ def _folder(allowed: Path) -> Path:
     return allowed / "in"
 
 
+def _entry(prefix: str) -> MockConfigEntry:
+    """An entry for the demo bucket under ``prefix`` (as the config flow stores it)."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=f"{BUCKET}/{prefix}" if prefix else BUCKET,
+        data={**BUCKET_DATA, CONF_PREFIX: prefix},
+        unique_id=f"{REGION}|{BUCKET}|{prefix}",
+    )
+
+
 @pytest.fixture
 async def whole_bucket(hass: HomeAssistant, aws: None) -> AsyncIterator[MockConfigEntry]:
     """An entry over the whole demo bucket: no prefix, every key its own."""
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title=BUCKET,
-        data={**BUCKET_DATA, CONF_PREFIX: ""},
-        unique_id=f"{REGION}|{BUCKET}|",
-    )
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    entry = await add_and_set_up(hass, _entry(""))
     yield entry
     await unload(hass, entry)
 
@@ -116,15 +118,7 @@ async def test_an_entry_prefix_is_kept_whole(
 ) -> None:
     """An entry's prefix is a folder, kept whole whatever its letters and however short:
     its files go under it, and keys beside it are refused."""
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title=f"{BUCKET}/{prefix}",
-        data={**BUCKET_DATA, CONF_PREFIX: prefix},
-        unique_id=f"{REGION}|{BUCKET}|{prefix}",
-    )
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    entry = await add_and_set_up(hass, _entry(prefix))
     try:
         await call_action(hass, "archive", path=str(_folder(allowed)))
         a_file = str(allowed / "in" / "a.txt")
