@@ -38,6 +38,21 @@ async def _archive(hass: HomeAssistant, allowed: Path, name: str, **options: Any
     await call_action(hass, "archive", path=str(allowed / name), **options)
 
 
+async def _refused(
+    hass: HomeAssistant, entry: MockConfigEntry, operation: str, action: str, **data: Any
+) -> HomeAssistantError:
+    """Call ``action`` while the IAM policy refuses ``operation``; return its error."""
+    hooks = ClientHooks(entry)
+    hooks.on(f"before-call.s3.{operation}", lambda **_: error_response("AccessDenied", 403))
+    try:
+        with pytest.raises(HomeAssistantError) as err:
+            await call_action(hass, action, **data)
+    finally:
+        hooks.remove_all()
+    assert err.value.translation_key == "access_denied"
+    return err.value
+
+
 async def test_listing_answers_every_field_of_each_object(
     hass: HomeAssistant,
     init_integration: MockConfigEntry,
@@ -143,15 +158,9 @@ async def test_a_refused_listing_names_what_was_listed(
     hass: HomeAssistant, init_integration: MockConfigEntry, prefix: str | None, named: str
 ) -> None:
     """The policy lacks s3:ListBucket: the error names the prefix (the entry's by default)."""
-    hooks = ClientHooks(init_integration)
-    hooks.on("before-call.s3.ListObjectsV2", lambda **_: error_response("AccessDenied", 403))
-    try:
-        with pytest.raises(HomeAssistantError) as err:
-            await call_action(hass, "list", **({"prefix": prefix} if prefix else {}))
-    finally:
-        hooks.remove_all()
-    assert err.value.translation_key == "access_denied"
-    assert err.value.translation_placeholders["key"] == named
+    fields = {"prefix": prefix} if prefix else {}
+    err = await _refused(hass, init_integration, "ListObjectsV2", "list", **fields)
+    assert err.translation_placeholders["key"] == named
 
 
 async def test_delete_needs_a_key_and_names_a_missing_one(hass: HomeAssistant) -> None:
@@ -180,15 +189,8 @@ async def test_delete_holds_the_keys_lock_and_names_the_key_when_refused(
     assert response["key"] == "ha/gone.bin"
     assert locked_while_deleting == [True]
 
-    hooks = ClientHooks(init_integration)
-    hooks.on("before-call.s3.DeleteObject", lambda **_: error_response("AccessDenied", 403))
-    try:
-        with pytest.raises(HomeAssistantError) as err:
-            await call_action(hass, "delete", key="ha/kept.bin")
-    finally:
-        hooks.remove_all()
-    assert err.value.translation_key == "access_denied"
-    assert err.value.translation_placeholders["key"] == "ha/kept.bin"
+    err = await _refused(hass, init_integration, "DeleteObject", "delete", key="ha/kept.bin")
+    assert err.translation_placeholders["key"] == "ha/kept.bin"
     assert s3.head_object(Bucket="demo-archive", Key="ha/kept.bin")["ContentLength"] == 108
 
 
@@ -250,16 +252,9 @@ async def test_refused_downloads_and_refreshes_name_what_was_refused(
     await call_action(hass, "archive", path=str(allowed / "now.bin"), storage_class="GLACIER_IR")
     (allowed / "now.bin").unlink()
     operation = "GetObject" if action == "restore" else "ListObjectsV2"
-    hooks = ClientHooks(init_integration)
-    hooks.on(f"before-call.s3.{operation}", lambda **_: error_response("AccessDenied", 403))
     arguments = {"key": "ha/now.bin", "destination": str(allowed)} if action == "restore" else {}
-    try:
-        with pytest.raises(HomeAssistantError) as err:
-            await call_action(hass, action, **arguments)
-    finally:
-        hooks.remove_all()
-    assert err.value.translation_key == "access_denied"
-    assert err.value.translation_placeholders["key"] == named
+    err = await _refused(hass, init_integration, operation, action, **arguments)
+    assert err.translation_placeholders["key"] == named
     assert not (allowed / "now.bin").exists()
 
 
@@ -298,21 +293,16 @@ async def test_a_refused_upload_names_the_key_and_keeps_the_source(
 ) -> None:
     """The policy lacks s3:PutObject: the error names the object the file was going to."""
     data = write_seeded(allowed / "up.bin", 300)
-    hooks = ClientHooks(init_integration)
-    hooks.on("before-call.s3.PutObject", lambda **_: error_response("AccessDenied", 403))
-    try:
-        with pytest.raises(HomeAssistantError) as err:
-            await call_action(
-                hass,
-                "archive",
-                path=str(allowed / "up.bin"),
-                key="ha/kept/up.bin",
-                delete_source=True,
-            )
-    finally:
-        hooks.remove_all()
-    assert err.value.translation_key == "access_denied"
-    assert err.value.translation_placeholders["key"] == "ha/kept/up.bin"
+    err = await _refused(
+        hass,
+        init_integration,
+        "PutObject",
+        "archive",
+        path=str(allowed / "up.bin"),
+        key="ha/kept/up.bin",
+        delete_source=True,
+    )
+    assert err.translation_placeholders["key"] == "ha/kept/up.bin"
     assert (allowed / "up.bin").read_bytes() == data
 
 
@@ -372,38 +362,23 @@ async def test_a_restore_can_keep_its_copy_for_the_longest_days(
     assert asked == [365]
 
 
-async def test_a_refused_lookup_names_the_key_and_the_missing_permission(
-    hass: HomeAssistant, init_integration: MockConfigEntry, allowed: Path
+@pytest.mark.parametrize(
+    ("operation", "permission"),
+    [("HeadObject", "s3:GetObject"), ("RestoreObject", "s3:RestoreObject")],
+)
+async def test_a_refused_restore_names_the_key_and_the_missing_permission(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    allowed: Path,
+    operation: str,
+    permission: str,
 ) -> None:
-    """The policy lets the object be listed but not read: the restore's first step (its
-    HEAD) is refused. The error names the key; a repair issue names s3:GetObject."""
+    """The policy refuses the restore's first step (its HEAD: s3:GetObject) or the
+    request itself: the error names the object, a repair issue names the permission,
+    and nothing is watched."""
     await _archive(hass, allowed, "deep.bin", storage_class="DEEP_ARCHIVE")
-    hooks = ClientHooks(init_integration)
-    hooks.on("before-call.s3.HeadObject", lambda **_: error_response("AccessDenied", 403))
-    try:
-        with pytest.raises(HomeAssistantError) as err:
-            await call_action(hass, "restore", key="ha/deep.bin")
-    finally:
-        hooks.remove_all()
-    assert err.value.translation_key == "access_denied"
-    assert err.value.translation_placeholders["key"] == "ha/deep.bin"
-    issue = repairs.issue_id(init_integration, "missing_permission", "s3:GetObject")
+    err = await _refused(hass, init_integration, operation, "restore", key="ha/deep.bin")
+    assert err.translation_placeholders["key"] == "ha/deep.bin"
+    issue = repairs.issue_id(init_integration, "missing_permission", permission)
     assert issue in our_issue_ids(hass)
-    assert init_integration.runtime_data.restores.pending("ha/deep.bin") is None
-
-
-async def test_a_refused_restore_request_names_the_key(
-    hass: HomeAssistant, init_integration: MockConfigEntry, allowed: Path
-) -> None:
-    """The policy lacks s3:RestoreObject: the error names the object; nothing is watched."""
-    await _archive(hass, allowed, "deep.bin", storage_class="DEEP_ARCHIVE")
-    hooks = ClientHooks(init_integration)
-    hooks.on("before-call.s3.RestoreObject", lambda **_: error_response("AccessDenied", 403))
-    try:
-        with pytest.raises(HomeAssistantError) as err:
-            await call_action(hass, "restore", key="ha/deep.bin")
-    finally:
-        hooks.remove_all()
-    assert err.value.translation_key == "access_denied"
-    assert err.value.translation_placeholders["key"] == "ha/deep.bin"
     assert init_integration.runtime_data.restores.pending("ha/deep.bin") is None

@@ -51,6 +51,21 @@ def hooks(init_integration: MockConfigEntry) -> Iterator[ClientHooks]:
     hooks.remove_all()
 
 
+class ThrottledHeads:
+    """Answers the entry's HEADs with SlowDown (503) while ``on``, counting those."""
+
+    def __init__(self, hooks: ClientHooks) -> None:
+        self.on = True
+        self.count = 0
+        hooks.on("before-call.s3.HeadObject", self._answer)
+
+    def _answer(self, **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        if not self.on:
+            return None
+        self.count += 1
+        return error_response("SlowDown", 503)
+
+
 class ArchiveTier:
     """S3's side of one INTELLIGENT_TIERING object in its Deep Archive Access tier.
 
@@ -516,30 +531,23 @@ async def test_watcher_gives_up_after_failed_checks(
     await call_action(hass, "archive", path=str(allowed / "t.bin"), storage_class="GLACIER")
     await call_action(hass, "restore", key="ha/t.bin", tier="Expedited")
     failed = async_capture_events(hass, f"{DOMAIN}_restore_failed")
-    heads = 0
-
-    def throttled(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
-        nonlocal heads
-        heads += 1
-        return error_response("SlowDown", 503)
-
-    hooks.on("before-call.s3.HeadObject", throttled)
+    heads = ThrottledHeads(hooks)
     await tick(hass, freezer, timedelta(minutes=1, seconds=1))
-    assert heads == 1
+    assert heads.count == 1
     await tick(hass, freezer, timedelta(minutes=1, seconds=1))
-    assert heads == 1  # backed off: the next check is 2 minutes later
+    assert heads.count == 1  # backed off: the next check is 2 minutes later
     await tick(hass, freezer, timedelta(minutes=1))
-    assert heads == 2
+    assert heads.count == 2
     for failures in range(2, 10):
         assert failed == []
         await tick(hass, freezer, timedelta(minutes=2**failures, seconds=1))
-        assert heads == failures + 1
+        assert heads.count == failures + 1
     assert [(e.data["key"], e.data["reason"]) for e in failed] == [("ha/t.bin", "checks_failed")]
     issue = repairs.issue_id(init_integration, "restore_checks_failed", "ha/t.bin")
     assert issue in our_issue_ids(hass)
     assert hass.states.get("sensor.demo_archive_ha_pending_restores").state == "0"
     await tick(hass, freezer, timedelta(hours=7))
-    assert heads == 10
+    assert heads.count == 10
 
 
 async def test_a_deleted_objects_failed_checks_do_not_count_against_its_next_restore(
@@ -554,30 +562,20 @@ async def test_a_deleted_objects_failed_checks_do_not_count_against_its_next_res
     write_seeded(allowed / "t.bin", 10)
     await call_action(hass, "archive", path=str(allowed / "t.bin"), storage_class="GLACIER")
     await call_action(hass, "restore", key="ha/t.bin", tier="Expedited")
-    throttling = True
-    heads = 0
-
-    def throttled(**_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
-        nonlocal heads
-        if not throttling:
-            return None
-        heads += 1
-        return error_response("SlowDown", 503)
-
-    hooks.on("before-call.s3.HeadObject", throttled)
+    heads = ThrottledHeads(hooks)
     for minutes in (1, 2, 4):
         await tick(hass, freezer, timedelta(minutes=minutes, seconds=1))
-    assert heads == 3
-    throttling = False
+    assert heads.count == 3
+    heads.on = False
     await call_action(hass, "delete", key="ha/t.bin")
     await call_action(hass, "archive", path=str(allowed / "t.bin"), storage_class="GLACIER")
     await call_action(hass, "restore", key="ha/t.bin", tier="Expedited")
-    throttling = True
+    heads.on = True
 
     await tick(hass, freezer, timedelta(minutes=1, seconds=1))
-    assert heads == 4
+    assert heads.count == 4
     await tick(hass, freezer, timedelta(minutes=2, seconds=1))
-    assert heads == 5
+    assert heads.count == 5
 
 
 async def test_a_restore_asked_again_starts_its_failed_checks_anew(
@@ -596,31 +594,21 @@ async def test_a_restore_asked_again_starts_its_failed_checks_anew(
     restores.hold("ha/t.bin")
     await call_action(hass, "restore", key="ha/t.bin", tier="Expedited")
     failed = async_capture_events(hass, f"{DOMAIN}_restore_failed")
-    throttling = True
-    heads = 0
-
-    def throttled(**_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
-        nonlocal heads
-        if not throttling:
-            return None
-        heads += 1
-        return error_response("SlowDown", 503)
-
-    hooks.on("before-call.s3.HeadObject", throttled)
+    heads = ThrottledHeads(hooks)
     for failures in range(9):
         await tick(hass, freezer, timedelta(minutes=2**failures, seconds=1))
-    assert heads == 9
-    throttling = False
+    assert heads.count == 9
+    heads.on = False
     response = await call_action(
         hass, "restore", key="ha/t.bin", tier="Expedited", destination=str(allowed / "back.bin")
     )
     assert response["status"] == "restore_in_progress"
-    throttling = True
+    heads.on = True
 
     await tick(hass, freezer, timedelta(minutes=1, seconds=1))
-    assert heads == 10
+    assert heads.count == 10
     assert failed == []
-    throttling = False
+    heads.on = False
     restores.finish()
     await tick(hass, freezer, timedelta(minutes=2, seconds=1))
     assert failed == []
